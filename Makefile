@@ -1,0 +1,36 @@
+# Valex — see README.md. Every target works on a fresh machine with Go installed.
+GO      ?= go
+BIN     := bin/valex
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/valex-ai/valex.Version=$(VERSION)
+
+.PHONY: build demo run test bench lint fuzz clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/valex
+
+demo: build
+	./$(BIN) demo
+
+run: build
+	./$(BIN) run
+
+test:
+	$(GO) test -race -count=1 ./...
+
+# Go benchmarks, then the load run against the Bot API emulator (figures in docs/BENCHMARKS.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	$(GO) run ./cmd/valexbench
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzMarkdownToHTML -fuzztime 30s ./bot/tghtml
+	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 30s ./bot/tghtml
+
+clean:
+	rm -rf bin

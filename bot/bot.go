@@ -1,0 +1,314 @@
+// Package bot is the only importer of the Telegram SDK. It follows an update
+// from Telegram to the reply: Poller (getUpdates) → durable Inbox (committed
+// before the offset is acknowledged) → Dispatcher (per-chat order, chats in
+// parallel) → Router (middleware, roles, handler) → Outbox (paced, retried).
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot/tghtml"
+)
+
+// InboxEntry is one update as Telegram sent it.
+type InboxEntry = valex.InboxEntry
+
+// Inbox stores updates durably so that none is lost in a crash and none is
+// handled twice. The store implements it.
+type Inbox interface {
+	InboxAdd(batch []InboxEntry) (added []InboxEntry, err error)
+	InboxHighWater() (int, error)
+	InboxPending() ([]InboxEntry, error)
+	InboxDone(ids []int, at time.Time) error
+}
+
+// Translator renders a locale key in a language.
+type Translator interface {
+	T(lang, key string, args map[string]any) string
+}
+
+// Config tunes the bot core; zero values take the defaults.
+type Config struct {
+	PollTimeout     time.Duration // long-polling timeout, default 30s
+	AllowedUpdates  []string      // default: message, callback_query, pre_checkout_query, my_chat_member
+	Concurrency     int           // chats handled at once, default 1024
+	ShutdownTimeout time.Duration // in-flight handlers get this long after a stop, default 10s
+	DoneFlush       time.Duration // how often handled ids are committed, default 20ms
+}
+
+// DefaultAllowedUpdates are the update types Valex handles.
+var DefaultAllowedUpdates = []string{"message", "callback_query", "pre_checkout_query", "my_chat_member"}
+
+// Bot receives updates and hands them to the router.
+type Bot struct {
+	client *Client
+	out    *Outbox
+	inbox  Inbox
+	router *Router
+	tr     Translator
+	clock  valex.Clock
+	log    zerolog.Logger
+	cfg    Config
+	disp   *Dispatcher
+	done   chan int
+}
+
+// New assembles a bot.
+func New(client *Client, out *Outbox, inbox Inbox, router *Router, tr Translator, clock valex.Clock, log zerolog.Logger, cfg Config) *Bot {
+	if cfg.PollTimeout <= 0 {
+		cfg.PollTimeout = 30 * time.Second
+	}
+	if cfg.AllowedUpdates == nil {
+		cfg.AllowedUpdates = DefaultAllowedUpdates
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.DoneFlush <= 0 {
+		cfg.DoneFlush = 20 * time.Millisecond
+	}
+	return &Bot{
+		client: client, out: out, inbox: inbox, router: router, tr: tr, clock: clock, log: log, cfg: cfg,
+		disp: NewDispatcher(cfg.Concurrency),
+		done: make(chan int, 4096),
+	}
+}
+
+// ErrUnauthorized means Telegram refused the token: running on is pointless.
+var ErrUnauthorized = errors.New("telegram refused the bot token")
+
+// Run replays the inbox, then polls until ctx is cancelled. On the way out it
+// stops polling, lets in-flight handlers finish for up to ShutdownTimeout,
+// and commits what was handled. Handlers run on a context that outlives ctx
+// by that deadline, so a reply being written when the stop came still goes out.
+func (b *Bot) Run(ctx context.Context) error {
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var committer sync.WaitGroup
+	committer.Add(1)
+	go func() { defer committer.Done(); b.commitDone() }()
+
+	err := b.replay(work)
+	if err == nil {
+		err = b.poll(ctx, work)
+	}
+
+	// Graceful stop: wait for handlers up to the deadline, then cancel them.
+	finished := make(chan struct{})
+	go func() { b.disp.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(b.cfg.ShutdownTimeout):
+		b.log.Warn().Int("chats", b.disp.Busy()).Msg("shutdown deadline passed, cancelling handlers")
+		cancelWork()
+		<-finished
+	}
+	close(b.done)
+	committer.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// replay dispatches what a previous run stored but did not finish.
+func (b *Bot) replay(ctx context.Context) error {
+	pending, err := b.inbox.InboxPending()
+	if err != nil {
+		return fmt.Errorf("load pending updates: %w", err)
+	}
+	if len(pending) > 0 {
+		b.log.Info().Int("updates", len(pending)).Msg("replaying updates left by the last run")
+	}
+	for _, e := range pending {
+		b.dispatch(ctx, e)
+	}
+	return nil
+}
+
+// poll is the long-polling loop. A batch is committed to the inbox before
+// the next getUpdates acknowledges it with the new offset.
+func (b *Bot) poll(ctx, work context.Context) error {
+	hw, err := b.inbox.InboxHighWater()
+	if err != nil {
+		return fmt.Errorf("load inbox high-water mark: %w", err)
+	}
+	offset := hw + 1
+	backoff := time.Duration(0)
+	timeout := int(b.cfg.PollTimeout / time.Second)
+	for ctx.Err() == nil {
+		raws, err := b.client.GetUpdates(ctx, offset, timeout, b.cfg.AllowedUpdates)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var ae *APIError
+			if errors.As(err, &ae) && (ae.Code == 401 || ae.Code == 404) {
+				return ErrUnauthorized
+			}
+			backoff = nextBackoff(backoff)
+			b.log.Warn().Err(err).Dur("backoff", backoff).Msg("getUpdates failed")
+			if sleep(ctx, backoff) != nil {
+				break
+			}
+			continue
+		}
+		backoff = 0
+		if len(raws) == 0 {
+			continue
+		}
+		batch := make([]InboxEntry, 0, len(raws))
+		for _, raw := range raws {
+			var head struct {
+				UpdateID int `json:"update_id"`
+			}
+			if err := json.Unmarshal(raw, &head); err != nil {
+				b.log.Error().Err(err).Msg("update without update_id skipped")
+				continue
+			}
+			batch = append(batch, InboxEntry{ID: head.UpdateID, Payload: raw})
+			if head.UpdateID >= offset {
+				offset = head.UpdateID + 1
+			}
+		}
+		added, err := b.addWithRetry(ctx, batch)
+		if err != nil {
+			break // only a stop interrupts the retries; the batch comes again next run
+		}
+		for _, e := range added {
+			b.dispatch(work, e)
+		}
+	}
+	return ctx.Err()
+}
+
+// addWithRetry commits a batch, retrying until it is stored or ctx ends: an
+// update must never be acknowledged before it is on disk.
+func (b *Bot) addWithRetry(ctx context.Context, batch []InboxEntry) ([]InboxEntry, error) {
+	backoff := time.Duration(0)
+	for {
+		added, err := b.inbox.InboxAdd(batch)
+		if err == nil {
+			return added, nil
+		}
+		backoff = nextBackoff(backoff)
+		b.log.Error().Err(err).Dur("backoff", backoff).Msg("store updates")
+		if err := sleep(ctx, backoff); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func nextBackoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return 500 * time.Millisecond
+	}
+	if d *= 2; d > 30*time.Second {
+		d = 30 * time.Second
+	}
+	return d
+}
+
+// dispatch parses an update and queues it behind its chat's earlier updates.
+func (b *Bot) dispatch(ctx context.Context, e InboxEntry) {
+	u, err := parseUpdate(e.Payload, b.client.Self().Username)
+	if err != nil {
+		b.log.Error().Err(err).Int("update_id", e.ID).Msg("unreadable update skipped")
+		b.done <- e.ID
+		return
+	}
+	key := u.ChatID
+	if key == 0 {
+		key = u.From.ID
+	}
+	b.disp.Dispatch(key, func() { b.process(ctx, u) })
+}
+
+// process runs one update through the router and answers its error, if any.
+// This is the one place where handler errors are logged and replied to.
+func (b *Bot) process(ctx context.Context, u *Update) {
+	defer func() { b.done <- u.ID }()
+	r := &Request{Update: u, Lang: "en"}
+	err := b.safeHandle(ctx, r)
+	if err == nil {
+		if u.Kind == KindCallback {
+			// Every button press is answered, or the client shows a spinner.
+			if err := b.out.Answer(ctx, u.CallbackID, r.Toast, false); err != nil {
+				b.log.Warn().Err(err).Int("update_id", u.ID).Msg("answer callback")
+			}
+		}
+		return
+	}
+	key, args := "error.generic", map[string]any(nil)
+	if ue, ok := valex.AsUserError(err); ok {
+		key, args = ue.Key, ue.Args
+		b.log.Debug().Int("update_id", u.ID).Str("error_key", key).Msg("user error")
+	} else {
+		b.log.Error().Err(err).Int("update_id", u.ID).Int64("chat_id", u.ChatID).Int64("user_id", u.From.ID).Msg("handler failed")
+	}
+	text := b.tr.T(r.Lang, key, args)
+	var replyErr error
+	switch {
+	case u.Kind == KindCallback:
+		replyErr = b.out.Answer(ctx, u.CallbackID, tghtml.Strip(text), true)
+	case u.Kind == KindPreCheckout:
+		replyErr = b.out.AnswerPreCheckout(ctx, u.PreCheckoutID, false, tghtml.Strip(text))
+	case u.ChatID != 0:
+		_, replyErr = b.out.Send(ctx, Message{ChatID: u.ChatID, Text: text})
+	}
+	if replyErr != nil {
+		b.log.Error().Err(replyErr).Int("update_id", u.ID).Int64("chat_id", u.ChatID).Msg("error reply not delivered")
+	}
+}
+
+// safeHandle is the last line of defence: even a panic in middleware leaves
+// the dispatcher running.
+func (b *Bot) safeHandle(ctx context.Context, r *Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic outside handler: %v", p)
+		}
+	}()
+	return b.router.Handle(ctx, r)
+}
+
+// commitDone batches handled update ids into few inbox transactions, so the
+// per-update cost of durability is a share of one commit, not one commit.
+func (b *Bot) commitDone() {
+	tick := time.NewTicker(b.cfg.DoneFlush)
+	defer tick.Stop()
+	var ids []int
+	flush := func() {
+		if len(ids) == 0 {
+			return
+		}
+		if err := b.inbox.InboxDone(ids, b.clock.Now()); err != nil {
+			b.log.Error().Err(err).Int("updates", len(ids)).Msg("record handled updates")
+		}
+		ids = ids[:0]
+	}
+	for {
+		select {
+		case id, ok := <-b.done:
+			if !ok {
+				flush()
+				return
+			}
+			ids = append(ids, id)
+			if len(ids) >= 512 {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+}

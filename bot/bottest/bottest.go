@@ -1,0 +1,396 @@
+// Package bottest is a wire-compatible Telegram Bot API emulator. It serves
+// the Bot API over real HTTP on 127.0.0.1 so the real client (tgbotapi) runs
+// against it unchanged: end-to-end tests, benchmarks and `valex demo` use it.
+//
+// Users act through methods like SendText and PressButton, which queue
+// updates for getUpdates. Everything the bot calls is recorded as an Event
+// and reflected in the chat state returned by Messages.
+package bottest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+)
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	Token       string           // default "123456:TEST-token"
+	BotID       int64            // default 1000
+	BotUsername string           // default "valex_bot"
+	Clock       func() time.Time // default time.Now; message dates and event times
+}
+
+// maxFormBody caps non-multipart request bodies; Telegram's own limits on
+// text fields are far below it.
+const maxFormBody = 10 << 20
+
+// Server is a running emulator. All methods are safe for concurrent use.
+type Server struct {
+	token      string
+	bot        wireUser
+	clock      func() time.Time
+	url        string
+	methodPath string // "/bot<token>/"
+	filePath   string // "/file/bot<token>/"
+	srv        *http.Server
+	done       chan struct{} // closed by Close; ends long polls and waits
+	closeOnce  sync.Once
+	closeErr   error
+
+	// One mutex guards all state below: every lock section is a few map and
+	// slice operations, so contention stays negligible at 10k calls/s.
+	mu sync.Mutex
+
+	// Updates not yet confirmed by an offset, in update_id order.
+	queue        []pendingUpdate
+	lastUpdateID int
+	confirmed    int
+	allowed      map[string]bool // nil: Telegram's default set
+	pollGen      int             // incremented by every getUpdates call
+	polling      int             // getUpdates calls blocked in a long poll
+	pollWake     chan struct{}   // closed on a new update or poll; nil if nobody waits
+	webhook      string
+
+	chats   map[int64]*chatState
+	blocked map[int64]bool
+
+	files       map[string]*storedFile // by file_id
+	filesByPath map[string]*storedFile
+	fileSeq     int
+
+	querySeq     int64
+	callbacks    map[string]bool // callback_query id → answered
+	preCheckouts map[string]bool // pre_checkout_query id → answered
+
+	commands map[commandKey][]tgbotapi.BotCommand
+
+	events    []Event
+	seq       int
+	counts    map[string]int
+	record    bool
+	subs      map[*subscriber]struct{}
+	countWake chan struct{} // closed on the next event; nil if nobody waits
+
+	fails   []failRule
+	latency map[string]time.Duration
+}
+
+type failRule struct {
+	method     string // "" = any
+	left       int
+	code       int // 0 = close the connection
+	retryAfter int
+}
+
+type commandKey struct{ scope, lang string }
+
+// New starts an emulator listening on 127.0.0.1 on a free port.
+func New(opts Options) (*Server, error) {
+	if opts.Token == "" {
+		opts.Token = "123456:TEST-token"
+	}
+	if opts.BotID == 0 {
+		opts.BotID = 1000
+	}
+	if opts.BotUsername == "" {
+		opts.BotUsername = "valex_bot"
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s := &Server{
+		token:        opts.Token,
+		bot:          wireUser{ID: opts.BotID, IsBot: true, FirstName: "Valex", Username: opts.BotUsername},
+		clock:        opts.Clock,
+		url:          "http://" + ln.Addr().String(),
+		methodPath:   "/bot" + opts.Token + "/",
+		filePath:     "/file/bot" + opts.Token + "/",
+		done:         make(chan struct{}),
+		chats:        make(map[int64]*chatState),
+		blocked:      make(map[int64]bool),
+		files:        make(map[string]*storedFile),
+		filesByPath:  make(map[string]*storedFile),
+		querySeq:     4_200_000_000_000_000_000, // callback ids look like Telegram's long numbers
+		callbacks:    make(map[string]bool),
+		preCheckouts: make(map[string]bool),
+		commands:     make(map[commandKey][]tgbotapi.BotCommand),
+		counts:       make(map[string]int),
+		record:       true,
+		subs:         make(map[*subscriber]struct{}),
+		latency:      make(map[string]time.Duration),
+	}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+// URL is the base URL: methods at {URL}/bot{token}/{method}, files at
+// {URL}/file/bot{token}/{file_path}.
+func (s *Server) URL() string { return s.url }
+
+// Token is the bot token the server accepts.
+func (s *Server) Token() string { return s.token }
+
+// Close stops the server, ends blocked long polls and closes subscriptions.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.closeErr = s.srv.Close()
+		s.mu.Lock()
+		for sub := range s.subs {
+			sub.stop()
+		}
+		s.subs = map[*subscriber]struct{}{}
+		s.mu.Unlock()
+	})
+	return s.closeErr
+}
+
+// FailNext makes the next n calls of method ("" = any method) fail with code:
+// 429 answers "Too Many Requests: retry after N" with parameters.retry_after,
+// other codes a JSON error with Telegram's description for them, and code 0
+// closes the connection without answering (a network error). n <= 0 removes
+// the rules for method.
+func (s *Server) FailNext(method string, n int, code int, retryAfter int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n <= 0 {
+		kept := s.fails[:0]
+		for _, f := range s.fails {
+			if f.method != method {
+				kept = append(kept, f)
+			}
+		}
+		s.fails = kept
+		return
+	}
+	s.fails = append(s.fails, failRule{method: method, left: n, code: code, retryAfter: retryAfter})
+}
+
+// SetLatency delays every call of method ("" = any method without its own
+// latency) by d before it is handled; 0 removes the delay.
+func (s *Server) SetLatency(method string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d <= 0 {
+		delete(s.latency, method)
+		return
+	}
+	s.latency[method] = d
+}
+
+// SetBlocked makes every bot call addressed to chatID answer 403 "Forbidden:
+// bot was blocked by the user", as when a user blocks the bot.
+func (s *Server) SetBlocked(chatID int64, blocked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if blocked {
+		s.blocked[chatID] = true
+	} else {
+		delete(s.blocked, chatID)
+	}
+}
+
+// request is one Bot API call.
+type request struct {
+	ctx    context.Context
+	method string
+	params url.Values
+	files  map[string][]*multipart.FileHeader
+}
+
+// handler serves one method. On success it records ev itself, inside the
+// same lock section that changes state, so event order equals state order;
+// on failure the dispatcher records ev with the error.
+type handler func(s *Server, req *request, ev *Event) (any, *apiError)
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if strings.HasPrefix(path, "/file/bot") {
+		s.serveFile(w, r)
+		return
+	}
+	rest, ok := strings.CutPrefix(path, "/bot")
+	if !ok {
+		writeError(w, errNotFound)
+		return
+	}
+	token, name, ok := strings.Cut(rest, "/")
+	if !ok || name == "" {
+		writeError(w, errNotFound)
+		return
+	}
+	if token != s.token {
+		writeError(w, errUnauthorized)
+		return
+	}
+	params, files, err := readParams(r)
+	if err != nil {
+		writeError(w, badRequest(err.Error()))
+		return
+	}
+	m, known := lookupMethod(name)
+	ev := Event{Method: m.name, Params: params}
+	if !known {
+		s.fail(w, ev, errNotFound)
+		return
+	}
+	if !s.delay(r.Context(), m.name) {
+		return // client gone or server closed while waiting
+	}
+	if rule, ok := s.takeFailure(m.name); ok {
+		if rule.code == 0 {
+			s.hangUp(w, ev)
+			return
+		}
+		s.fail(w, ev, injectedError(rule.code, rule.retryAfter))
+		return
+	}
+	req := &request{ctx: r.Context(), method: m.name, params: params, files: files}
+	result, aerr := m.fn(s, req, &ev)
+	if aerr != nil {
+		s.fail(w, ev, aerr)
+		return
+	}
+	var b []byte
+	if raw, ok := result.(json.RawMessage); ok {
+		b = raw // pre-encoded (getUpdates)
+	} else if b, err = json.Marshal(result); err != nil {
+		writeError(w, &apiError{code: 500, desc: "Internal Server Error: " + err.Error()})
+		return
+	}
+	writeResult(w, b)
+}
+
+// fail records the failed call and answers with the error.
+func (s *Server) fail(w http.ResponseWriter, ev Event, e *apiError) {
+	ev.ErrorCode, ev.Error = e.code, e.desc
+	s.emit(ev)
+	writeError(w, e)
+}
+
+// hangUp closes the connection without an answer, like a network failure.
+func (s *Server) hangUp(w http.ResponseWriter, ev Event) {
+	ev.Error = "connection closed"
+	s.emit(ev)
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler) // net/http closes the connection on this panic
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	conn.Close()
+}
+
+func (s *Server) takeFailure(method string) (failRule, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.fails {
+		f := &s.fails[i]
+		if f.method != "" && f.method != method {
+			continue
+		}
+		rule := *f
+		f.left--
+		if f.left == 0 {
+			s.fails = append(s.fails[:i], s.fails[i+1:]...)
+		}
+		return rule, true
+	}
+	return failRule{}, false
+}
+
+// delay waits out the configured latency; false if the wait was cut short.
+func (s *Server) delay(ctx context.Context, method string) bool {
+	s.mu.Lock()
+	d, ok := s.latency[method]
+	if !ok {
+		d = s.latency[""]
+	}
+	s.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.done:
+		return false
+	}
+}
+
+// readParams collects parameters the ways the Bot API accepts them: query
+// string, urlencoded form, multipart form (with files) or a JSON object.
+func readParams(r *http.Request) (url.Values, map[string][]*multipart.FileHeader, error) {
+	ct := r.Header.Get("Content-Type")
+	var params url.Values
+	var files map[string][]*multipart.FileHeader
+	switch {
+	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBody))
+		if err != nil {
+			return nil, nil, fmt.Errorf("read body: %w", err)
+		}
+		if params, err = url.ParseQuery(string(body)); err != nil {
+			return nil, nil, fmt.Errorf("can't parse form: %w", err)
+		}
+	case strings.HasPrefix(ct, "multipart/form-data"):
+		if err := r.ParseMultipartForm(32 << 20); err != nil {
+			return nil, nil, fmt.Errorf("can't parse multipart form: %w", err)
+		}
+		params, files = r.MultipartForm.Value, r.MultipartForm.File
+	case strings.HasPrefix(ct, "application/json"):
+		var obj map[string]json.RawMessage
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxFormBody)).Decode(&obj); err != nil && !errors.Is(err, io.EOF) {
+			return nil, nil, fmt.Errorf("can't parse JSON object: %w", err)
+		}
+		params = make(url.Values, len(obj))
+		for k, v := range obj {
+			var str string
+			switch {
+			case string(v) == "null":
+				continue
+			case len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &str) == nil:
+				params.Set(k, str)
+			default:
+				params.Set(k, string(v)) // numbers, booleans, nested JSON as text
+			}
+		}
+	}
+	if r.URL.RawQuery != "" {
+		if params == nil {
+			params = url.Values{}
+		}
+		for k, vs := range r.URL.Query() {
+			if _, ok := params[k]; !ok {
+				params[k] = vs
+			}
+		}
+	}
+	if params == nil {
+		params = url.Values{}
+	}
+	return params, files, nil
+}

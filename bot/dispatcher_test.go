@@ -1,0 +1,82 @@
+package bot
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestDispatcherKeepsPerChatOrder(t *testing.T) {
+	d := NewDispatcher(8)
+	const chats, perChat = 50, 200
+	var mu sync.Mutex
+	got := make(map[int64][]int)
+	for i := 0; i < perChat; i++ {
+		for c := int64(1); c <= chats; c++ {
+			c, i := c, i
+			d.Dispatch(c, func() {
+				mu.Lock()
+				got[c] = append(got[c], i)
+				mu.Unlock()
+			})
+		}
+	}
+	d.Wait()
+	for c := int64(1); c <= chats; c++ {
+		if len(got[c]) != perChat {
+			t.Fatalf("chat %d: %d jobs ran, want %d", c, len(got[c]), perChat)
+		}
+		for i, v := range got[c] {
+			if v != i {
+				t.Fatalf("chat %d: job %d ran at position %d", c, v, i)
+			}
+		}
+	}
+}
+
+func TestDispatcherNeverRunsOneChatTwiceAtOnce(t *testing.T) {
+	d := NewDispatcher(16)
+	var mu sync.Mutex
+	running := map[int64]int{}
+	var overlap bool
+	for i := 0; i < 500; i++ {
+		c := int64(i % 5)
+		d.Dispatch(c, func() {
+			mu.Lock()
+			running[c]++
+			if running[c] > 1 {
+				overlap = true
+			}
+			mu.Unlock()
+			time.Sleep(100 * time.Microsecond)
+			mu.Lock()
+			running[c]--
+			mu.Unlock()
+		})
+	}
+	d.Wait()
+	if overlap {
+		t.Fatal("two jobs of one chat ran at the same time")
+	}
+}
+
+func TestDispatcherSlowChatDoesNotDelayOthers(t *testing.T) {
+	d := NewDispatcher(4)
+	release := make(chan struct{})
+	d.Dispatch(1, func() { <-release }) // chat 1 is stuck
+	done := make(chan struct{})
+	d.Dispatch(2, func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("chat 2 waited behind the stuck chat 1")
+	}
+	if d.Busy() != 1 {
+		t.Fatalf("busy chats = %d, want 1 (the stuck one)", d.Busy())
+	}
+	close(release)
+	d.Wait()
+	if d.Busy() != 0 {
+		t.Fatalf("busy chats after Wait = %d", d.Busy())
+	}
+}

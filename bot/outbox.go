@@ -1,0 +1,348 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/valex-ai/valex/bot/tghtml"
+)
+
+// Button is one inline keyboard button: Data for a callback, or a URL.
+type Button struct {
+	Text string
+	Data string
+	URL  string
+}
+
+// Message is an outgoing text message. Text is Telegram HTML: every value
+// inserted into it must already be escaped (tghtml.Escape).
+type Message struct {
+	ChatID   int64
+	Text     string
+	Keyboard [][]Button // inline keyboard, shown under the last part
+	ReplyTo  int
+	// ShareContact shows a one-button reply keyboard with this label that
+	// shares the user's phone number through Telegram.
+	ShareContact   string
+	RemoveKeyboard bool
+}
+
+// FileKind is how a file is sent.
+type FileKind string
+
+const (
+	FileDocument FileKind = "document"
+	FilePhoto    FileKind = "photo"
+	FileVoice    FileKind = "voice"
+	FileAudio    FileKind = "audio"
+)
+
+// FileMessage is an outgoing upload.
+type FileMessage struct {
+	ChatID   int64
+	Kind     FileKind
+	Name     string
+	Data     []byte
+	Caption  string // Telegram HTML, at most 1024 characters
+	Keyboard [][]Button
+}
+
+// Command is one entry of the bot's command menu.
+type Command struct {
+	Name        string
+	Description string
+}
+
+// OutboxConfig tunes retries; zero values take the defaults.
+type OutboxConfig struct {
+	Pace        PaceConfig
+	MaxAttempts int           // for 5xx and network errors, default 6
+	Max429      int           // for flood waits, default 10
+	Backoff     time.Duration // first retry delay after a 5xx/network error, default 500ms
+}
+
+// Outbox is the single way out to Telegram: every outgoing call is paced,
+// flood waits (429 retry_after) are honoured, 5xx and network errors retried
+// with backoff, and HTML that Telegram refuses falls back to plain text. A
+// reply is never dropped silently: when retries run out the caller gets the
+// error.
+type Outbox struct {
+	c    *Client
+	pace *pacer
+	cfg  OutboxConfig
+	log  zerolog.Logger
+}
+
+// NewOutbox returns an outbox sending through c.
+func NewOutbox(c *Client, cfg OutboxConfig, log zerolog.Logger) *Outbox {
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 6
+	}
+	if cfg.Max429 <= 0 {
+		cfg.Max429 = 10
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = 500 * time.Millisecond
+	}
+	return &Outbox{c: c, pace: newPacer(cfg.Pace), cfg: cfg, log: log}
+}
+
+// Client returns the Bot API client (for downloads).
+func (o *Outbox) Client() *Client { return o.c }
+
+// Send sends a message, split into parts of at most 4096 characters at
+// paragraph or line boundaries. It returns the id of the last part.
+func (o *Outbox) Send(ctx context.Context, m Message) (int, error) {
+	parts := tghtml.Split(m.Text, tghtml.MaxMessageLen)
+	if len(parts) == 0 {
+		return 0, errors.New("send: empty message")
+	}
+	var last int
+	for i, part := range parts {
+		cfg := tgbotapi.NewMessage(m.ChatID, part)
+		cfg.ParseMode = tgbotapi.ModeHTML
+		cfg.DisableWebPagePreview = true
+		if i == 0 && m.ReplyTo != 0 {
+			cfg.ReplyToMessageID = m.ReplyTo
+			cfg.AllowSendingWithoutReply = true
+		}
+		if i == len(parts)-1 {
+			cfg.ReplyMarkup = replyMarkup(m)
+		}
+		res, err := o.call(ctx, m.ChatID, "sendMessage", cfg)
+		if isParseError(err) {
+			o.log.Warn().Int64("chat_id", m.ChatID).Msg("telegram refused our HTML, sending plain text")
+			cfg.Text, cfg.ParseMode = tghtml.Strip(part), ""
+			res, err = o.call(ctx, m.ChatID, "sendMessage", cfg)
+		}
+		if err != nil {
+			return last, fmt.Errorf("send part %d/%d to chat %d: %w", i+1, len(parts), m.ChatID, err)
+		}
+		if last, err = messageID(res); err != nil {
+			return 0, err
+		}
+	}
+	return last, nil
+}
+
+// Edit replaces the text (and keyboard, when kb is not nil) of a bot message.
+// Text over the limit is cut: streaming callers continue in a new message.
+// "Message is not modified" is not an error.
+func (o *Outbox) Edit(ctx context.Context, chatID int64, messageID int, text string, kb [][]Button) error {
+	if parts := tghtml.Split(text, tghtml.MaxMessageLen); len(parts) > 0 {
+		text = parts[0]
+	}
+	cfg := tgbotapi.NewEditMessageText(chatID, messageID, text)
+	cfg.ParseMode = tgbotapi.ModeHTML
+	cfg.DisableWebPagePreview = true
+	if kb != nil {
+		mk := inlineMarkup(kb)
+		cfg.ReplyMarkup = &mk
+	}
+	_, err := o.call(ctx, chatID, "editMessageText", cfg)
+	if isParseError(err) {
+		cfg.Text, cfg.ParseMode = tghtml.Strip(text), ""
+		_, err = o.call(ctx, chatID, "editMessageText", cfg)
+	}
+	if isNotModified(err) {
+		return nil
+	}
+	return err
+}
+
+// EditKeyboard replaces only the inline keyboard; nil removes it.
+func (o *Outbox) EditKeyboard(ctx context.Context, chatID int64, messageID int, kb [][]Button) error {
+	cfg := tgbotapi.NewEditMessageReplyMarkup(chatID, messageID, inlineMarkup(kb))
+	_, err := o.call(ctx, chatID, "editMessageReplyMarkup", cfg)
+	if isNotModified(err) {
+		return nil
+	}
+	return err
+}
+
+// Delete removes a bot message.
+func (o *Outbox) Delete(ctx context.Context, chatID int64, messageID int) error {
+	_, err := o.call(ctx, chatID, "deleteMessage", tgbotapi.NewDeleteMessage(chatID, messageID))
+	return err
+}
+
+// Answer answers a callback query (the spinner on the pressed button).
+// Telegram does not count these against a chat's message limit.
+func (o *Outbox) Answer(ctx context.Context, callbackID, text string, alert bool) error {
+	cfg := tgbotapi.NewCallback(callbackID, text)
+	cfg.ShowAlert = alert
+	_, err := o.call(ctx, 0, "answerCallbackQuery", cfg)
+	return err
+}
+
+// AnswerPreCheckout confirms or refuses a checkout within Telegram's 10 seconds.
+func (o *Outbox) AnswerPreCheckout(ctx context.Context, queryID string, ok bool, errText string) error {
+	cfg := tgbotapi.PreCheckoutConfig{PreCheckoutQueryID: queryID, OK: ok, ErrorMessage: errText}
+	_, err := o.call(ctx, 0, "answerPreCheckoutQuery", cfg)
+	return err
+}
+
+// Typing shows a chat action ("typing", "upload_photo", "record_voice" ...).
+func (o *Outbox) Typing(ctx context.Context, chatID int64, action string) error {
+	_, err := o.call(ctx, 0, "sendChatAction", tgbotapi.NewChatAction(chatID, action))
+	return err
+}
+
+// SendFile uploads a file with multipart/form-data.
+func (o *Outbox) SendFile(ctx context.Context, f FileMessage) (int, error) {
+	data := tgbotapi.FileBytes{Name: f.Name, Bytes: f.Data}
+	var cfg tgbotapi.Chattable
+	var mk any
+	if f.Keyboard != nil {
+		mk = inlineMarkup(f.Keyboard)
+	}
+	switch f.Kind {
+	case FilePhoto:
+		c := tgbotapi.NewPhoto(f.ChatID, data)
+		c.Caption, c.ParseMode, c.ReplyMarkup = f.Caption, tgbotapi.ModeHTML, mk
+		cfg = c
+	case FileVoice:
+		c := tgbotapi.NewVoice(f.ChatID, data)
+		c.Caption, c.ParseMode, c.ReplyMarkup = f.Caption, tgbotapi.ModeHTML, mk
+		cfg = c
+	case FileAudio:
+		c := tgbotapi.NewAudio(f.ChatID, data)
+		c.Caption, c.ParseMode, c.ReplyMarkup = f.Caption, tgbotapi.ModeHTML, mk
+		cfg = c
+	default:
+		c := tgbotapi.NewDocument(f.ChatID, data)
+		c.Caption, c.ParseMode, c.ReplyMarkup = f.Caption, tgbotapi.ModeHTML, mk
+		cfg = c
+	}
+	res, err := o.call(ctx, f.ChatID, "send"+string(f.Kind), cfg)
+	if err != nil {
+		return 0, fmt.Errorf("send %s to chat %d: %w", f.Kind, f.ChatID, err)
+	}
+	return messageID(res)
+}
+
+// SetCommands publishes the command menu for one language ("" = default).
+func (o *Outbox) SetCommands(ctx context.Context, lang string, cmds []Command) error {
+	bc := make([]tgbotapi.BotCommand, len(cmds))
+	for i, c := range cmds {
+		bc[i] = tgbotapi.BotCommand{Command: c.Name, Description: c.Description}
+	}
+	cfg := tgbotapi.NewSetMyCommandsWithScopeAndLanguage(tgbotapi.NewBotCommandScopeDefault(), lang, bc...)
+	_, err := o.call(ctx, 0, "setMyCommands", cfg)
+	return err
+}
+
+// call sends one request with pacing and retries. chatID 0 means the call is
+// not a chat message and is not paced per chat.
+func (o *Outbox) call(ctx context.Context, chatID int64, method string, ch tgbotapi.Chattable) (json.RawMessage, error) {
+	var netTries, floodTries int
+	for {
+		if chatID != 0 {
+			if err := o.pace.wait(ctx, chatID); err != nil {
+				return nil, err
+			}
+		}
+		res, err := o.c.request(ctx, method, ch)
+		if err == nil {
+			return res, nil
+		}
+		var ae *APIError
+		var ne *NetError
+		switch {
+		case errors.As(err, &ae) && ae.Code == 429:
+			floodTries++
+			if floodTries >= o.cfg.Max429 {
+				return nil, err
+			}
+			wait := ae.RetryAfter
+			if wait <= 0 {
+				wait = time.Second
+			}
+			o.log.Warn().Str("method", method).Int64("chat_id", chatID).Dur("retry_after", wait).Msg("flood limit, waiting")
+			if chatID != 0 {
+				o.pace.block(chatID, wait) // the next wait honours it, for every sender to this chat
+			} else if err := sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+		case (errors.As(err, &ae) && ae.Code >= 500) || errors.As(err, &ne):
+			netTries++
+			if netTries >= o.cfg.MaxAttempts {
+				return nil, err
+			}
+			d := o.cfg.Backoff << (netTries - 1)
+			if d > 30*time.Second {
+				d = 30 * time.Second
+			}
+			o.log.Warn().Str("method", method).Int64("chat_id", chatID).Int("attempt", netTries).Err(err).Msg("telegram unavailable, retrying")
+			if err := sleep(ctx, d); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+	}
+}
+
+func replyMarkup(m Message) any {
+	switch {
+	case m.ShareContact != "":
+		kb := tgbotapi.NewReplyKeyboard(tgbotapi.NewKeyboardButtonRow(tgbotapi.NewKeyboardButtonContact(m.ShareContact)))
+		kb.OneTimeKeyboard = true
+		kb.ResizeKeyboard = true
+		return kb
+	case m.RemoveKeyboard:
+		return tgbotapi.NewRemoveKeyboard(false)
+	case m.Keyboard != nil:
+		return inlineMarkup(m.Keyboard)
+	}
+	return nil
+}
+
+func inlineMarkup(kb [][]Button) tgbotapi.InlineKeyboardMarkup {
+	rows := make([][]tgbotapi.InlineKeyboardButton, 0, len(kb))
+	for _, r := range kb {
+		row := make([]tgbotapi.InlineKeyboardButton, 0, len(r))
+		for _, b := range r {
+			if b.URL != "" {
+				row = append(row, tgbotapi.NewInlineKeyboardButtonURL(b.Text, b.URL))
+			} else {
+				row = append(row, tgbotapi.NewInlineKeyboardButtonData(b.Text, b.Data))
+			}
+		}
+		rows = append(rows, row)
+	}
+	return tgbotapi.InlineKeyboardMarkup{InlineKeyboard: rows}
+}
+
+func messageID(res json.RawMessage) (int, error) {
+	var m struct {
+		MessageID int `json:"message_id"`
+	}
+	if err := json.Unmarshal(res, &m); err != nil {
+		return 0, fmt.Errorf("decode sent message: %w", err)
+	}
+	return m.MessageID, nil
+}
+
+func isParseError(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == 400 && strings.Contains(ae.Description, "can't parse entities")
+}
+
+func isNotModified(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == 400 && strings.Contains(ae.Description, "message is not modified")
+}
+
+// IsBlocked reports whether err means the user blocked the bot or the chat is gone.
+func IsBlocked(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == 403
+}

@@ -1,0 +1,38 @@
+package bot
+
+import "testing"
+
+func TestParseUpdate(t *testing.T) {
+	cases := []struct {
+		name    string
+		raw     string
+		kind    Kind
+		command string
+		args    string
+		chat    int64
+	}{
+		{"command", `{"update_id":1,"message":{"message_id":5,"chat":{"id":7,"type":"private"},"from":{"id":7,"language_code":"ru"},"text":"/Start hello","entities":[{"type":"bot_command","offset":0,"length":6}]}}`, KindCommand, "start", "hello", 7},
+		{"command for us in group", `{"update_id":2,"message":{"message_id":5,"chat":{"id":-9,"type":"group"},"from":{"id":7},"text":"/help@valex_bot","entities":[{"type":"bot_command","offset":0,"length":15}]}}`, KindCommand, "help", "", -9},
+		{"command for another bot", `{"update_id":3,"message":{"message_id":5,"chat":{"id":-9,"type":"group"},"from":{"id":7},"text":"/help@other_bot","entities":[{"type":"bot_command","offset":0,"length":15}]}}`, KindIgnored, "", "", -9},
+		{"text", `{"update_id":4,"message":{"message_id":5,"chat":{"id":7,"type":"private"},"from":{"id":7},"text":"hi"}}`, KindText, "", "", 7},
+		{"callback", `{"update_id":5,"callback_query":{"id":"cb1","from":{"id":7},"data":"x.y","message":{"message_id":9,"chat":{"id":7,"type":"private"}}}}`, KindCallback, "", "", 7},
+		{"sticker", `{"update_id":6,"message":{"message_id":5,"chat":{"id":7,"type":"private"},"from":{"id":7},"sticker":{"file_id":"s"}}}`, KindUnsupported, "", "", 7},
+		{"edited message", `{"update_id":7,"edited_message":{"message_id":5,"chat":{"id":7,"type":"private"},"from":{"id":7},"text":"x"}}`, KindUnsupported, "", "", 7},
+		{"contact", `{"update_id":8,"message":{"message_id":5,"chat":{"id":7,"type":"private"},"from":{"id":7},"contact":{"phone_number":"+1","first_name":"a","user_id":7}}}`, KindContact, "", "", 7},
+		{"joined group", `{"update_id":9,"message":{"message_id":5,"chat":{"id":-9,"type":"group"},"from":{"id":7},"new_chat_members":[{"id":1}]}}`, KindIgnored, "", "", -9},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := parseUpdate([]byte(tc.raw), "valex_bot")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Kind != tc.kind || u.Command != tc.command || u.Args != tc.args || u.ChatID != tc.chat {
+				t.Fatalf("got kind=%d command=%q args=%q chat=%d", u.Kind, u.Command, u.Args, u.ChatID)
+			}
+		})
+	}
+	if _, err := parseUpdate([]byte(`{"update_id":`), "valex_bot"); err == nil {
+		t.Fatal("truncated JSON parsed without error")
+	}
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is everything the operator can set: a TOML file (VALEX_CONFIG, or
+// ./valex.toml when present) with environment variables overriding it.
+// BurntSushi/toml is used because it reports undecoded keys, which is what
+// lets `valex check` name every unknown key instead of ignoring typos.
+type Config struct {
+	DataDir  string   `toml:"data_dir"`
+	Admins   []int64  `toml:"admins"`
+	Support  []int64  `toml:"support"`
+	Telegram Telegram `toml:"telegram"`
+	Log      Log      `toml:"log"`
+
+	path string // the file it was read from, "" if none
+}
+
+// Telegram configures the Bot API connection and the bot core.
+type Telegram struct {
+	Token       string   `toml:"token"`
+	APIURL      string   `toml:"api_url"`
+	PollTimeout Duration `toml:"poll_timeout"`
+	Concurrency int      `toml:"concurrency"`
+	Shutdown    Duration `toml:"shutdown_timeout"`
+	Pace        Pace     `toml:"pace"`
+}
+
+// Pace is the outbox's rate limits.
+type Pace struct {
+	Disabled         bool    `toml:"disabled"`
+	GlobalPerSecond  float64 `toml:"global_per_second"`
+	PrivatePerSecond float64 `toml:"private_per_second"`
+	GroupPerMinute   float64 `toml:"group_per_minute"`
+	Burst            int     `toml:"burst"`
+}
+
+// Log configures zerolog.
+type Log struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"` // json or console
+}
+
+// Duration reads "30s", "1m" from TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	d.Duration = v
+	return err
+}
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		DataDir: "./data",
+		Telegram: Telegram{
+			APIURL:      "https://api.telegram.org",
+			PollTimeout: Duration{30 * time.Second},
+			Concurrency: 1024,
+			Shutdown:    Duration{10 * time.Second},
+			Pace:        Pace{GlobalPerSecond: 30, PrivatePerSecond: 1, GroupPerMinute: 20, Burst: 3},
+		},
+		Log: Log{Level: "info", Format: "console"},
+	}
+}
+
+// LoadConfig reads the file and the environment. It returns every problem
+// found, joined, together with the config as far as it could be read.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := Defaults()
+	var problems []error
+
+	path := getenv("VALEX_CONFIG")
+	explicit := path != ""
+	if !explicit {
+		path = "valex.toml"
+	}
+	if _, err := os.Stat(path); err == nil {
+		md, err := toml.DecodeFile(path, &cfg)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", path, err))
+		}
+		for _, k := range md.Undecoded() {
+			problems = append(problems, fmt.Errorf("%s: unknown key %q", path, k.String()))
+		}
+		cfg.path = path
+	} else if explicit {
+		problems = append(problems, fmt.Errorf("VALEX_CONFIG: %w", err))
+	}
+
+	env := func(name string, set func(string) error) {
+		if v := getenv(name); v != "" {
+			if err := set(v); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	}
+	str := func(dst *string) func(string) error { return func(v string) error { *dst = v; return nil } }
+	ids := func(dst *[]int64) func(string) error {
+		return func(v string) error { l, err := parseIDs(v); *dst = l; return err }
+	}
+	env("VALEX_TELEGRAM_TOKEN", str(&cfg.Telegram.Token))
+	env("VALEX_TELEGRAM_API_URL", str(&cfg.Telegram.APIURL))
+	env("VALEX_DATA_DIR", str(&cfg.DataDir))
+	env("VALEX_ADMINS", ids(&cfg.Admins))
+	env("VALEX_SUPPORT", ids(&cfg.Support))
+	env("VALEX_LOG_LEVEL", str(&cfg.Log.Level))
+	env("VALEX_LOG_FORMAT", str(&cfg.Log.Format))
+	env("VALEX_CONCURRENCY", func(v string) error {
+		n, err := strconv.Atoi(v)
+		cfg.Telegram.Concurrency = n
+		return err
+	})
+
+	problems = append(problems, cfg.validate()...)
+	return cfg, errors.Join(problems...)
+}
+
+func parseIDs(v string) ([]int64, error) {
+	var out []int64
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || id <= 0 {
+			return out, fmt.Errorf("%q is not a Telegram user id", f)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// tokenFormat is BotFather's: numeric bot id, colon, secret.
+var tokenFormat = regexp.MustCompile(`^[0-9]{3,}:[A-Za-z0-9_-]{20,}$`)
+
+// validate checks values that do not depend on the command being run.
+func (c Config) validate() []error {
+	var p []error
+	if c.Telegram.Token != "" && !tokenFormat.MatchString(c.Telegram.Token) {
+		p = append(p, errors.New("telegram token: not in BotFather's format 123456789:ABC... (value not shown)"))
+	}
+	if !strings.HasPrefix(c.Telegram.APIURL, "http://") && !strings.HasPrefix(c.Telegram.APIURL, "https://") {
+		p = append(p, fmt.Errorf("telegram api_url %q: must start with http:// or https://", c.Telegram.APIURL))
+	}
+	if c.Telegram.Concurrency < 1 {
+		p = append(p, fmt.Errorf("telegram concurrency %d: must be at least 1", c.Telegram.Concurrency))
+	}
+	if c.Telegram.PollTimeout.Duration < time.Second || c.Telegram.PollTimeout.Duration > 50*time.Second {
+		p = append(p, fmt.Errorf("telegram poll_timeout %s: must be between 1s and 50s", c.Telegram.PollTimeout))
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		p = append(p, fmt.Errorf("log format %q: must be json or console", c.Log.Format))
+	}
+	switch c.Log.Level {
+	case "trace", "debug", "info", "warn", "error", "fatal", "panic", "disabled":
+	default:
+		p = append(p, fmt.Errorf("log level %q: must be trace, debug, info, warn, error or disabled", c.Log.Level))
+	}
+	pc := c.Telegram.Pace
+	if !pc.Disabled && (pc.GlobalPerSecond <= 0 || pc.PrivatePerSecond <= 0 || pc.GroupPerMinute <= 0 || pc.Burst < 1) {
+		p = append(p, errors.New("telegram pace: rates must be positive and burst at least 1 (or disabled = true)"))
+	}
+	for _, id := range c.Admins {
+		if id <= 0 {
+			p = append(p, fmt.Errorf("admins: %d is not a Telegram user id", id))
+		}
+	}
+	for _, id := range c.Support {
+		if id <= 0 {
+			p = append(p, fmt.Errorf("support: %d is not a Telegram user id", id))
+		}
+	}
+	return p
+}
+
+// CheckRun adds the checks that only `valex run` needs: a token and a
+// writable data directory.
+func (c Config) CheckRun() error {
+	var p []error
+	if c.Telegram.Token == "" {
+		p = append(p, errors.New("VALEX_TELEGRAM_TOKEN: required by valex run"))
+	}
+	if err := checkWritableDir(c.DataDir); err != nil {
+		p = append(p, fmt.Errorf("data dir %s: %w", c.DataDir, err))
+	}
+	return errors.Join(p...)
+}
+
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".valex-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(filepath.Clean(name))
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valex-ai/valex/bot/bottest"
+)
+
+// Demo accounts: /as switches between them.
+var demoPeople = map[string]bottest.User{
+	"user":    {ID: 1001, Username: "demo_user", FirstName: "Demo", LanguageCode: "en"},
+	"support": {ID: 2002, Username: "demo_support", FirstName: "Support", LanguageCode: "en"},
+	"admin":   {ID: 3003, Username: "demo_admin", FirstName: "Admin", LanguageCode: "en"},
+}
+
+// demoToken looks like a real token so the configuration checks pass.
+const demoToken = "123456789:DEMO-emulator-token-not-a-secret"
+
+// runDemo starts the Bot API emulator on loopback and the whole bot against
+// it, then turns terminal lines into messages from a demo user. Piped input
+// is handled line by line, each waiting for its replies, and ends the demo.
+func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	dataDir := fs.String("data", "", "data directory (default: a temporary one, removed at exit)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	emu, err := bottest.New(bottest.Options{Token: demoToken, BotUsername: "valex_demo_bot"})
+	if err != nil {
+		return fmt.Errorf("start Bot API emulator: %w", err)
+	}
+	defer emu.Close()
+
+	if *dataDir == "" {
+		tmp, err := os.MkdirTemp("", "valex-demo-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		*dataDir = tmp
+	}
+	cfg := Defaults()
+	cfg.DataDir = *dataDir
+	cfg.Telegram.Token = emu.Token()
+	cfg.Telegram.APIURL = emu.URL()
+	cfg.Telegram.PollTimeout = Duration{time.Second}
+	cfg.Telegram.Shutdown = Duration{3 * time.Second}
+	cfg.Admins = []int64{demoPeople["admin"].ID}
+	cfg.Support = []int64{demoPeople["support"].ID}
+	cfg.Log.Level = "warn"
+	if lvl := getenv("VALEX_LOG_LEVEL"); lvl != "" {
+		cfg.Log.Level = lvl
+	}
+
+	logFile, err := os.Create(cfg.DataDir + "/demo.log")
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	m := NewMain(cfg, logFile)
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	defer m.Close()
+
+	runCtx, stopBot := context.WithCancel(ctx)
+	botDone := make(chan error, 1)
+	go func() { botDone <- m.Run(runCtx) }()
+
+	t := &terminal{emu: emu, out: stdout, who: "user"}
+	events, unsubscribe := emu.Subscribe()
+	defer unsubscribe()
+	go t.print(events)
+
+	fmt.Fprintf(stdout, "Valex demo — you are chatting with the bot as %q. Try /start, /help, /profile, /language.\n", t.who)
+	fmt.Fprintln(stdout, "Type a number to press a button, /as support|admin|user to switch, Ctrl-D to quit. Log:", cfg.DataDir+"/demo.log")
+	t.loop(ctx, stdin)
+
+	stopBot()
+	return <-botDone
+}
+
+// terminal turns typed lines into updates and bot calls into printed text.
+type terminal struct {
+	emu *bottest.Server
+	out io.Writer
+
+	mu      sync.Mutex
+	who     string
+	buttons []pressable // the buttons of the latest keyboard, numbered from 1
+	last    time.Time   // when the bot last did something visible
+}
+
+type pressable struct {
+	messageID int
+	data      string
+	contact   bool // a reply-keyboard button that shares the phone number
+}
+
+func (t *terminal) person() bottest.User {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return demoPeople[t.who]
+}
+
+func (t *terminal) loop(ctx context.Context, stdin io.Reader) {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for ctx.Err() == nil && sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if who, ok := strings.CutPrefix(line, "/as "); ok {
+			who = strings.TrimSpace(who)
+			if _, known := demoPeople[who]; !known {
+				fmt.Fprintln(t.out, "  (demo) /as user | support | admin")
+				continue
+			}
+			t.mu.Lock()
+			t.who = who
+			t.mu.Unlock()
+			fmt.Fprintf(t.out, "  (demo) you are now %s (id %d)\n", who, demoPeople[who].ID)
+			continue
+		}
+		u := t.person()
+		chat := bottest.PrivateChat(u)
+		if n, err := strconv.Atoi(line); err == nil {
+			t.mu.Lock()
+			var b *pressable
+			if n >= 1 && n <= len(t.buttons) {
+				b = &t.buttons[n-1]
+			}
+			t.mu.Unlock()
+			if b == nil {
+				fmt.Fprintln(t.out, "  (demo) no button with that number")
+				continue
+			}
+			if b.contact {
+				t.emu.SendContact(chat, u, "+1555"+strconv.FormatInt(u.ID, 10), u.ID)
+			} else {
+				t.emu.PressButton(chat, u, b.messageID, b.data)
+			}
+		} else {
+			t.emu.SendText(chat, u, line)
+		}
+		t.settle(ctx)
+	}
+}
+
+// settle waits until the bot has answered and gone quiet, so piped input
+// reads like a conversation.
+func (t *terminal) settle(ctx context.Context) {
+	start := time.Now()
+	t.mu.Lock()
+	t.last = time.Time{}
+	t.mu.Unlock()
+	for ctx.Err() == nil && time.Since(start) < 15*time.Second {
+		time.Sleep(50 * time.Millisecond)
+		t.mu.Lock()
+		last := t.last
+		t.mu.Unlock()
+		if !last.IsZero() && time.Since(last) > 400*time.Millisecond {
+			return
+		}
+	}
+}
+
+func (t *terminal) print(events <-chan bottest.Event) {
+	for e := range events {
+		if !e.OK() {
+			continue // failed calls (flood limits, refused HTML) are retried by the outbox
+		}
+		var lines []string
+		switch e.Method {
+		case "sendMessage":
+			lines = append(lines, "bot: "+indent(e.Text))
+		case "editMessageText":
+			lines = append(lines, fmt.Sprintf("bot (edited #%d): %s", e.MessageID, indent(e.Text)))
+		case "sendDocument", "sendPhoto", "sendVoice", "sendAudio":
+			lines = append(lines, fmt.Sprintf("bot sends %s %q (%d bytes)", strings.TrimPrefix(e.Method, "send"), e.FileName, len(e.FileData)))
+			if e.Text != "" {
+				lines = append(lines, "     "+indent(e.Text))
+			}
+		case "answerCallbackQuery":
+			if e.CallbackText != "" {
+				lines = append(lines, "bot (popup): "+e.CallbackText)
+			}
+		case "deleteMessage":
+			lines = append(lines, fmt.Sprintf("bot deleted message #%d", e.MessageID))
+		case "sendInvoice":
+			lines = append(lines, "bot sends an invoice")
+		default:
+			continue // getUpdates, chat actions, setMyCommands ...
+		}
+		t.mu.Lock()
+		if len(e.Keyboard) > 0 {
+			t.buttons = t.buttons[:0]
+			for _, row := range e.Keyboard {
+				var labels []string
+				for _, b := range row {
+					t.buttons = append(t.buttons, pressable{messageID: e.MessageID, data: b.Data, contact: b.RequestContact})
+					label := b.Text
+					if b.RequestContact {
+						label += " (shares your phone)"
+					}
+					labels = append(labels, fmt.Sprintf("[%d] %s", len(t.buttons), label))
+				}
+				lines = append(lines, "     "+strings.Join(labels, "  "))
+			}
+		}
+		t.last = time.Now()
+		t.mu.Unlock()
+		fmt.Fprintln(t.out, strings.Join(lines, "\n"))
+	}
+}
+
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n     ") }

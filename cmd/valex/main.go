@@ -1,0 +1,246 @@
+// Command valex runs the Valex bot. It is the only place that wires the
+// packages together; Main is reused by the end-to-end tests so they run the
+// real wiring.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot"
+	"github.com/valex-ai/valex/handlers"
+	"github.com/valex-ai/valex/locales"
+	"github.com/valex-ai/valex/store"
+)
+
+const usage = `valex — a Telegram AI aggregator with a privacy request desk
+
+Usage:
+  valex run               run the bot against the Bot API (needs VALEX_TELEGRAM_TOKEN)
+  valex demo [--data DIR] try everything in the terminal: no token, no network
+  valex check             validate the configuration and print every problem
+  valex backup FILE       write a consistent copy of the database to FILE (with the bot stopped)
+  valex version           print the version
+
+Configuration: valex.toml (or VALEX_CONFIG) and VALEX_* environment variables; see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "valex:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, "valex", valex.Version)
+		return nil
+	case "check":
+		cfg, err := LoadConfig(getenv)
+		if err == nil {
+			err = cfg.CheckRun()
+		}
+		if err != nil {
+			fmt.Fprintln(stdout, "configuration problems:")
+			for _, line := range splitLines(err.Error()) {
+				fmt.Fprintln(stdout, "  -", line)
+			}
+			return errors.New("configuration is not valid")
+		}
+		fmt.Fprintln(stdout, "configuration OK")
+		return nil
+	case "run":
+		cfg, err := LoadConfig(getenv)
+		if err == nil {
+			err = cfg.CheckRun()
+		}
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		m := NewMain(cfg, stderr)
+		if err := m.Open(ctx); err != nil {
+			m.Close()
+			return err
+		}
+		err = m.Run(ctx)
+		if cerr := m.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	case "demo":
+		return runDemo(ctx, args[1:], stdin, stdout, getenv)
+	case "backup":
+		if len(args) != 2 {
+			return errors.New("usage: valex backup FILE")
+		}
+		cfg, err := LoadConfig(getenv)
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		return backup(cfg, args[1])
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Main is the running program: configuration in, bot out.
+type Main struct {
+	Config     Config
+	Log        zerolog.Logger
+	Clock      valex.Clock
+	HTTPClient *http.Client // for the Bot API; nil = default
+
+	DB     *store.DB
+	Bot    *bot.Bot
+	Outbox *bot.Outbox
+	Router *bot.Router
+}
+
+// NewMain returns a Main logging to w as the configuration says.
+func NewMain(cfg Config, w io.Writer) *Main {
+	return &Main{Config: cfg, Log: newLogger(cfg.Log, w), Clock: valex.SystemClock{}}
+}
+
+func newLogger(c Log, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	if c.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// Open opens the store, connects to the Bot API and wires the handlers.
+func (m *Main) Open(ctx context.Context) error {
+	c := m.Config
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := store.Open(filepath.Join(c.DataDir, "valex.db"), store.Options{})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	m.DB = db
+
+	tr, err := locales.Load()
+	if err != nil {
+		return fmt.Errorf("load locales: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client, err := bot.NewClient(cctx, c.Telegram.APIURL, c.Telegram.Token, m.HTTPClient)
+	if err != nil {
+		return fmt.Errorf("connect to the Bot API: %w", err)
+	}
+	p := c.Telegram.Pace
+	m.Outbox = bot.NewOutbox(client, bot.OutboxConfig{Pace: bot.PaceConfig{
+		Disabled: p.Disabled, Global: p.GlobalPerSecond, PrivatePerSec: p.PrivatePerSecond,
+		GroupPerMinute: p.GroupPerMinute, Burst: p.Burst,
+	}}, m.Log)
+
+	// Callback buttons are signed with a key derived from the token: no extra
+	// secret to configure, and a new token invalidates old buttons.
+	signer := bot.NewSigner([]byte(c.Telegram.Token))
+	m.Router = bot.NewRouter(signer)
+	h := &handlers.Handlers{
+		Users: db, Out: m.Outbox, Tr: tr, CB: signer, Clock: m.Clock, Menu: m.Router,
+		Roles: handlers.Roles{Admins: idSet(c.Admins), Support: idSet(c.Support)}, Log: m.Log,
+	}
+	m.Router.Use(bot.Recover(), bot.Logging(m.Log), bot.Identity(h.Lang, h.Roles.Of))
+	h.Register(m.Router)
+
+	for _, lang := range append([]string{""}, tr.Languages()...) {
+		l := lang
+		if l == "" {
+			l = tr.Languages()[0]
+		}
+		if err := m.Outbox.SetCommands(cctx, lang, handlers.MenuCommands(m.Router, tr, l)); err != nil {
+			m.Log.Warn().Err(err).Str("lang", lang).Msg("set command menu")
+		}
+	}
+
+	m.Bot = bot.New(client, m.Outbox, db, m.Router, tr, m.Clock, m.Log, bot.Config{
+		PollTimeout:     c.Telegram.PollTimeout.Duration,
+		Concurrency:     c.Telegram.Concurrency,
+		ShutdownTimeout: c.Telegram.Shutdown.Duration,
+	})
+	m.Log.Info().Str("bot", client.Self().Username).Str("data_dir", c.DataDir).Msg("valex ready")
+	return nil
+}
+
+// Run polls until ctx is cancelled, then shuts down gracefully.
+func (m *Main) Run(ctx context.Context) error {
+	err := m.Bot.Run(ctx)
+	m.Log.Info().Msg("valex stopped")
+	return err
+}
+
+// Close releases the store.
+func (m *Main) Close() error {
+	if m.DB != nil {
+		err := m.DB.Close()
+		m.DB = nil
+		return err
+	}
+	return nil
+}
+
+func idSet(ids []int64) map[int64]bool {
+	s := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		s[id] = true
+	}
+	return s
+}
+
+func backup(cfg Config, dst string) error {
+	db, err := store.Open(filepath.Join(cfg.DataDir, "valex.db"), store.Options{})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer db.Close()
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := db.Backup(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,34 @@
+package handlers
+
+import (
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot"
+)
+
+// Register is the table of every command, button and message kind the bot
+// answers: find a command here, then its handler in the feature's file.
+func (h *Handlers) Register(rt *bot.Router) {
+	// Account (start.go, profile.go)
+	rt.Command("start", valex.RoleUser, "cmd.start", h.Start)
+	rt.Command("help", valex.RoleUser, "cmd.help", h.Help)
+	rt.Command("language", valex.RoleUser, "cmd.language", h.Language)
+	rt.Command("profile", valex.RoleUser, "cmd.profile", h.Profile)
+	rt.Command("cancel", valex.RoleUser, "cmd.cancel", h.Cancel)
+	rt.Callback("lang", valex.RoleUser, h.LanguagePicked)
+	rt.Callback("prof", valex.RoleUser, h.ProfileButton)
+	rt.On(bot.KindText, h.Text)
+	rt.On(bot.KindContact, h.Contact)
+
+	// Staff and admins (admin.go)
+	rt.Command("whoami", valex.RoleSupport, "cmd.whoami", h.WhoAmI)
+	rt.Command("stats", valex.RoleAdmin, "cmd.stats", h.Stats)
+}
+
+// MenuCommands is the command menu shown to everyone via setMyCommands.
+func MenuCommands(rt *bot.Router, tr Translator, lang string) []bot.Command {
+	var out []bot.Command
+	for _, c := range rt.Commands(valex.RoleUser) {
+		out = append(out, bot.Command{Name: c.Name, Description: tr.T(lang, c.HelpKey, nil)})
+	}
+	return out
+}

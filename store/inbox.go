@@ -1,0 +1,222 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// The inbox makes Telegram updates durable. The poller stores each batch
+// with InboxAdd before it acknowledges the batch's offset to Telegram, so a
+// crash never loses an update; after a restart InboxPending replays what was
+// stored but not handled. The high-water mark is the largest update id ever
+// stored: anything at or below it is a redelivery and is dropped, so an
+// update is handled at most once per store file. Telegram update ids are
+// positive; ids <= 0 are dropped as well.
+
+// ErrAlreadyHandled is returned (wrapped) by InboxDone for an update id that
+// is already in the handled log.
+var ErrAlreadyHandled = errors.New("update already handled")
+
+// InboxEntry is one Telegram update: its update_id and raw JSON.
+type InboxEntry struct {
+	ID      int
+	Payload []byte
+}
+
+// appendFill is the page fill for buckets keyed by growing update ids:
+// keys are appended, so half-empty pages (bbolt's default) would be waste.
+const appendFill = 0.9
+
+// InboxAdd stores, in one transaction, the entries of batch whose ids are
+// above the high-water mark and not repeated within the batch, advances the
+// mark and returns the entries it stored, in batch order. The returned
+// entries share their payloads with batch.
+func (db *DB) InboxAdd(batch []InboxEntry) (added []InboxEntry, err error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	// bbolt needs keys to stay valid until commit: one buffer for all of them.
+	keys := make([]byte, 8*len(batch))
+	err = db.bolt.Update(func(tx *bbolt.Tx) error {
+		mark, err := getUint64(tx, keyInboxHighWater)
+		if err != nil {
+			return err
+		}
+		pending := tx.Bucket(bucketInboxPending)
+		pending.FillPercent = appendFill
+		added = make([]InboxEntry, 0, len(batch))
+		top := mark
+		for i, e := range batch {
+			if e.ID <= 0 || uint64(e.ID) <= mark {
+				continue
+			}
+			key := keys[8*i : 8*i+8 : 8*i+8]
+			binary.BigEndian.PutUint64(key, uint64(e.ID))
+			// Telegram sends ids in ascending order, so this lookup only
+			// runs for a repeat (or out-of-order id) within the batch.
+			if uint64(e.ID) <= top && hasKey(pending, key) {
+				continue
+			}
+			if err := pending.Put(key, e.Payload); err != nil {
+				return fmt.Errorf("update %d: %w", e.ID, err)
+			}
+			added = append(added, e)
+			top = max(top, uint64(e.ID))
+		}
+		if top == mark {
+			return nil
+		}
+		return putUint64(tx, keyInboxHighWater, top)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("inbox add: %w", err)
+	}
+	return added, nil
+}
+
+// InboxHighWater returns the largest update id ever stored, 0 if none.
+func (db *DB) InboxHighWater() (int, error) {
+	var mark uint64
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		mark, err = getUint64(tx, keyInboxHighWater)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("load inbox high-water mark: %w", err)
+	}
+	return int(mark), nil
+}
+
+// InboxPending returns the stored but not yet handled entries in id order,
+// for replay after a restart.
+func (db *DB) InboxPending() ([]InboxEntry, error) {
+	var out []InboxEntry
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketInboxPending).ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("bad inbox key %x", k)
+			}
+			out = append(out, InboxEntry{
+				ID:      int(binary.BigEndian.Uint64(k)),
+				Payload: bytes.Clone(v), // v dies with the transaction
+			})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list pending updates: %w", err)
+	}
+	return out, nil
+}
+
+// InboxDone marks updates handled at `at`, in one transaction: it removes
+// them from the pending set and records them in the handled log. An id that
+// is already in the handled log keeps its first time and makes InboxDone
+// return an error wrapping ErrAlreadyHandled; the other ids are still
+// recorded.
+func (db *DB) InboxDone(ids []int, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	// Keys and values must stay valid until commit: one buffer for all.
+	buf := make([]byte, 16*len(ids))
+	nanos := uint64(unixNano(at))
+	var again []int
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		handled := tx.Bucket(bucketInboxHandled)
+		handled.FillPercent = appendFill
+		// One cursor per bucket, reused for every id: Bucket.Get and
+		// Bucket.Delete would each build a new cursor and allocate.
+		pending := tx.Bucket(bucketInboxPending).Cursor()
+		seen := handled.Cursor()
+		again = again[:0]
+		for i, id := range ids {
+			key := buf[16*i : 16*i+8 : 16*i+8]
+			val := buf[16*i+8 : 16*i+16 : 16*i+16]
+			binary.BigEndian.PutUint64(key, uint64(id))
+			binary.BigEndian.PutUint64(val, nanos)
+			if k, _ := pending.Seek(key); bytes.Equal(k, key) {
+				if err := pending.Delete(); err != nil {
+					return fmt.Errorf("update %d: %w", id, err)
+				}
+			}
+			if k, _ := seen.Seek(key); bytes.Equal(k, key) {
+				again = append(again, id)
+				continue
+			}
+			if err := handled.Put(key, val); err != nil {
+				return fmt.Errorf("update %d: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("inbox done: %w", err)
+	}
+	if len(again) > 0 {
+		return fmt.Errorf("inbox done: updates %v: %w", again, ErrAlreadyHandled)
+	}
+	return nil
+}
+
+// InboxHandled calls fn for every entry of the handled log in id order. fn
+// runs inside a read transaction: it must not write to the store.
+func (db *DB) InboxHandled(fn func(id int, at time.Time) error) error {
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketInboxHandled).ForEach(func(k, v []byte) error {
+			if len(k) != 8 || len(v) != 8 {
+				return fmt.Errorf("bad handled-log entry %x", k)
+			}
+			return fn(int(binary.BigEndian.Uint64(k)), fromUnixNano(int64(binary.BigEndian.Uint64(v))))
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("list handled updates: %w", err)
+	}
+	return nil
+}
+
+// InboxPruneHandled drops handled-log entries handled before `before` and
+// returns how many it dropped. Update ids grow with time, so it walks from
+// the lowest id and stops at the first entry handled at or after `before`:
+// the cost grows with what is dropped, not with the size of the log.
+func (db *DB) InboxPruneHandled(before time.Time) (int, error) {
+	limit := unixNano(before)
+	n := 0
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		n = 0
+		c := tx.Bucket(bucketInboxHandled).Cursor()
+		// Re-seek to First after each Delete: a cursor's position after
+		// Delete is not reliable for Next.
+		for k, v := c.First(); k != nil; k, v = c.First() {
+			if len(v) != 8 {
+				return fmt.Errorf("bad handled-log entry %x", k)
+			}
+			if int64(binary.BigEndian.Uint64(v)) >= limit {
+				c.Next(); continue
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune handled updates before %s: %w", before.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// hasKey reports whether b holds key. Unlike Get it also works for empty
+// values put earlier in the same transaction.
+func hasKey(b *bbolt.Bucket, key []byte) bool {
+	k, _ := b.Cursor().Seek(key)
+	return bytes.Equal(k, key)
+}

@@ -1,0 +1,360 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// entries makes inbox entries whose payload names their id.
+func entries(ids ...int) []InboxEntry {
+	out := make([]InboxEntry, len(ids))
+	for i, id := range ids {
+		out[i] = InboxEntry{ID: id, Payload: []byte(fmt.Sprintf(`{"update_id":%d}`, id))}
+	}
+	return out
+}
+
+func ids(es []InboxEntry) []int {
+	out := make([]int, 0, len(es))
+	for _, e := range es {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+func pendingIDs(tb testing.TB, db *DB) []int {
+	tb.Helper()
+	p, err := db.InboxPending()
+	if err != nil {
+		tb.Fatalf("InboxPending: %v", err)
+	}
+	for _, e := range p {
+		if want := fmt.Sprintf(`{"update_id":%d}`, e.ID); string(e.Payload) != want {
+			tb.Errorf("pending %d payload %q, want %q", e.ID, e.Payload, want)
+		}
+	}
+	return ids(p)
+}
+
+type handledEntry struct {
+	id int
+	at time.Time
+}
+
+func handledLog(tb testing.TB, db *DB) []handledEntry {
+	tb.Helper()
+	var out []handledEntry
+	if err := db.InboxHandled(func(id int, at time.Time) error {
+		out = append(out, handledEntry{id, at})
+		return nil
+	}); err != nil {
+		tb.Fatalf("InboxHandled: %v", err)
+	}
+	return out
+}
+
+func handledIDs(tb testing.TB, db *DB) []int {
+	tb.Helper()
+	var out []int
+	for _, e := range handledLog(tb, db) {
+		out = append(out, e.id)
+	}
+	return out
+}
+
+func TestInboxAdd(t *testing.T) {
+	tests := []struct {
+		name        string
+		batches     [][]int
+		wantAdded   [][]int
+		wantMark    int
+		wantPending []int
+	}{
+		{
+			name:        "first batch",
+			batches:     [][]int{{10, 11, 12}},
+			wantAdded:   [][]int{{10, 11, 12}},
+			wantMark:    12,
+			wantPending: []int{10, 11, 12},
+		},
+		{
+			name:        "redelivered batch adds nothing",
+			batches:     [][]int{{10, 11, 12}, {10, 11, 12}},
+			wantAdded:   [][]int{{10, 11, 12}, {}},
+			wantMark:    12,
+			wantPending: []int{10, 11, 12},
+		},
+		{
+			name:        "overlapping batch adds only the new ids",
+			batches:     [][]int{{10, 11}, {11, 12, 13}},
+			wantAdded:   [][]int{{10, 11}, {12, 13}},
+			wantMark:    13,
+			wantPending: []int{10, 11, 12, 13},
+		},
+		{
+			name:        "ids at or below the mark are skipped even if never stored",
+			batches:     [][]int{{10, 20}, {15, 21}},
+			wantAdded:   [][]int{{10, 20}, {21}},
+			wantMark:    21,
+			wantPending: []int{10, 20, 21},
+		},
+		{
+			name:        "duplicates within a batch",
+			batches:     [][]int{{5, 5, 6, 6, 6, 7}},
+			wantAdded:   [][]int{{5, 6, 7}},
+			wantMark:    7,
+			wantPending: []int{5, 6, 7},
+		},
+		{
+			name:        "out of order within a batch",
+			batches:     [][]int{{3, 1, 2, 1}},
+			wantAdded:   [][]int{{3, 1, 2}},
+			wantMark:    3,
+			wantPending: []int{1, 2, 3},
+		},
+		{
+			name:        "non-positive ids are dropped",
+			batches:     [][]int{{-1, 0, 1}},
+			wantAdded:   [][]int{{1}},
+			wantMark:    1,
+			wantPending: []int{1},
+		},
+		{
+			name:        "empty batch",
+			batches:     [][]int{{}},
+			wantAdded:   [][]int{{}},
+			wantMark:    0,
+			wantPending: []int{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openTest(t, nil)
+			for i, b := range tt.batches {
+				added, err := db.InboxAdd(entries(b...))
+				if err != nil {
+					t.Fatalf("InboxAdd #%d: %v", i, err)
+				}
+				if got := ids(added); !slices.Equal(got, tt.wantAdded[i]) {
+					t.Errorf("InboxAdd #%d added %v, want %v", i, got, tt.wantAdded[i])
+				}
+			}
+			if mark, err := db.InboxHighWater(); err != nil || mark != tt.wantMark {
+				t.Errorf("InboxHighWater = %d, %v; want %d", mark, err, tt.wantMark)
+			}
+			if got := pendingIDs(t, db); !slices.Equal(got, tt.wantPending) {
+				t.Errorf("pending = %v, want %v", got, tt.wantPending)
+			}
+		})
+	}
+}
+
+// An empty payload still counts as stored for the in-batch duplicate check.
+func TestInboxAddEmptyPayload(t *testing.T) {
+	db := openTest(t, nil)
+	added, err := db.InboxAdd([]InboxEntry{{ID: 2}, {ID: 1}, {ID: 1}, {ID: 2, Payload: []byte{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(added); !slices.Equal(got, []int{2, 1}) {
+		t.Errorf("added %v, want [2 1]", got)
+	}
+}
+
+// InboxPending returns copies: the store's memory is read-only and dies
+// with the transaction.
+func TestInboxPendingCopies(t *testing.T) {
+	db := openTest(t, nil)
+	if _, err := db.InboxAdd(entries(1)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := db.InboxPending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p[0].Payload[0] = 'X' // would fault on a read-only mmap
+	if got := pendingIDs(t, db); !slices.Equal(got, []int{1}) {
+		t.Errorf("pending = %v", got)
+	}
+}
+
+func TestInboxDone(t *testing.T) {
+	db := openTest(t, nil)
+	t1, t2 := t0, t0.Add(time.Minute)
+	if _, err := db.InboxAdd(entries(1, 2, 3, 4, 5)); err != nil {
+		t.Fatal(err)
+	}
+
+	steps := []struct {
+		name        string
+		done        []int
+		at          time.Time
+		wantErr     error
+		wantPending []int
+		wantHandled []handledEntry
+	}{
+		{
+			name:        "move two to the handled log",
+			done:        []int{4, 2},
+			at:          t1,
+			wantPending: []int{1, 3, 5},
+			wantHandled: []handledEntry{{2, t1}, {4, t1}},
+		},
+		{
+			name:        "already handled is an error, the rest is recorded",
+			done:        []int{4, 5},
+			at:          t2,
+			wantErr:     ErrAlreadyHandled,
+			wantPending: []int{1, 3},
+			wantHandled: []handledEntry{{2, t1}, {4, t1}, {5, t2}},
+		},
+		{
+			name:        "repeat within one call",
+			done:        []int{1, 1},
+			at:          t2,
+			wantErr:     ErrAlreadyHandled,
+			wantPending: []int{3},
+			wantHandled: []handledEntry{{1, t2}, {2, t1}, {4, t1}, {5, t2}},
+		},
+		{
+			name:        "nothing",
+			done:        nil,
+			at:          t2,
+			wantPending: []int{3},
+			wantHandled: []handledEntry{{1, t2}, {2, t1}, {4, t1}, {5, t2}},
+		},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			err := db.InboxDone(s.done, s.at)
+			if s.wantErr == nil && err != nil || s.wantErr != nil && !errors.Is(err, s.wantErr) {
+				t.Fatalf("InboxDone error = %v, want %v", err, s.wantErr)
+			}
+			if got := pendingIDs(t, db); !slices.Equal(got, s.wantPending) {
+				t.Errorf("pending = %v, want %v", got, s.wantPending)
+			}
+			got := handledLog(t, db)
+			if !slices.EqualFunc(got, s.wantHandled, func(a, b handledEntry) bool {
+				return a.id == b.id && a.at.Equal(b.at)
+			}) {
+				t.Errorf("handled = %v, want %v", got, s.wantHandled)
+			}
+		})
+	}
+}
+
+// After a crash (here: close) the pending entries come back in order and a
+// redelivery of the same batch is still refused.
+func TestInboxReplayAfterReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "valex.db")
+	db := openAt(t, path, nil)
+	if _, err := db.InboxAdd(entries(7, 8, 9, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InboxDone([]int{8}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openAt(t, path, nil)
+	if got, want := pendingIDs(t, db), []int{7, 9, 10}; !slices.Equal(got, want) {
+		t.Errorf("pending after reopen = %v, want %v", got, want)
+	}
+	if mark, _ := db.InboxHighWater(); mark != 10 {
+		t.Errorf("high-water after reopen = %d, want 10", mark)
+	}
+	added, err := db.InboxAdd(entries(7, 8, 9, 10, 11))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(added); !slices.Equal(got, []int{11}) {
+		t.Errorf("redelivery after reopen added %v, want [11]", got)
+	}
+	if got := handledIDs(t, db); !slices.Equal(got, []int{8}) {
+		t.Errorf("handled after reopen = %v, want [8]", got)
+	}
+}
+
+func TestInboxPruneHandled(t *testing.T) {
+	t1, t2, t3 := t0, t0.Add(time.Hour), t0.Add(2*time.Hour)
+	tests := []struct {
+		name        string
+		before      time.Time
+		wantN       int
+		wantHandled []int
+	}{
+		{"before everything", t1, 0, []int{1, 2, 3, 4, 5, 6, 7}},
+		{"just after t1", t1.Add(1), 3, []int{4, 5, 6, 7}},
+		{"exactly t2 keeps t2", t2, 3, []int{4, 5, 6, 7}},
+		{"after t2", t2.Add(1), 5, []int{6, 7}},
+		// Update 7 was handled at t1 after 6 at t3: the walk stops at 6,
+		// by design (ids grow with time; the next prune catches up).
+		{"stops at the first newer entry", t3, 5, []int{6, 7}},
+		{"after everything", t3.Add(1), 7, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openTest(t, nil)
+			if _, err := db.InboxAdd(entries(1, 2, 3, 4, 5, 6, 7)); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []struct {
+				ids []int
+				at  time.Time
+			}{{[]int{1, 2, 3}, t1}, {[]int{4, 5}, t2}, {[]int{6}, t3}, {[]int{7}, t1}} {
+				if err := db.InboxDone(d.ids, d.at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := db.InboxPruneHandled(tt.before)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.wantN {
+				t.Errorf("pruned %d, want %d", n, tt.wantN)
+			}
+			if got := handledIDs(t, db); !slices.Equal(got, tt.wantHandled) {
+				t.Errorf("handled = %v, want %v", got, tt.wantHandled)
+			}
+			if n, _ := db.InboxPruneHandled(tt.before); n != 0 {
+				t.Errorf("second prune dropped %d, want 0", n)
+			}
+		})
+	}
+}
+
+// BenchmarkInboxAddDone is the poller's hot path: store a batch of 100
+// updates, then mark them handled.
+func BenchmarkInboxAddDone(b *testing.B) {
+	const batchSize = 100
+	db := openTest(b, nil)
+	payload := make([]byte, 400) // a typical text-message update
+	batch := make([]InboxEntry, batchSize)
+	done := make([]int, batchSize)
+	next := 1
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range batch {
+			batch[i] = InboxEntry{ID: next, Payload: payload}
+			done[i] = next
+			next++
+		}
+		added, err := db.InboxAdd(batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(added) != batchSize {
+			b.Fatalf("added %d, want %d", len(added), batchSize)
+		}
+		if err := db.InboxDone(done, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(next-1)/b.Elapsed().Seconds(), "updates/s")
+}

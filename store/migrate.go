@@ -1,0 +1,75 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+)
+
+// migrations bring an older file up to date. The schema version stored in the
+// meta bucket is the number of migrations applied, so entries are only ever
+// appended, never edited or reordered. Each runs in its own transaction
+// together with the version bump, after Open has created every bucket.
+var migrations = []func(*bbolt.Tx) error{
+	// v1: build the last-active index from the user records, for files whose
+	// users were written without it.
+	rebuildActiveIndex,
+}
+
+// migrate applies the migrations the file has not had yet.
+func (db *DB) migrate(migs []func(*bbolt.Tx) error) error {
+	var have int
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		have, err = schemaVersion(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if have > len(migs) {
+		// Written by a newer build: running on it could corrupt it.
+		return fmt.Errorf("schema version %d is newer than this build's %d", have, len(migs))
+	}
+	for i := have; i < len(migs); i++ {
+		err := db.bolt.Update(func(tx *bbolt.Tx) error {
+			if err := migs[i](tx); err != nil {
+				return err
+			}
+			return putUint64(tx, keySchemaVersion, uint64(i+1))
+		})
+		if err != nil {
+			return fmt.Errorf("migrate to version %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func schemaVersion(tx *bbolt.Tx) (int, error) {
+	v, err := getUint64(tx, keySchemaVersion)
+	return int(v), err
+}
+
+// rebuildActiveIndex replaces the last-active index with one built from the
+// user records. It reads only the plain header, never the codec.
+func rebuildActiveIndex(tx *bbolt.Tx) error {
+	if err := tx.DeleteBucket(bucketUsersByActive); err != nil {
+		return err
+	}
+	idx, err := tx.CreateBucket(bucketUsersByActive)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("bad user key %x", k)
+		}
+		rec, err := decodeUserRecord(v)
+		if err != nil {
+			return fmt.Errorf("user %x: %w", k, err)
+		}
+		id := int64(binary.BigEndian.Uint64(k))
+		return idx.Put(activeKey(rec.lastActiveAt, id), nil)
+	})
+}

@@ -1,0 +1,155 @@
+// Package store keeps Valex's state in a single bbolt file: users, dialog
+// state and the durable inbox of Telegram updates. It is the only package that
+// imports bbolt; everything else sees plain valex types.
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Bucket names. Every bucket is created at open, so code inside a
+// transaction may assume tx.Bucket(name) is never nil.
+var (
+	bucketMeta          = []byte("meta")            // schemaVersion, inboxHighWater
+	bucketUsers         = []byte("users")           // be(id) → user record
+	bucketUsersByActive = []byte("users_by_active") // be(lastActiveUnixNano)‖be(id) → empty
+	bucketStates        = []byte("states")          // be(id) → dialog state
+	bucketInboxPending  = []byte("inbox_pending")   // be(updateID) → payload
+	bucketInboxHandled  = []byte("inbox_handled")   // be(updateID) → be(handledUnixNano)
+
+	allBuckets = [][]byte{
+		bucketMeta, bucketUsers, bucketUsersByActive, bucketStates,
+		bucketInboxPending, bucketInboxHandled,
+	}
+)
+
+// Keys in bucketMeta.
+var (
+	keySchemaVersion  = []byte("schema_version")
+	keyInboxHighWater = []byte("inbox_high_water")
+)
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	Timeout time.Duration // bbolt lock timeout, default 2s
+	Codec   Codec         // default PlainCodec{}
+}
+
+// DB is an open store file. It is safe for concurrent use.
+type DB struct {
+	bolt  *bbolt.DB
+	codec Codec
+	path  string // kept here: bbolt forgets it on Close
+}
+
+// Open opens (creating if needed) the store file at path, creates every
+// bucket and brings the schema up to date.
+func Open(path string, opts Options) (*DB, error) {
+	return open(path, opts, migrations)
+}
+
+// open is Open with the migration list as a parameter, so tests can count
+// which migrations run.
+func open(path string, opts Options, migs []func(*bbolt.Tx) error) (*DB, error) {
+	if opts.Timeout <= 0 {
+		// Without a timeout a second process on the same file blocks forever.
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.Codec == nil {
+		opts.Codec = PlainCodec{}
+	}
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db := &DB{bolt: b, codec: opts.Codec, path: path}
+	err = b.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = db.migrate(migs)
+	}
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close releases the file. Pending transactions finish first.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// Path returns the file the store was opened from.
+func (db *DB) Path() string { return db.path }
+
+// Backup writes a consistent copy of the whole file to w while the store
+// stays in use (a read transaction pins the snapshot) and returns the number
+// of bytes written. The copy is a regular store file that Open can read.
+func (db *DB) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup: %w", err)
+	}
+	return n, nil
+}
+
+// SchemaVersion returns how many migrations the file has had applied.
+func (db *DB) SchemaVersion() (int, error) {
+	var v int
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		v, err = schemaVersion(tx)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("load schema version: %w", err)
+	}
+	return v, nil
+}
+
+// idKey is the 8-byte big-endian key for a user or update id, so keys sort
+// in id order.
+func idKey(id int64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, uint64(id))
+	return k
+}
+
+// getUint64 reads an 8-byte big-endian value from the meta bucket; absent
+// means 0.
+func getUint64(tx *bbolt.Tx, key []byte) (uint64, error) {
+	v := tx.Bucket(bucketMeta).Get(key)
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("meta %s: %d bytes, want 8", key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+func putUint64(tx *bbolt.Tx, key []byte, n uint64) error {
+	v := make([]byte, 8)
+	binary.BigEndian.PutUint64(v, n)
+	return tx.Bucket(bucketMeta).Put(key, v)
+}

@@ -1,0 +1,257 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/valex-ai/valex"
+)
+
+func TestOpenCreatesEveryBucket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "valex.db")
+	db := openAt(t, path, nil)
+	if db.Path() != path {
+		t.Errorf("Path = %q, want %q", db.Path(), path)
+	}
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				t.Errorf("bucket %s missing", name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := db.SchemaVersion(); err != nil || v != len(migrations) {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, len(migrations))
+	}
+}
+
+// A second opener of the same file gives up after the lock timeout instead
+// of hanging.
+func TestOpenLockTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "valex.db")
+	openAt(t, path, nil)
+	start := time.Now()
+	db, err := Open(path, Options{Timeout: 100 * time.Millisecond})
+	if err == nil {
+		_ = db.Close()
+		t.Fatal("second Open succeeded, want a lock timeout")
+	}
+	if !errors.Is(err, bbolt.ErrTimeout) {
+		t.Errorf("error = %v, want bbolt.ErrTimeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("second Open took %v", d)
+	}
+}
+
+func TestBackup(t *testing.T) {
+	db := openTest(t, testCodec{})
+	want := []valex.User{fullUser(1), fullUser(2), {ID: 3, Language: "en"}}
+	for _, u := range want {
+		if err := db.PutUser(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.InboxAdd(entries(5, 6)); err != nil {
+		t.Fatal(err)
+	}
+
+	var buf bytes.Buffer
+	n, err := db.Backup(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(buf.Len()) || n == 0 {
+		t.Fatalf("Backup returned %d, wrote %d bytes", n, buf.Len())
+	}
+	// The live store keeps working after a backup.
+	if err := db.PutUser(fullUser(4)); err != nil {
+		t.Fatal(err)
+	}
+
+	path := filepath.Join(t.TempDir(), "backup.db")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restored := openAt(t, path, testCodec{})
+	var got []valex.User
+	if err := restored.ForEachUser(func(u valex.User) error { got = append(got, u); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("backup has %d users, want %d", len(got), len(want))
+	}
+	for i := range want {
+		checkUser(t, got[i], want[i])
+	}
+	if got := pendingIDs(t, restored); !slices.Equal(got, []int{5, 6}) {
+		t.Errorf("backup pending = %v, want [5 6]", got)
+	}
+	if mark, _ := restored.InboxHighWater(); mark != 6 {
+		t.Errorf("backup high-water = %d, want 6", mark)
+	}
+	if err := restored.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Personal fields in the backup open only with the codec that sealed
+	// them: the seam a per-user key uses to erase backups too.
+	plain := openAt(t, path, PlainCodec{})
+	if _, err := plain.User(1); err == nil {
+		t.Error("backup user opened with the wrong codec")
+	}
+}
+
+// writeV0 writes a file as a build without migrations would have left it:
+// users but no meta bucket and no last-active index.
+func writeV0(tb testing.TB, path string, users ...valex.User) {
+	tb.Helper()
+	b, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer b.Close()
+	codec := PlainCodec{}
+	err = b.Update(func(tx *bbolt.Tx) error {
+		bu, err := tx.CreateBucket(bucketUsers)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			sealed, err := codec.Seal(u.ID, []byte(`{"n":"`+u.Nickname+`"}`))
+			if err != nil {
+				return err
+			}
+			v, err := encodeUserRecord(userRecord{
+				createdAt:    unixNano(u.CreatedAt),
+				lastActiveAt: unixNano(u.LastActiveAt),
+				language:     u.Language,
+				sealed:       sealed,
+			})
+			if err != nil {
+				return err
+			}
+			if err := bu.Put(idKey(u.ID), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestMigrationsFromV0(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v0.db")
+	a := valex.User{ID: 1, Nickname: "a", LastActiveAt: t0}
+	b := valex.User{ID: 2, Nickname: "b", LastActiveAt: t0.Add(time.Hour)}
+	writeV0(t, path, a, b)
+
+	for _, pass := range []string{"first open migrates", "reopen is a no-op"} {
+		t.Run(pass, func(t *testing.T) {
+			db := openAt(t, path, nil)
+			if v, err := db.SchemaVersion(); err != nil || v != len(migrations) {
+				t.Errorf("SchemaVersion = %d, %v; want %d", v, err, len(migrations))
+			}
+			if got := inactive(t, db, t0.Add(2*time.Hour)); !slices.Equal(got, []int64{1, 2}) {
+				t.Errorf("InactiveSince after migration = %v, want [1 2]", got)
+			}
+			if n := bucketLen(t, db, bucketUsersByActive); n != 2 {
+				t.Errorf("index entries = %d, want 2", n)
+			}
+			u, err := db.User(2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkUser(t, u, b)
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// The runner applies each migration once, in order, and only the ones the
+// file lacks.
+func TestMigrationRunner(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "valex.db")
+	var ran []string
+	mig := func(name string) func(*bbolt.Tx) error {
+		return func(tx *bbolt.Tx) error {
+			ran = append(ran, name)
+			// Each migration sees every bucket and the previous one's work.
+			return tx.Bucket(bucketMeta).Put([]byte("ran_"+name), []byte("y"))
+		}
+	}
+	errBoom := errors.New("boom")
+	boom := func(*bbolt.Tx) error { return errBoom }
+	m1, m2, m3 := mig("m1"), mig("m2"), mig("m3")
+
+	steps := []struct {
+		name        string
+		migs        []func(*bbolt.Tx) error
+		wantErr     bool
+		wantRan     []string
+		wantVersion int
+	}{
+		{"v0 runs all", []func(*bbolt.Tx) error{m1, m2}, false, []string{"m1", "m2"}, 2},
+		{"reopen runs none", []func(*bbolt.Tx) error{m1, m2}, false, nil, 2},
+		{"new migration runs alone", []func(*bbolt.Tx) error{m1, m2, m3}, false, []string{"m3"}, 3},
+		{"older build refuses a newer file", []func(*bbolt.Tx) error{m1, m2}, true, nil, 3},
+		{"failure stops, keeps what succeeded", []func(*bbolt.Tx) error{m1, m2, m3, m3, boom, m3}, true, []string{"m3"}, 4},
+		{"after the fix it resumes", []func(*bbolt.Tx) error{m1, m2, m3, m3, m3, m3}, false, []string{"m3", "m3"}, 6},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			ran = nil
+			db, err := open(path, Options{}, s.migs)
+			if s.wantErr {
+				if err == nil {
+					_ = db.Close()
+					t.Fatal("open succeeded, want error")
+				}
+			} else if err != nil {
+				t.Fatalf("open: %v", err)
+			} else if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ran, s.wantRan) {
+				t.Errorf("ran %v, want %v", ran, s.wantRan)
+			}
+			if v := rawSchemaVersion(t, path); v != s.wantVersion {
+				t.Errorf("schema version = %d, want %d", v, s.wantVersion)
+			}
+		})
+	}
+}
+
+// rawSchemaVersion reads the version with bbolt alone, so reading it runs
+// no migrations.
+func rawSchemaVersion(tb testing.TB, path string) int {
+	tb.Helper()
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer b.Close()
+	var v int
+	if err := b.View(func(tx *bbolt.Tx) error {
+		v, err = schemaVersion(tx)
+		return err
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
