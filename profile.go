@@ -35,7 +35,7 @@ func ValidateProfileField(f ProfileField, value string) (string, error) {
 		return "", Errorf("profile.empty", nil)
 	}
 	if n := utf8.RuneCountInString(v); n > limit {
-		return "", Errorf("profile.too_long", map[string]any{"Max": limit, "Count": limit})
+		return "", Errorf("profile.too_long", map[string]any{"Max": limit})
 	}
 	if f == FieldEmail && v != "" {
 		addr, err := mail.ParseAddress(v)

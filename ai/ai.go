@@ -89,6 +89,9 @@ type Model struct {
 	Fallback      []string // model ids tried in order when this one fails
 	ContextTokens int      // context window, for budgeting by the caller
 	Voice         string   // speech: OpenAI voice ("alloy" by default) or ElevenLabs voice_id (required)
+	// Timeout overrides Config.Timeout for this model: image generation
+	// and long transcriptions take far longer than a chat answer.
+	Timeout time.Duration
 }
 
 // Can reports whether m has capability c.
@@ -240,6 +243,9 @@ func checkModel(m Model, providers map[string]*provider, declared []ProviderConf
 		default:
 			errs = append(errs, fmt.Errorf("model %q: unknown capability %q", m.ID, c))
 		}
+	}
+	if m.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("model %q: negative timeout", m.ID))
 	}
 	if m.Price.InputPer1K < 0 || m.Price.OutputPer1K < 0 || m.Price.PerImage < 0 ||
 		m.Price.PerAudioMinute < 0 || m.Price.Per1KChars < 0 {

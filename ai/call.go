@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 )
@@ -149,7 +150,15 @@ func (r *Router) run(ctx context.Context, id string, c Capability, call attempt)
 	return tried, fmt.Errorf("%w: %w", ErrAllFailed, errors.Join(errs...))
 }
 
-// withTimeout bounds one call to one model.
-func (r *Router) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, r.timeout)
+// timeoutFor is how long one call to m may take.
+func (r *Router) timeoutFor(m Model) time.Duration {
+	if m.Timeout > 0 {
+		return m.Timeout
+	}
+	return r.timeout
+}
+
+// withTimeout bounds one call to m.
+func (r *Router) withTimeout(ctx context.Context, m Model) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.timeoutFor(m))
 }

@@ -56,7 +56,7 @@ func (r *Router) Chat(ctx context.Context, req ChatRequest) (ChatResult, error) 
 	c := chatCapability(req.Messages)
 	var res ChatResult
 	tried, err := r.run(ctx, req.Model, c, func(ctx context.Context, m Model, p *provider) (bool, error) {
-		ctx, cancel := r.withTimeout(ctx)
+		ctx, cancel := r.withTimeout(ctx, m)
 		defer cancel()
 		resp, err := p.openai.CreateChatCompletion(ctx, chatRequest(m, req))
 		if err != nil {
@@ -93,7 +93,8 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 	tried, err := r.run(ctx, req.Model, c, func(ctx context.Context, m Model, p *provider) (bool, error) {
 		ctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
-		idle := time.AfterFunc(r.timeout, func() { cancel(errStreamIdle) })
+		timeout := r.timeoutFor(m)
+		idle := time.AfterFunc(timeout, func() { cancel(errStreamIdle) })
 		defer idle.Stop()
 
 		oreq := chatRequest(m, req)
@@ -115,7 +116,7 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 			if err != nil {
 				return delivered, streamErr(ctx, err)
 			}
-			idle.Reset(r.timeout)
+			idle.Reset(timeout)
 			if chunk.Usage != nil {
 				usage = *chunk.Usage
 			}

@@ -15,7 +15,7 @@ import (
 
 func TestChat(t *testing.T) {
 	m := chatModel("fast")
-	r, srv := newRouter(t, time.Second, m)
+	r, srv := newRouter(t, m)
 
 	req := ai.ChatRequest{Model: "fast", Messages: []ai.Message{
 		{Role: "system", Text: "be brief"},
@@ -62,7 +62,7 @@ func TestChatMaxTokens(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			m := chatModel("m")
 			m.Name = name
-			r, srv := newRouter(t, time.Second, m)
+			r, srv := newRouter(t, m)
 			req := userSays("one two three four")
 			req.Model, req.MaxTokens = "m", 2
 			res, err := r.Chat(context.Background(), req)
@@ -82,7 +82,7 @@ func TestChatMaxTokens(t *testing.T) {
 func TestChatVision(t *testing.T) {
 	vision := chatModel("eye")
 	vision.Caps = []ai.Capability{ai.CapChat, ai.CapVision}
-	r, srv := newRouter(t, time.Second, vision, chatModel("blind"))
+	r, srv := newRouter(t, vision, chatModel("blind"))
 
 	photo := []byte{0xFF, 0xD8, 0xFF, 0xE0, 'j', 'p', 'e', 'g'}
 	req := ai.ChatRequest{Model: "eye", Messages: []ai.Message{{Role: "user", Text: "what is this", ImageJPEG: photo}}}
@@ -108,7 +108,7 @@ func TestChatVision(t *testing.T) {
 }
 
 func TestChatUnknownModel(t *testing.T) {
-	r, srv := newRouter(t, time.Second, chatModel("a"))
+	r, srv := newRouter(t, chatModel("a"))
 	req := userSays("hi")
 	req.Model = "nope"
 	if _, err := r.Chat(context.Background(), req); !errors.Is(err, ai.ErrNoModel) {
@@ -122,7 +122,7 @@ func TestChatUnknownModel(t *testing.T) {
 func TestChatStream(t *testing.T) {
 	const answer = "Hello, streaming world! Привет."
 	m := chatModel("s")
-	r, srv := newRouter(t, time.Second, m)
+	r, srv := newRouter(t, m)
 	srv.Script("s-name", aitest.Step{Text: answer, ChunkSize: 5, TokenDelay: time.Millisecond})
 
 	var deltas []string
@@ -152,7 +152,7 @@ func TestChatStream(t *testing.T) {
 
 func TestChatStreamEstimatesMissingUsage(t *testing.T) {
 	const answer = "no usage from this server"
-	r, srv := newRouter(t, time.Second, chatModel("s"))
+	r, srv := newRouter(t, chatModel("s"))
 	srv.Script("s-name", aitest.Step{Text: answer, NoUsage: true})
 	req := userSays("hi there")
 	req.Model = "s"
@@ -169,7 +169,7 @@ func TestChatStreamEstimatesMissingUsage(t *testing.T) {
 }
 
 func TestChatStreamFallsBackBeforeFirstDelta(t *testing.T) {
-	r, srv := newRouter(t, time.Second, chatModel("a", "b"), chatModel("b"))
+	r, srv := newRouter(t, chatModel("a", "b"), chatModel("b"))
 	srv.Script("a-name", aitest.Step{Status: 503})
 	var got strings.Builder
 	req := userSays("hi")
@@ -187,7 +187,7 @@ func TestChatStreamFallsBackBeforeFirstDelta(t *testing.T) {
 }
 
 func TestChatStreamErrorAfterDeltaEndsCall(t *testing.T) {
-	r, srv := newRouter(t, time.Second, chatModel("a", "b"), chatModel("b"))
+	r, srv := newRouter(t, chatModel("a", "b"), chatModel("b"))
 	srv.Script("a-name", aitest.Step{Text: "one two three four", ChunkSize: 4, FailAfter: 2})
 	var deltas []string
 	req := userSays("hi")
@@ -208,9 +208,12 @@ func TestChatStreamErrorAfterDeltaEndsCall(t *testing.T) {
 }
 
 func TestChatStreamIdleTimeout(t *testing.T) {
-	r, srv := newRouter(t, 100*time.Millisecond, chatModel("a", "b"), chatModel("b"))
+	t.Parallel()
+	a := chatModel("a", "b")
+	a.Timeout = 2 * time.Second
+	r, srv := newRouter(t, a, chatModel("b"))
 	// The first chunk comes at once, the second never within the timeout.
-	srv.Script("a-name", aitest.Step{Text: "slow answer", ChunkSize: 5, TokenDelay: 5 * time.Second})
+	srv.Script("a-name", aitest.Step{Text: "slow answer", ChunkSize: 5, TokenDelay: time.Minute})
 	req := userSays("hi")
 	req.Model = "a"
 	res, err := r.ChatStream(context.Background(), req, func(string) {})
@@ -227,14 +230,17 @@ func TestChatStreamIdleTimeout(t *testing.T) {
 }
 
 func TestChatStreamLongAnswerOutlivesTimeout(t *testing.T) {
-	// Every gap is shorter than the timeout, the whole stream is longer:
+	t.Parallel()
+	// Every gap is well under the timeout, the whole stream is longer:
 	// the timeout is per gap, not per answer.
-	r, srv := newRouter(t, 150*time.Millisecond, chatModel("a"))
-	srv.Script("a-name", aitest.Step{Text: strings.Repeat("x", 8), ChunkSize: 1, TokenDelay: 40 * time.Millisecond})
+	a := chatModel("a")
+	a.Timeout = time.Second
+	r, srv := newRouter(t, a)
+	srv.Script("a-name", aitest.Step{Text: "xxxxxx", ChunkSize: 1, TokenDelay: 250 * time.Millisecond})
 	req := userSays("hi")
 	req.Model = "a"
 	res, err := r.ChatStream(context.Background(), req, func(string) {})
-	if err != nil || res.Text != "xxxxxxxx" {
+	if err != nil || res.Text != "xxxxxx" {
 		t.Fatalf("Text = %q, err = %v", res.Text, err)
 	}
 }

@@ -31,6 +31,7 @@ func TestNewReportsEveryProblem(t *testing.T) {
 			{ID: "a", Provider: "oa", Caps: []ai.Capability{ai.CapChat}},
 			{ID: "weird", Provider: "oa", Caps: []ai.Capability{"telepathy"}, Price: ai.Price{PerImage: -1}},
 			{ID: "via-odd", Provider: "odd", Caps: []ai.Capability{ai.CapChat}},
+			{ID: "hasty", Provider: "oa", Caps: []ai.Capability{ai.CapChat}, Timeout: -1},
 		},
 		Timeout: -time.Second,
 	}
@@ -53,6 +54,7 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		`model "weird": unknown capability "telepathy"`,
 		`model "weird": negative price`,
 		`timeout -1s is negative`,
+		`model "hasty": negative timeout`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q; got:\n%s", want, msg)
@@ -61,8 +63,8 @@ func TestNewReportsEveryProblem(t *testing.T) {
 	if strings.Contains(msg, "via-odd") {
 		t.Errorf("a model of a rejected provider is reported twice:\n%s", msg)
 	}
-	if n := strings.Count(msg, "\n") + 1; n != 13 {
-		t.Errorf("%d problems reported, want 13:\n%s", n, msg)
+	if n := strings.Count(msg, "\n") + 1; n != 14 {
+		t.Errorf("%d problems reported, want 14:\n%s", n, msg)
 	}
 }
 
@@ -92,7 +94,7 @@ func TestModels(t *testing.T) {
 	pro.Plans = []string{"pro", "team"}
 	eye := chatModel("eye")
 	eye.Caps = []ai.Capability{ai.CapChat, ai.CapVision}
-	r, _ := newRouter(t, time.Second, free, pro, eye)
+	r, _ := newRouter(t, free, pro, eye)
 
 	ids := func(ms []ai.Model) []string {
 		var out []string
@@ -131,7 +133,7 @@ func TestModels(t *testing.T) {
 }
 
 func TestNameDefaultsToID(t *testing.T) {
-	r, srv := newRouter(t, time.Second, ai.Model{ID: "gpt-4o-mini", Provider: "emu", Caps: []ai.Capability{ai.CapChat}})
+	r, srv := newRouter(t, ai.Model{ID: "gpt-4o-mini", Provider: "emu", Caps: []ai.Capability{ai.CapChat}})
 	req := userSays("hi")
 	req.Model = "gpt-4o-mini"
 	if _, err := r.Chat(context.Background(), req); err != nil {
@@ -153,7 +155,7 @@ func TestModelErrorIsNotAllFailed(t *testing.T) {
 // BenchmarkChatZeroLatency is the router's overhead per call: request
 // building, HTTP over loopback to the emulator, JSON both ways, usage.
 func BenchmarkChatZeroLatency(b *testing.B) {
-	r, _ := newRouter(b, time.Second, chatModel("m"))
+	r, _ := newRouter(b, chatModel("m"))
 	req := userSays("how much does one call cost us?")
 	req.Model = "m"
 	ctx := context.Background()
@@ -167,7 +169,7 @@ func BenchmarkChatZeroLatency(b *testing.B) {
 
 // BenchmarkChatStreamZeroLatency is the same through SSE, 4 runes a chunk.
 func BenchmarkChatStreamZeroLatency(b *testing.B) {
-	r, _ := newRouter(b, time.Second, chatModel("m"))
+	r, _ := newRouter(b, chatModel("m"))
 	req := userSays("how much does one streamed call cost us?")
 	req.Model = "m"
 	ctx := context.Background()

@@ -35,5 +35,5 @@ func Example() {
 	fmt.Println(res.Tried, res.Usage.Model, res.Usage.Cost, err)
 	// Output:
 	// [echo][: he][llo]
-	// [gpt-4o gpt-4o-mini] gpt-4o-mini 1 <nil>
+	// [gpt-4o gpt-4o-mini] gpt-4o-mini 2 <nil>
 }

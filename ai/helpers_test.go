@@ -29,13 +29,18 @@ func providers(srv *aitest.Server) []ai.ProviderConfig {
 	}
 }
 
+// healthy is the router's timeout in tests: long enough that a call to a
+// healthy emulator never times out on a loaded machine. Tests of timeouts
+// set a short Model.Timeout on the model that is meant to fail.
+const healthy = 30 * time.Second
+
 // newRouter starts an emulator and a router over models; both are closed
 // when the test ends.
-func newRouter(tb testing.TB, timeout time.Duration, models ...ai.Model) (*ai.Router, *aitest.Server) {
+func newRouter(tb testing.TB, models ...ai.Model) (*ai.Router, *aitest.Server) {
 	tb.Helper()
 	srv := aitest.New()
 	tb.Cleanup(srv.Close)
-	r, err := ai.New(ai.Config{Providers: providers(srv), Models: models, Timeout: timeout}, fixedClock{testNow})
+	r, err := ai.New(ai.Config{Providers: providers(srv), Models: models, Timeout: healthy}, fixedClock{testNow})
 	if err != nil {
 		tb.Fatalf("ai.New: %v", err)
 	}

@@ -23,7 +23,7 @@ func (r *Router) Image(ctx context.Context, model, prompt string) ([]byte, Usage
 	var img []byte
 	var usage Usage
 	_, err := r.run(ctx, model, CapImage, func(ctx context.Context, m Model, p *provider) (bool, error) {
-		ctx, cancel := r.withTimeout(ctx)
+		ctx, cancel := r.withTimeout(ctx, m)
 		defer cancel()
 		// No response_format: gpt-image-* refuse it and always answer
 		// base64, DALL·E answers a URL by default. We take either.
@@ -104,7 +104,7 @@ func (r *Router) Transcribe(ctx context.Context, model string, audio []byte, fil
 	var text string
 	var usage Usage
 	_, err := r.run(ctx, model, CapTranscribe, func(ctx context.Context, m Model, p *provider) (bool, error) {
-		ctx, cancel := r.withTimeout(ctx)
+		ctx, cancel := r.withTimeout(ctx, m)
 		defer cancel()
 		resp, err := p.openai.CreateTranscription(ctx, openai.AudioRequest{
 			Model:    m.Name,
@@ -137,7 +137,7 @@ func (r *Router) Speech(ctx context.Context, model, text string) ([]byte, string
 	var mime string
 	var usage Usage
 	_, err := r.run(ctx, model, CapSpeech, func(ctx context.Context, m Model, p *provider) (bool, error) {
-		ctx, cancel := r.withTimeout(ctx)
+		ctx, cancel := r.withTimeout(ctx, m)
 		defer cancel()
 		var err error
 		if p.cfg.Kind == KindElevenLabs {

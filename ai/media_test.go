@@ -20,7 +20,7 @@ func TestImage(t *testing.T) {
 	for _, name := range []string{"dall-e-3", "gpt-image-1"} { // URL answer, base64 answer
 		t.Run(name, func(t *testing.T) {
 			m := ai.Model{ID: "img", Provider: "emu", Name: name, Caps: []ai.Capability{ai.CapImage}, Price: ai.Price{PerImage: 40_000}}
-			r, srv := newRouter(t, time.Second, m)
+			r, srv := newRouter(t, m)
 			img, usage, err := r.Image(context.Background(), "img", "a red fox")
 			if err != nil {
 				t.Fatalf("Image: %v", err)
@@ -51,7 +51,7 @@ func TestImage(t *testing.T) {
 func TestImageFallback(t *testing.T) {
 	a := ai.Model{ID: "a", Provider: "emu", Name: "a-name", Caps: []ai.Capability{ai.CapImage}, Fallback: []string{"b"}}
 	b := ai.Model{ID: "b", Provider: "emu", Name: "gpt-image-1", Caps: []ai.Capability{ai.CapImage}, Price: ai.Price{PerImage: 5}}
-	r, srv := newRouter(t, time.Second, a, b)
+	r, srv := newRouter(t, a, b)
 	srv.Script("a-name", aitest.Step{Status: 500})
 	_, usage, err := r.Image(context.Background(), "a", "cat")
 	if err != nil || usage.Model != "b" || usage.Cost != 5 {
@@ -61,7 +61,7 @@ func TestImageFallback(t *testing.T) {
 
 func TestTranscribe(t *testing.T) {
 	m := ai.Model{ID: "stt", Provider: "emu", Name: "whisper-1", Caps: []ai.Capability{ai.CapTranscribe}, Price: ai.Price{PerAudioMinute: 6000}}
-	r, srv := newRouter(t, time.Second, m)
+	r, srv := newRouter(t, m)
 	voice := aitest.SilentOggOpus(3 * time.Second) // what Telegram sends: Ogg Opus
 
 	text, usage, err := r.Transcribe(context.Background(), "stt", voice, "voice.ogg")
@@ -90,7 +90,7 @@ func TestTranscribe(t *testing.T) {
 
 func TestSpeechOpenAI(t *testing.T) {
 	m := ai.Model{ID: "tts", Provider: "emu", Name: "tts-1", Voice: "nova", Caps: []ai.Capability{ai.CapSpeech}, Price: ai.Price{Per1KChars: 15_000}}
-	r, srv := newRouter(t, time.Second, m)
+	r, srv := newRouter(t, m)
 	const text = "Привет, мир" // 11 runes, 20 bytes
 	audio, mime, usage, err := r.Speech(context.Background(), "tts", text)
 	if err != nil {
@@ -110,7 +110,7 @@ func TestSpeechOpenAI(t *testing.T) {
 
 func TestSpeechElevenLabs(t *testing.T) {
 	m := ai.Model{ID: "eleven", Provider: "el", Name: "eleven_multilingual_v2", Voice: "voice123", Caps: []ai.Capability{ai.CapSpeech}, Price: ai.Price{Per1KChars: 1000}}
-	r, srv := newRouter(t, time.Second, m)
+	r, srv := newRouter(t, m)
 	audio, mime, usage, err := r.Speech(context.Background(), "eleven", "hello")
 	if err != nil {
 		t.Fatalf("Speech: %v", err)
@@ -152,7 +152,7 @@ func TestSpeechElevenLabsNeedsKey(t *testing.T) {
 func TestSpeechFallsBackAcrossProviders(t *testing.T) {
 	el := ai.Model{ID: "eleven", Provider: "el", Name: "eleven_v2", Voice: "v", Caps: []ai.Capability{ai.CapSpeech}, Fallback: []string{"tts"}}
 	tts := ai.Model{ID: "tts", Provider: "emu", Name: "tts-1", Caps: []ai.Capability{ai.CapSpeech}}
-	r, srv := newRouter(t, time.Second, el, tts)
+	r, srv := newRouter(t, el, tts)
 	srv.Script("eleven_v2", aitest.Step{Status: 503})
 	_, _, usage, err := r.Speech(context.Background(), "eleven", "hi")
 	if err != nil || usage.Model != "tts" {
@@ -171,7 +171,7 @@ func TestSpeechFallsBackAcrossProviders(t *testing.T) {
 }
 
 func TestWrongCapability(t *testing.T) {
-	r, srv := newRouter(t, time.Second, chatModel("chat"))
+	r, srv := newRouter(t, chatModel("chat"))
 	ctx := context.Background()
 	if _, _, err := r.Image(ctx, "chat", "x"); !errors.Is(err, ai.ErrNoModel) {
 		t.Errorf("Image: %v", err)

@@ -312,3 +312,6 @@ func (b *Bot) commitDone() {
 		}
 	}
 }
+
+// Busy returns how many chats have updates queued or being handled.
+func (b *Bot) Busy() int { return b.disp.Busy() }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/valex-ai/valex"
 )
 
 // The inbox makes Telegram updates durable. The poller stores each batch
@@ -22,11 +24,10 @@ import (
 // is already in the handled log.
 var ErrAlreadyHandled = errors.New("update already handled")
 
-// InboxEntry is one Telegram update: its update_id and raw JSON.
-type InboxEntry struct {
-	ID      int
-	Payload []byte
-}
+// InboxEntry is one Telegram update: its update_id and raw JSON. It is the
+// domain type, so the bot's Inbox interface and the store agree without
+// importing each other.
+type InboxEntry = valex.InboxEntry
 
 // appendFill is the page fill for buckets keyed by growing update ids:
 // keys are appended, so half-empty pages (bbolt's default) would be waste.
@@ -199,7 +200,7 @@ func (db *DB) InboxPruneHandled(before time.Time) (int, error) {
 				return fmt.Errorf("bad handled-log entry %x", k)
 			}
 			if int64(binary.BigEndian.Uint64(v)) >= limit {
-				c.Next(); continue
+				break
 			}
 			if err := c.Delete(); err != nil {
 				return err

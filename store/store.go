@@ -15,7 +15,7 @@ import (
 // Bucket names. Every bucket is created at open, so code inside a
 // transaction may assume tx.Bucket(name) is never nil.
 var (
-	bucketMeta          = []byte("meta")            // schemaVersion, inboxHighWater
+	bucketMeta          = []byte("meta")            // schema_version, inbox_high_water
 	bucketUsers         = []byte("users")           // be(id) → user record
 	bucketUsersByActive = []byte("users_by_active") // be(lastActiveUnixNano)‖be(id) → empty
 	bucketStates        = []byte("states")          // be(id) → dialog state

@@ -85,7 +85,8 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// fromUnixNano is the inverse of unixNano; times come back in UTC.
+// fromUnixNano is the inverse of unixNano; times come back in UTC. The Unix
+// epoch itself reads back as the zero time, which no real timestamp hits.
 func fromUnixNano(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
@@ -305,7 +306,8 @@ func (db *DB) ForEachUser(fn func(valex.User) error) error {
 	return nil
 }
 
-// CountUsers returns the number of users.
+// CountUsers returns the number of users. It walks the bucket's pages: fine
+// for an admin command, not for the message path.
 func (db *DB) CountUsers() (int, error) {
 	var n int
 	err := db.bolt.View(func(tx *bbolt.Tx) error {

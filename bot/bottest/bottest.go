@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -220,6 +221,8 @@ type request struct {
 // on failure the dispatcher records ev with the error.
 type handler func(s *Server, req *request, ev *Event) (any, *apiError)
 
+// ServeHTTP serves the Bot API and file downloads. Exported so the emulator
+// can also be mounted on another server; New already serves it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if strings.HasPrefix(path, "/file/bot") {
@@ -247,6 +250,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m, known := lookupMethod(name)
 	ev := Event{Method: m.name, Params: params}
+	// Injected failures are recorded against their chat too, so tests can
+	// check the timing of retries per chat.
+	ev.ChatID, _ = strconv.ParseInt(params.Get("chat_id"), 10, 64)
 	if !known {
 		s.fail(w, ev, errNotFound)
 		return

@@ -480,6 +480,10 @@ func TestConnectionClose(t *testing.T) {
 	if msgs := s.Messages(chat.ID); len(msgs) != 1 {
 		t.Fatalf("the dropped call created a message: %+v", msgs)
 	}
+	evs := s.Events()
+	if dropped := evs[len(evs)-2]; dropped.Error != "connection closed" || dropped.ErrorCode != 0 || dropped.OK() {
+		t.Fatalf("dropped call event = %v", dropped)
+	}
 }
 
 func TestLatency(t *testing.T) {
@@ -897,6 +901,7 @@ func BenchmarkSendMessage(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	b.SetParallelism(8) // a bot's outbox sends from many goroutines
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		cfg := tgbotapi.NewMessage(chat.ID, "Hello, <b>world</b> &amp; friends")

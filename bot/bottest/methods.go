@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
@@ -339,7 +340,7 @@ func (s *Server) startBotMessageLocked(o outgoing) (*chatState, wireMessage, *ap
 }
 
 func (s *Server) storeBotMessageLocked(cs *chatState, m wireMessage, sm *storedMsg, mk markup) {
-	sm.wire, sm.fromBot, sm.date = m, true, s.clock()
+	sm.wire, sm.fromBot, sm.date = m, true, time.Unix(m.Date, 0)
 	if mk.kind == "inline" {
 		sm.keyboard = mk.buttons
 	}

@@ -3,7 +3,6 @@ package tghtml
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -24,6 +23,7 @@ func Valid(s string) error {
 		return errors.New("tghtml: invalid UTF-8")
 	}
 	var open []string
+	inside := map[string]int{} // open tags by name, for the nesting rules
 	for i := 0; i < len(s); {
 		switch s[i] {
 		case '<':
@@ -36,11 +36,17 @@ func Valid(s string) error {
 					return fmt.Errorf("tghtml: byte %d: unexpected </%s>", i, t.name)
 				}
 				open = open[:len(open)-1]
+				inside[t.name]--
 			} else {
-				if err := checkStart(t, open); err != nil {
+				parent := ""
+				if len(open) > 0 {
+					parent = open[len(open)-1]
+				}
+				if err := checkStart(t, parent, inside); err != nil {
 					return fmt.Errorf("tghtml: byte %d: <%s>: %w", i, t.name, err)
 				}
 				open = append(open, t.name)
+				inside[t.name]++
 			}
 			i += t.n
 		case '&':
@@ -61,13 +67,10 @@ func Valid(s string) error {
 	return nil
 }
 
-// checkStart checks a start tag's name and attributes and where it sits.
-func checkStart(t tag, open []string) error {
-	parent := ""
-	if len(open) > 0 {
-		parent = open[len(open)-1]
-	}
-	if slices.Contains(open, "code") {
+// checkStart checks a start tag's name and attributes and where it sits:
+// parent is the innermost open tag, inside counts the open tags by name.
+func checkStart(t tag, parent string, inside map[string]int) error {
+	if inside["code"] > 0 {
 		return errors.New("no tags allowed inside <code>")
 	}
 	if parent == "pre" && t.name != "code" {
@@ -97,7 +100,7 @@ func checkStart(t tag, open []string) error {
 		if len(t.attrs) != 1 || t.attrs[0].name != "href" || strings.TrimSpace(t.attrs[0].value) == "" {
 			return errors.New("a needs exactly a non-empty href")
 		}
-		if slices.Contains(open, "a") {
+		if inside["a"] > 0 {
 			return errors.New("links can't be nested")
 		}
 	case "code":
@@ -111,21 +114,21 @@ func checkStart(t tag, open []string) error {
 				return errors.New(`code takes only class="language-..."`)
 			}
 		}
-		if slices.Contains(open, "a") {
+		if inside["a"] > 0 {
 			return errors.New("code can't be inside a link")
 		}
 	case "pre":
 		if err := noAttrs(t); err != nil {
 			return err
 		}
-		if slices.Contains(open, "a") {
+		if inside["a"] > 0 {
 			return errors.New("pre can't be inside a link")
 		}
 	case "blockquote":
 		if len(t.attrs) > 1 || len(t.attrs) == 1 && (t.attrs[0].name != "expandable" || t.attrs[0].hasValue) {
 			return errors.New("blockquote takes only the expandable attribute")
 		}
-		if slices.Contains(open, "blockquote") {
+		if inside["blockquote"] > 0 {
 			return errors.New("blockquotes can't be nested")
 		}
 	default:
