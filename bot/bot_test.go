@@ -136,7 +136,7 @@ func TestGroupsAnswerOnlyWhenSpokenTo(t *testing.T) {
 	u := bottest.User{ID: 13, FirstName: "u"}
 	group := bottest.Chat{ID: -100, Type: "group", Title: "g"}
 	emu.SendText(group, u, "chatter between people")
-	emu.SendText(group, u, "/nosuchcommand")          // maybe another bot's
+	emu.SendText(group, u, "/nosuchcommand")           // maybe another bot's
 	emu.SendText(group, u, "hey @valex_bot translate") // mentioned
 	e, err := emu.WaitFor(waitCtx(t), sent)
 	if err != nil {

@@ -54,18 +54,18 @@ type File struct {
 // Update is the part of a Telegram update that handlers need, free of the
 // Telegram SDK so that handlers never import it.
 type Update struct {
-	ID        int
-	Kind      Kind
-	ChatID    int64
-	ChatType  string
-	From      From
-	MessageID int    // the user's message, or the bot message whose button was pressed
-	Text      string // message text or caption
-	Command   string // without slash and @botname, lower case
-	Args      string // text after the command
-	ReplyTo   int    // message id this message replies to
-	ReplyText string // text of the message replied to
-	ReplyToBot bool  // the replied-to message is the bot's
+	ID         int
+	Kind       Kind
+	ChatID     int64
+	ChatType   string
+	From       From
+	MessageID  int    // the user's message, or the bot message whose button was pressed
+	Text       string // message text or caption
+	Command    string // without slash and @botname, lower case
+	Args       string // text after the command
+	ReplyTo    int    // message id this message replies to
+	ReplyText  string // text of the message replied to
+	ReplyToBot bool   // the replied-to message is the bot's
 
 	// Callback queries.
 	CallbackID   string
@@ -81,11 +81,11 @@ type Update struct {
 	ContactUserID int64
 
 	// Payments.
-	PreCheckoutID string
-	Payload       string // invoice payload
-	Currency      string
-	TotalAmount   int
-	ChargeID      string // telegram_payment_charge_id
+	PreCheckoutID  string
+	Payload        string // invoice payload
+	Currency       string
+	TotalAmount    int
+	ChargeID       string // telegram_payment_charge_id
 	ProviderCharge string
 
 	// Mentioned is set for group messages that address the bot (mention or reply).
