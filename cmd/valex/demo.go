@@ -77,7 +77,7 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	botDone := make(chan error, 1)
 	go func() { botDone <- m.Run(runCtx) }()
 
-	t := &terminal{emu: emu, out: stdout, who: "user"}
+	t := &terminal{emu: emu, out: stdout, who: "user", busy: m.Bot.Busy}
 	events, unsubscribe := emu.Subscribe()
 	defer unsubscribe()
 	go t.print(events)
@@ -95,10 +95,12 @@ type terminal struct {
 	emu *bottest.Server
 	out io.Writer
 
+	busy func() int // chats the bot is still working on
+
 	mu      sync.Mutex
 	who     string
 	buttons []pressable // the buttons of the latest keyboard, numbered from 1
-	last    time.Time   // when the bot last did something visible
+	printed int         // the last event sequence number printed
 }
 
 type pressable struct {
@@ -158,19 +160,20 @@ func (t *terminal) loop(ctx context.Context, stdin io.Reader) {
 	}
 }
 
-// settle waits until the bot has answered and gone quiet, so piped input
-// reads like a conversation.
+// settle waits until the bot has handled everything typed so far and every
+// call it made has been printed, so piped input reads like a conversation.
 func (t *terminal) settle(ctx context.Context) {
-	start := time.Now()
-	t.mu.Lock()
-	t.last = time.Time{}
-	t.mu.Unlock()
-	for ctx.Err() == nil && time.Since(start) < 15*time.Second {
-		time.Sleep(50 * time.Millisecond)
+	deadline := time.Now().Add(30 * time.Second)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		if t.emu.Pending() > 0 || t.busy() > 0 {
+			continue
+		}
+		evs := t.emu.Events()
 		t.mu.Lock()
-		last := t.last
+		done := len(evs) == 0 || t.printed >= evs[len(evs)-1].Seq
 		t.mu.Unlock()
-		if !last.IsZero() && time.Since(last) > 400*time.Millisecond {
+		if done {
 			return
 		}
 	}
@@ -178,6 +181,9 @@ func (t *terminal) settle(ctx context.Context) {
 
 func (t *terminal) print(events <-chan bottest.Event) {
 	for e := range events {
+		t.mu.Lock()
+		t.printed = e.Seq
+		t.mu.Unlock()
 		if !e.OK() {
 			continue // failed calls (flood limits, refused HTML) are retried by the outbox
 		}
@@ -219,9 +225,10 @@ func (t *terminal) print(events <-chan bottest.Event) {
 				lines = append(lines, "     "+strings.Join(labels, "  "))
 			}
 		}
-		t.last = time.Now()
 		t.mu.Unlock()
-		fmt.Fprintln(t.out, strings.Join(lines, "\n"))
+		if len(lines) > 0 {
+			fmt.Fprintln(t.out, strings.Join(lines, "\n"))
+		}
 	}
 }
 
