@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/valex-ai/valex/jobs"
 )
 
 // Config is everything the operator can set: a TOML file (VALEX_CONFIG, or
@@ -23,6 +25,7 @@ type Config struct {
 	Support  []int64  `toml:"support"`
 	Telegram Telegram `toml:"telegram"`
 	Log      Log      `toml:"log"`
+	Jobs     Jobs     `toml:"jobs"`
 
 	path string // the file it was read from, "" if none
 }
@@ -44,6 +47,16 @@ type Pace struct {
 	PrivatePerSecond float64 `toml:"private_per_second"`
 	GroupPerMinute   float64 `toml:"group_per_minute"`
 	Burst            int     `toml:"burst"`
+}
+
+// Jobs sets when the periodic jobs run (standard 5-field cron specs).
+type Jobs struct {
+	Timezone   string `toml:"timezone"`
+	Backup     string `toml:"backup"`
+	BackupKeep int    `toml:"backup_keep"`
+	InboxPrune string `toml:"inbox_prune"`
+	Reminders  string `toml:"desk_reminders"`
+	Digest     string `toml:"desk_digest"`
 }
 
 // Log configures zerolog.
@@ -74,6 +87,10 @@ func Defaults() Config {
 			Pace:        Pace{GlobalPerSecond: 30, PrivatePerSecond: 1, GroupPerMinute: 20, Burst: 3},
 		},
 		Log: Log{Level: "info", Format: "console"},
+		Jobs: Jobs{
+			Timezone: "UTC", Backup: "0 3 * * *", BackupKeep: 7, InboxPrune: "30 4 * * *",
+			Reminders: "0 * * * *", Digest: "0 9 * * *",
+		},
 	}
 }
 
@@ -176,6 +193,14 @@ func (c Config) validate() []error {
 	pc := c.Telegram.Pace
 	if !pc.Disabled && (pc.GlobalPerSecond <= 0 || pc.PrivatePerSecond <= 0 || pc.GroupPerMinute <= 0 || pc.Burst < 1) {
 		p = append(p, errors.New("telegram pace: rates must be positive and burst at least 1 (or disabled = true)"))
+	}
+	if _, err := time.LoadLocation(c.Jobs.Timezone); err != nil {
+		p = append(p, fmt.Errorf("jobs timezone %q: %w", c.Jobs.Timezone, err))
+	}
+	for name, spec := range map[string]string{"backup": c.Jobs.Backup, "inbox_prune": c.Jobs.InboxPrune, "desk_reminders": c.Jobs.Reminders, "desk_digest": c.Jobs.Digest} {
+		if err := jobs.ParseSpec(spec); err != nil {
+			p = append(p, fmt.Errorf("jobs %s %q: %w", name, spec, err))
+		}
 	}
 	for _, id := range c.Admins {
 		if id <= 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
 	"github.com/valex-ai/valex/handlers"
+	"github.com/valex-ai/valex/jobs"
 	"github.com/valex-ai/valex/locales"
 	"github.com/valex-ai/valex/store"
 )
@@ -124,6 +125,7 @@ type Main struct {
 	HTTPClient *http.Client // for the Bot API; nil = default
 
 	DB     *store.DB
+	Jobs   *jobs.Scheduler
 	Bot    *bot.Bot
 	Outbox *bot.Outbox
 	Router *bot.Router
@@ -199,13 +201,43 @@ func (m *Main) Open(ctx context.Context) error {
 		Concurrency:     c.Telegram.Concurrency,
 		ShutdownTimeout: c.Telegram.Shutdown.Duration,
 	})
+	if err := m.openJobs(); err != nil {
+		return err
+	}
 	m.Log.Info().Str("bot", client.Self().Username).Str("data_dir", c.DataDir).Msg("valex ready")
 	return nil
 }
 
-// Run polls until ctx is cancelled, then shuts down gracefully.
+// openJobs registers the periodic jobs.
+func (m *Main) openJobs() error {
+	c := m.Config.Jobs
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return fmt.Errorf("jobs timezone: %w", err)
+	}
+	m.Jobs = jobs.New(loc, m.DB, m.Clock, m.Log)
+	for _, j := range []jobs.Job{
+		{Name: "backup", Spec: c.Backup, Run: jobs.Backup(m.DB, filepath.Join(m.Config.DataDir, "backups"), c.BackupKeep, m.Clock)},
+		{Name: "inbox_prune", Spec: c.InboxPrune, Run: jobs.InboxPrune(m.DB, m.Clock)},
+	} {
+		if err := m.Jobs.Add(j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run polls and runs the jobs until ctx is cancelled, then shuts down
+// gracefully: polling stops, handlers and jobs finish (up to the shutdown
+// timeout), handled updates are committed.
 func (m *Main) Run(ctx context.Context) error {
+	m.Jobs.Start(ctx)
 	err := m.Bot.Run(ctx)
+	stopCtx, cancel := context.WithTimeout(context.Background(), m.Config.Telegram.Shutdown.Duration)
+	defer cancel()
+	if jerr := m.Jobs.Stop(stopCtx); jerr != nil {
+		m.Log.Warn().Err(jerr).Msg("stopping jobs")
+	}
 	m.Log.Info().Msg("valex stopped")
 	return err
 }
