@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/valex-ai/valex"
 )
@@ -58,8 +59,8 @@ func TestOpenLockTimeout(t *testing.T) {
 				_ = db.Close()
 				t.Fatal("second Open succeeded, want a lock timeout")
 			}
-			if !errors.Is(err, bbolt.ErrTimeout) {
-				t.Errorf("error = %v, want bbolt.ErrTimeout", err)
+			if !errors.Is(err, bolterrors.ErrTimeout) {
+				t.Errorf("error = %v, want bbolt's ErrTimeout", err)
 			}
 			// bbolt retries the lock every 50ms, so it may give up a bit early.
 			if d := time.Since(start); d < tt.wantMin/2 || d > tt.wantMin+5*time.Second {

@@ -21,12 +21,13 @@ import (
 // The plain fields sit at fixed offsets so TouchUser and the index migration
 // can read and patch lastActiveAt without opening the codec, which will be a
 // decryption once personal data is encrypted. The user id is the key.
+const userRecordV1 byte = 1
+
 const (
-	userRecordV1   byte = 1
-	offCreatedAt        = 1
-	offLastActive       = 9
-	offLanguageLen      = 17
-	userHeaderLen       = 18
+	offCreatedAt   = 1
+	offLastActive  = 9
+	offLanguageLen = 17
+	userHeaderLen  = 18
 )
 
 // userRecord is a decoded user record; sealed aliases the stored bytes.

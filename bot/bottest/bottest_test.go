@@ -19,7 +19,6 @@ import (
 
 var (
 	ann  = bottest.User{ID: 42, Username: "ann", FirstName: "Ann", LanguageCode: "en"}
-	bob  = bottest.User{ID: 43, Username: "bob", FirstName: "Bob", LanguageCode: "ru"}
 	chat = bottest.PrivateChat(ann)
 )
 
