@@ -17,6 +17,7 @@ const (
 	AuditAssigned   = "assigned"    // Detail "assignee=<staff id>"; Actor is who assigned
 	AuditExtended   = "extended"    // deadline moved once
 	AuditReplied    = "replied"     // a message reached the user
+	AuditMessage    = "message"     // the user added a message, Detail "messages=1"
 	AuditExported   = "exported"    // access request answered with an export, Detail counts per category
 	AuditErased     = "erased"      // account erased, Detail counts per category
 	AuditReminded   = "reminded"    // staff reminded, Detail the reminder key

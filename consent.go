@@ -53,11 +53,12 @@ func (k RestrictionKind) Valid() bool { return k == RestrictAI || k == RestrictA
 
 // RestrictionEvent records a restriction being put in place or lifted.
 type RestrictionEvent struct {
-	UserID int64
-	Kind   RestrictionKind
-	Active bool // true = processing restricted, false = restriction lifted
-	At     time.Time
-	Source string
+	UserID        int64
+	Kind          RestrictionKind
+	Active        bool // true = processing restricted, false = restriction lifted
+	At            time.Time
+	PolicyVersion string // policy version shown when the user chose
+	Source        string
 }
 
 // ConsentState is one user's current choices: the latest event per kind.

@@ -96,13 +96,13 @@ func (r *Request) Extend(newDue time.Time, reason string, by int64, at time.Time
 	}
 	orig := r.originalDue()
 	if !at.Before(orig) {
-		return Errorf("desk.extend_too_late", map[string]any{"Due": orig})
+		return Errorf("desk.extend_too_late", map[string]any{"Due": FormatDate(orig)})
 	}
 	if !newDue.After(r.DueAt) {
-		return Errorf("desk.extend_not_later", map[string]any{"Due": r.DueAt})
+		return Errorf("desk.extend_not_later", map[string]any{"Due": FormatDate(r.DueAt)})
 	}
 	if limit := orig.Add(policy.MaxExtension); newDue.After(limit) {
-		return Errorf("desk.extend_too_far", map[string]any{"Max": limit})
+		return Errorf("desk.extend_too_far", map[string]any{"Max": FormatDate(limit)})
 	}
 	r.OriginalDueAt = orig
 	r.DueAt = newDue
@@ -111,6 +111,13 @@ func (r *Request) Extend(newDue time.Time, reason string, by int64, at time.Time
 	r.ExtendedAt = at
 	r.ExtendedBy = by
 	return nil
+}
+
+// FormatDate renders a deadline as the desk shows it to users and staff:
+// the UTC calendar date, ISO style, the same in every language. UserError
+// arguments carry it preformatted because locale templates print strings.
+func FormatDate(t time.Time) string {
+	return t.UTC().Format("2006-01-02")
 }
 
 // DaysLeft is the number of whole days from now until due, rounded down:

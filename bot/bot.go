@@ -236,7 +236,13 @@ func (b *Bot) dispatch(ctx context.Context, e InboxEntry) {
 // process runs one update through the router and answers its error, if any.
 // This is the one place where handler errors are logged and replied to.
 func (b *Bot) process(ctx context.Context, u *Update) {
-	defer func() { b.done <- u.ID }()
+	defer func() {
+		// An update whose handler was cut off by the shutdown deadline stays
+		// pending and is handled again at the next start.
+		if ctx.Err() == nil {
+			b.done <- u.ID
+		}
+	}()
 	r := &Request{Update: u, Lang: "en"}
 	err := b.safeHandle(ctx, r)
 	if err == nil {

@@ -7,11 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
 	"github.com/valex-ai/valex/bot/bottest"
 	"github.com/valex-ai/valex/bot/tghtml"
+	"github.com/valex-ai/valex/store"
 )
 
 func echo(p *pipeline) {
@@ -177,5 +179,39 @@ func TestInboxNeverHandlesAnUpdateTwice(t *testing.T) {
 	}
 	if evs[0].Text != "second run 5" || evs[1].Text != "second run 6" {
 		t.Fatalf("handled %q, %q: only updates 6 and 7 are new", evs[0].Text, evs[1].Text)
+	}
+}
+
+func TestGracefulShutdownFinishesInFlightHandlers(t *testing.T) {
+	emu := newEmulator(t)
+	started := make(chan struct{})
+	dbPath := filepath.Join(t.TempDir(), "valex.db")
+	p := newPipeline(t, emu, dbPath, func(p *pipeline) {
+		p.rt.On(bot.KindText, func(ctx context.Context, r *bot.Request) error {
+			if r.Text == "slow" {
+				close(started)
+				time.Sleep(300 * time.Millisecond)
+			}
+			_, err := p.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: "finished " + r.Text})
+			return err
+		})
+	})
+	u := bottest.User{ID: 15, FirstName: "u"}
+	emu.SendText(bottest.PrivateChat(u), u, "slow")
+	<-started
+	if err := p.stop(); err != nil { // SIGINT arrives while the handler runs
+		t.Fatal(err)
+	}
+	if e, err := emu.WaitFor(waitCtx(t), sent); err != nil || e.Text != "finished slow" {
+		t.Fatalf("in-flight reply = %q, %v", e.Text, err)
+	}
+	db, err := store.Open(dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, _ := db.InboxPending()
+	db.Close()
+	if len(pending) != 0 {
+		t.Fatalf("%d updates pending after a clean stop", len(pending))
 	}
 }

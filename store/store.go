@@ -22,9 +22,27 @@ var (
 	bucketInboxPending  = []byte("inbox_pending")   // be(updateID) → payload
 	bucketInboxHandled  = []byte("inbox_handled")   // be(updateID) → be(handledUnixNano)
 
+	// Privacy desk (desk.go, consent.go, audit.go, broadcast.go).
+	bucketTickets          = []byte("tickets")            // be(id) → ticket record
+	bucketTicketsOpen      = []byte("tickets_open")       // be(dueUnixNano)‖be(id) → open-ticket summary
+	bucketTicketsByUser    = []byte("tickets_by_user")    // be(userID)‖be(id) → status
+	bucketTicketReminders  = []byte("ticket_reminders")   // be(id)‖reminder key → be(sentUnixNano)
+	bucketAudit            = []byte("audit")              // be(ticketID)‖be(seq) → audit entry
+	bucketAuditHeads       = []byte("audit_heads")        // be(ticketID) → be(seq)‖hash of the latest entry
+	bucketConsents         = []byte("consents")           // be(userID)‖be(seq) → consent event
+	bucketRestrictions     = []byte("restrictions")       // be(userID)‖be(seq) → restriction event
+	bucketHolds            = []byte("holds")              // be(userID) → legal hold
+	bucketPolicies         = []byte("policy_versions")    // be(seq) → published policy version
+	bucketNotices          = []byte("notices")            // be(id) → broadcast notice
+	bucketDeliveries       = []byte("deliveries")         // be(noticeID)‖be(userID) → delivery
+	bucketDeliveriesByUser = []byte("deliveries_by_user") // be(userID)‖be(noticeID) → empty
+
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsersByActive, bucketStates,
 		bucketInboxPending, bucketInboxHandled,
+		bucketTickets, bucketTicketsOpen, bucketTicketsByUser, bucketTicketReminders,
+		bucketAudit, bucketAuditHeads, bucketConsents, bucketRestrictions, bucketHolds,
+		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser,
 	}
 )
 
