@@ -37,6 +37,7 @@ type Telegram struct {
 	PollTimeout Duration `toml:"poll_timeout"`
 	Concurrency int      `toml:"concurrency"`
 	Shutdown    Duration `toml:"shutdown_timeout"`
+	UserPerMin  int      `toml:"user_messages_per_minute"`
 	Pace        Pace     `toml:"pace"`
 }
 
@@ -84,6 +85,7 @@ func Defaults() Config {
 			PollTimeout: Duration{30 * time.Second},
 			Concurrency: 1024,
 			Shutdown:    Duration{10 * time.Second},
+			UserPerMin:  30,
 			Pace:        Pace{GlobalPerSecond: 30, PrivatePerSecond: 1, GroupPerMinute: 20, Burst: 3},
 		},
 		Log: Log{Level: "info", Format: "console"},

@@ -183,7 +183,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Users: db, Out: m.Outbox, Tr: tr, CB: signer, Clock: m.Clock, Menu: m.Router,
 		Roles: handlers.Roles{Admins: idSet(c.Admins), Support: idSet(c.Support)}, Log: m.Log,
 	}
-	m.Router.Use(bot.Recover(), bot.Logging(m.Log), bot.Identity(h.Lang, h.Roles.Of))
+	m.Router.Use(bot.Recover(), bot.Logging(m.Log), bot.Identity(h.Lang, h.Roles.Of), bot.UserLimit(c.Telegram.UserPerMin))
 	h.Register(m.Router)
 
 	for _, lang := range append([]string{""}, tr.Languages()...) {

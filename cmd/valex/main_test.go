@@ -61,6 +61,7 @@ func startApp(t *testing.T, tweak func(*Config)) *app {
 	cfg.Telegram.APIURL = emu.URL()
 	cfg.Telegram.PollTimeout = Duration{time.Second}
 	cfg.Telegram.Pace = Pace{GlobalPerSecond: 1000, PrivatePerSecond: 1000, GroupPerMinute: 60000, Burst: 100}
+	cfg.Telegram.UserPerMin = 10000 // the role matrix sends many commands as one user
 	cfg.Admins = []int64{admin.ID}
 	cfg.Support = []int64{support.ID}
 	cfg.Log = Log{Level: "debug", Format: "json"}
