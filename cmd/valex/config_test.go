@@ -82,3 +82,34 @@ func TestExampleConfigIsValid(t *testing.T) {
 		t.Fatalf("valex.example.toml: %v", err)
 	}
 }
+
+func TestBackupAndRestore(t *testing.T) {
+	dir := t.TempDir()
+	env := envFrom(map[string]string{"VALEX_DATA_DIR": dir})
+	cfg, _ := LoadConfig(env)
+	db, err := openStoreAt(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.PutUser(userNamed(1, "before"))
+	db.Close()
+	backupFile := filepath.Join(t.TempDir(), "copy.db")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"backup", backupFile}, nil, &out, &out, env); err != nil {
+		t.Fatal(err)
+	}
+	db, _ = openStoreAt(cfg)
+	db.PutUser(userNamed(1, "after"))
+	db.Close()
+	if err := run(context.Background(), []string{"restore", backupFile}, nil, &out, &out, env); err != nil {
+		t.Fatal(err)
+	}
+	db, _ = openStoreAt(cfg)
+	defer db.Close()
+	if u, err := db.User(1); err != nil || u.Nickname != "before" {
+		t.Fatalf("after restore: %+v %v", u, err)
+	}
+	if err := run(context.Background(), []string{"restore", filepath.Join(dir, "nope.db")}, nil, &out, &out, env); err == nil {
+		t.Fatal("restoring a missing file succeeded")
+	}
+}

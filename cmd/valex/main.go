@@ -32,7 +32,9 @@ Usage:
   valex run               run the bot against the Bot API (needs VALEX_TELEGRAM_TOKEN)
   valex demo [--data DIR] try everything in the terminal: no token, no network
   valex check             validate the configuration and print every problem
-  valex backup FILE       write a consistent copy of the database to FILE (with the bot stopped)
+  valex backup FILE       write a consistent copy of the database to FILE (with the bot stopped;
+                          the running bot makes daily backups itself, see jobs.backup)
+  valex restore FILE      replace the database with a backup (with the bot stopped)
   valex version           print the version
 
 Configuration: valex.toml (or VALEX_CONFIG) and VALEX_* environment variables; see README.md.
@@ -99,6 +101,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return fmt.Errorf("configuration:\n%w", err)
 		}
 		return backup(cfg, args[1])
+	case "restore":
+		if len(args) != 2 {
+			return errors.New("usage: valex restore FILE")
+		}
+		cfg, err := LoadConfig(getenv)
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		if err := restore(cfg, args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "restored", args[1], "into", cfg.DataDir)
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -275,4 +290,37 @@ func backup(cfg Config, dst string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// restore checks that src is a readable Valex database, keeps the current
+// database next to it as valex.db.before-restore, and puts src in its place.
+func restore(cfg Config, src string) error {
+	check, err := store.Open(src, store.Options{})
+	if err != nil {
+		return fmt.Errorf("%s is not a usable backup: %w", src, err)
+	}
+	check.Close()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	dst := filepath.Join(cfg.DataDir, "valex.db")
+	// Opening takes the file lock: a running bot makes this fail instead of
+	// having its database replaced underneath it.
+	if cur, err := store.Open(dst, store.Options{Timeout: time.Second}); err != nil {
+		return fmt.Errorf("open current database (is the bot running?): %w", err)
+	} else {
+		cur.Close()
+	}
+	if err := os.Rename(dst, dst+".before-restore"); err != nil {
+		return err
+	}
+	tmp := dst + ".restoring"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
 }
