@@ -166,6 +166,7 @@ func chatRequest(m Model, req ChatRequest) openai.ChatCompletionRequest {
 		if reasoningModel(m.Name) {
 			out.MaxCompletionTokens = req.MaxTokens
 		} else {
+			//lint:ignore SA1019 compatible servers (Ollama, vLLM, OpenRouter) only know max_tokens
 			out.MaxTokens = req.MaxTokens
 		}
 	}

@@ -204,10 +204,13 @@ func openKey(due time.Time, id uint64) []byte {
 }
 
 // userTicketKey is the per-user index key: be(userID)‖be(id).
-func userTicketKey(userID int64, id uint64) []byte {
+func userTicketKey(userID int64, id uint64) []byte { return pairKey(uint64(userID), id) }
+
+// pairKey is the 16-byte key be(hi)‖be(lo): a range per hi, in lo order.
+func pairKey(hi, lo uint64) []byte {
 	k := make([]byte, 16)
-	binary.BigEndian.PutUint64(k, uint64(userID))
-	binary.BigEndian.PutUint64(k[8:], id)
+	binary.BigEndian.PutUint64(k, hi)
+	binary.BigEndian.PutUint64(k[8:], lo)
 	return k
 }
 
@@ -215,10 +218,10 @@ func userTicketKey(userID int64, id uint64) []byte {
 // a /requests page filters thousands of entries without decoding JSON:
 //
 //	version(1) | userID(8) | assignee(8) | received(8) | extended(1) | len(kind)(1) kind | len(status)(1) status
-const (
-	openSummaryV1    byte = 1
-	openSummaryFixed      = 26 // up to and without len(kind)
-)
+const openSummaryV1 byte = 1
+
+// openSummaryFixed is the length of the fixed-width part, up to len(kind).
+const openSummaryFixed = 26
 
 func encodeOpenSummary(r valex.Request) []byte {
 	v := make([]byte, openSummaryFixed, openSummaryFixed+2+len(r.Kind)+len(r.Status))
@@ -334,10 +337,8 @@ func (db *DB) UpdateTicket(id uint64, actor int64, at time.Time, fn func(*valex.
 		if err != nil {
 			return err
 		}
-		r, err := db.decodeTicket(id, v) // fn's own copy: no slices shared with old
-		if err != nil {
-			return err
-		}
+		r := old // fn's own copy: no slices shared with old
+		r.Messages, r.History = slices.Clone(old.Messages), slices.Clone(old.History)
 		extra, err := fn(&r)
 		if err != nil {
 			return err
@@ -562,22 +563,10 @@ func (db *DB) ReleaseReminder(id uint64, key string) error {
 func (db *DB) UserTickets(userID int64) ([]valex.Request, error) {
 	var out []valex.Request
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		tickets := tx.Bucket(bucketTickets)
-		prefix := idKey(userID)
-		c := tx.Bucket(bucketTicketsByUser).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			id := binary.BigEndian.Uint64(k[8:])
-			v := tickets.Get(k[8:])
-			if v == nil {
-				return fmt.Errorf("index names missing ticket %d", id)
-			}
-			r, err := db.decodeTicket(id, v)
-			if err != nil {
-				return err
-			}
+		return db.eachUserTicket(tx, userID, func(r valex.Request) error {
 			out = append(out, r)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list tickets of user %d: %w", userID, err)
@@ -648,4 +637,31 @@ func (db *DB) Hold(userID int64) (held bool, since time.Time, err error) {
 		return false, time.Time{}, fmt.Errorf("load hold of user %d: %w", userID, err)
 	}
 	return held, since, nil
+}
+
+// LinkMessage remembers that a message in a chat is about a ticket, so a
+// Telegram reply to it can be added to that ticket and nothing else.
+func (db *DB) LinkMessage(chatID int64, messageID int, ticketID uint64) error {
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketTicketMessages).Put(pairKey(uint64(chatID), uint64(messageID)), ticketKey(ticketID))
+	})
+	if err != nil {
+		return fmt.Errorf("link message %d of chat %d to ticket %d: %w", messageID, chatID, ticketID, err)
+	}
+	return nil
+}
+
+// LinkedTicket returns the ticket a message was linked to, or 0.
+func (db *DB) LinkedTicket(chatID int64, messageID int) (uint64, error) {
+	var id uint64
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketTicketMessages).Get(pairKey(uint64(chatID), uint64(messageID))); len(v) == 8 {
+			id = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("load ticket of message %d in chat %d: %w", messageID, chatID, err)
+	}
+	return id, nil
 }

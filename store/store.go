@@ -36,13 +36,16 @@ var (
 	bucketNotices          = []byte("notices")            // be(id) → broadcast notice
 	bucketDeliveries       = []byte("deliveries")         // be(noticeID)‖be(userID) → delivery
 	bucketDeliveriesByUser = []byte("deliveries_by_user") // be(userID)‖be(noticeID) → empty
+	bucketTicketMessages   = []byte("ticket_messages")    // be(chatID)‖be(messageID) → be(ticketID)
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsersByActive, bucketStates,
 		bucketInboxPending, bucketInboxHandled,
 		bucketTickets, bucketTicketsOpen, bucketTicketsByUser, bucketTicketReminders,
 		bucketAudit, bucketAuditHeads, bucketConsents, bucketRestrictions, bucketHolds,
-		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser,
+		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser, bucketTicketMessages,
+		// AI aggregator (conversations.go, usage.go).
+		bucketAISettings, bucketAITurns, bucketAIUsage, bucketAIUsageSums,
 	}
 )
 

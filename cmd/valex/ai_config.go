@@ -1,0 +1,337 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/ai"
+	"github.com/valex-ai/valex/handlers"
+	"github.com/valex-ai/valex/store"
+)
+
+// AIConfig is the [ai] section: the providers, the model catalogue and the
+// system-prompt presets. An empty catalogue (no [[ai.models]]) means the
+// default one (DefaultAIConfig); a file that lists models replaces it whole.
+//
+// Prices are in credits (the defaults price one credit at one US cent of
+// provider cost); the AI router keeps them as micro-credits.
+type AIConfig struct {
+	Timeout           Duration              `toml:"timeout"`             // per call to one model, default 60s
+	ImageConfirmAbove *float64              `toml:"image_confirm_above"` // credits; pricier images ask first; default 3
+	HistoryTokens     int                   `toml:"history_tokens"`      // most history tokens sent with a turn, default 8000
+	AnswerTokens      int                   `toml:"answer_tokens"`       // context kept free for the answer, default 1024
+	EditInterval      Duration              `toml:"edit_interval"`       // least time between edits of a streamed answer, default 1s
+	Providers         map[string]AIProvider `toml:"providers"`
+	Models            []AIModel             `toml:"models"`
+	Modes             []AIMode              `toml:"modes"`
+}
+
+// AIProvider is one endpoint: [ai.providers.NAME].
+type AIProvider struct {
+	Kind    string `toml:"kind"`     // openai (any OpenAI-compatible endpoint) or elevenlabs
+	BaseURL string `toml:"base_url"` // OpenAI-compatible: with the version path, e.g. https://openrouter.ai/api/v1
+	// APIKeyEnv names the environment variable holding the key (defaults:
+	// OPENAI_API_KEY for "openai", ELEVENLABS_API_KEY for "elevenlabs").
+	APIKeyEnv string `toml:"api_key_env"`
+	APIKey    string `toml:"api_key"` // better: api_key_env
+}
+
+// AIModel is one catalogue entry: [[ai.models]].
+type AIModel struct {
+	ID            string   `toml:"id"`
+	Provider      string   `toml:"provider"`
+	Name          string   `toml:"name"` // the provider's model name, default id
+	Caps          []string `toml:"caps"` // chat, vision, image, transcribe, speech
+	Prices        AIPrices `toml:"prices"`
+	Plans         []string `toml:"plans"`    // plans that may use it; empty: all
+	Fallback      []string `toml:"fallback"` // model ids tried in order when it fails
+	ContextTokens int      `toml:"context_tokens"`
+	Voice         string   `toml:"voice"`   // speech: OpenAI voice or ElevenLabs voice_id
+	Timeout       Duration `toml:"timeout"` // overrides [ai] timeout
+}
+
+// AIPrices are in credits.
+type AIPrices struct {
+	InputPer1K     float64 `toml:"input_per_1k"`
+	OutputPer1K    float64 `toml:"output_per_1k"`
+	PerImage       float64 `toml:"per_image"`
+	PerAudioMinute float64 `toml:"per_audio_minute"`
+	Per1KChars     float64 `toml:"per_1k_chars"`
+}
+
+// AIMode is a system-prompt preset: [[ai.modes]]. The first is the default.
+type AIMode struct {
+	ID     string `toml:"id"`    // a-z, 0-9, _ and -; named by the locale key ai.mode.ID when there is one
+	Title  string `toml:"title"` // shown when the locales have no name for the id
+	Prompt string `toml:"prompt"`
+}
+
+var modeID = regexp.MustCompile(`^[a-z0-9_-]{1,24}$`)
+
+// DefaultAIConfig is the catalogue used when the configuration lists no
+// models: OpenAI chat, vision, images, transcription and speech, a DeepSeek
+// model through OpenRouter, and an ElevenLabs voice.
+func DefaultAIConfig() AIConfig {
+	confirm := 3.0
+	return AIConfig{
+		Timeout:           Duration{60 * time.Second},
+		ImageConfirmAbove: &confirm,
+		HistoryTokens:     8000,
+		AnswerTokens:      1024,
+		EditInterval:      Duration{time.Second},
+		Providers: map[string]AIProvider{
+			"openai":     {Kind: ai.KindOpenAI, BaseURL: ai.DefaultOpenAIBaseURL, APIKeyEnv: "OPENAI_API_KEY"},
+			"openrouter": {Kind: ai.KindOpenAI, BaseURL: "https://openrouter.ai/api/v1", APIKeyEnv: "OPENROUTER_API_KEY"},
+			"elevenlabs": {Kind: ai.KindElevenLabs, BaseURL: ai.DefaultElevenLabsBaseURL, APIKeyEnv: "ELEVENLABS_API_KEY"},
+		},
+		Models: []AIModel{
+			{ID: "gpt-4o-mini", Provider: "openai", Caps: []string{"chat", "vision"}, ContextTokens: 128000,
+				Prices: AIPrices{InputPer1K: 0.015, OutputPer1K: 0.06}, Fallback: []string{"deepseek-chat"}},
+			{ID: "gpt-4o", Provider: "openai", Caps: []string{"chat", "vision"}, ContextTokens: 128000,
+				Prices: AIPrices{InputPer1K: 0.25, OutputPer1K: 1}, Plans: []string{"pro"}, Fallback: []string{"gpt-4o-mini"}},
+			{ID: "deepseek-chat", Provider: "openrouter", Name: "deepseek/deepseek-chat", Caps: []string{"chat"}, ContextTokens: 64000,
+				Prices: AIPrices{InputPer1K: 0.027, OutputPer1K: 0.11}},
+			{ID: "gpt-image-1", Provider: "openai", Caps: []string{"image"}, Prices: AIPrices{PerImage: 4.2, InputPer1K: 0.5},
+				Plans: []string{"pro"}, Fallback: []string{"dall-e-3"}, Timeout: Duration{3 * time.Minute}},
+			{ID: "dall-e-3", Provider: "openai", Caps: []string{"image"}, Prices: AIPrices{PerImage: 4}, Timeout: Duration{2 * time.Minute}},
+			{ID: "whisper-1", Provider: "openai", Caps: []string{"transcribe"}, Prices: AIPrices{PerAudioMinute: 0.6}, Timeout: Duration{2 * time.Minute}},
+			{ID: "elevenlabs-rachel", Provider: "elevenlabs", Name: "eleven_multilingual_v2", Caps: []string{"speech"},
+				Voice: "21m00Tcm4TlvDq8ikWAM", Prices: AIPrices{Per1KChars: 30}, Plans: []string{"pro"}, Fallback: []string{"tts-1"}},
+			{ID: "tts-1", Provider: "openai", Caps: []string{"speech"}, Voice: "alloy", Prices: AIPrices{Per1KChars: 1.5}},
+		},
+		Modes: []AIMode{
+			{ID: "assistant", Prompt: "You are a helpful, concise assistant. Answer in the language the user writes in. Use Markdown for structure and code."},
+			{ID: "translator", Prompt: "You are a professional translator. Translate the user's text into English if it is in another language, otherwise into Russian. Reply with the translation only, keeping the meaning, tone and formatting."},
+			{ID: "coder", Prompt: "You are a senior software engineer. Give correct, idiomatic code in fenced code blocks with the language named, and explain briefly. Answer in the language the user writes in."},
+			{ID: "writer", Prompt: "You are an editor. Improve the user's text for clarity, grammar and style without changing its meaning, and reply with the improved text. Answer in the language the user writes in."},
+		},
+	}
+}
+
+// demoAIConfig points every provider of the default catalogue at an AI
+// emulator (ai/aitest) at url, with placeholder keys.
+func demoAIConfig(url string) AIConfig {
+	c := DefaultAIConfig()
+	url = strings.TrimRight(url, "/")
+	for name, p := range c.Providers {
+		p.APIKeyEnv = ""
+		if p.Kind == ai.KindElevenLabs {
+			p.BaseURL, p.APIKey = url, "xi-demo"
+		} else {
+			p.BaseURL, p.APIKey = url+"/v1", "sk-demo"
+		}
+		c.Providers[name] = p
+	}
+	return c
+}
+
+// withDefaults fills what the file left out. Lists are defaulted whole: a
+// file that lists models or modes replaces the default ones.
+func (c AIConfig) withDefaults() AIConfig {
+	d := DefaultAIConfig()
+	if c.Timeout.Duration == 0 {
+		c.Timeout = d.Timeout
+	}
+	if c.ImageConfirmAbove == nil {
+		c.ImageConfirmAbove = d.ImageConfirmAbove
+	}
+	if c.HistoryTokens == 0 {
+		c.HistoryTokens = d.HistoryTokens
+	}
+	if c.AnswerTokens == 0 {
+		c.AnswerTokens = d.AnswerTokens
+	}
+	if c.EditInterval.Duration == 0 {
+		c.EditInterval = d.EditInterval
+	}
+	if len(c.Models) == 0 {
+		c.Models = d.Models
+		providers := d.Providers
+		for name, p := range c.Providers { // the file may still set endpoints and keys
+			providers[name] = p
+		}
+		c.Providers = providers
+	}
+	if len(c.Modes) == 0 {
+		c.Modes = d.Modes
+	}
+	providers := make(map[string]AIProvider, len(c.Providers))
+	for name, p := range c.Providers {
+		if p.APIKeyEnv == "" && p.APIKey == "" {
+			switch name {
+			case "openai":
+				p.APIKeyEnv = "OPENAI_API_KEY"
+			case "elevenlabs":
+				p.APIKeyEnv = "ELEVENLABS_API_KEY"
+			}
+		}
+		providers[name] = p
+	}
+	c.Providers = providers
+	return c
+}
+
+// load completes the section after the file was read: defaults, keys and
+// base URLs from the environment, then every problem found. Call it from
+// LoadConfig.
+func (c *AIConfig) load(getenv func(string) string) []error {
+	*c = c.withDefaults()
+	overrides := map[string][2]string{ // provider → base URL variable, key variable
+		"openai":     {"OPENAI_BASE_URL", "OPENAI_API_KEY"},
+		"elevenlabs": {"ELEVENLABS_BASE_URL", "ELEVENLABS_API_KEY"},
+	}
+	for name, p := range c.Providers {
+		if o, ok := overrides[name]; ok {
+			if v := getenv(o[0]); v != "" {
+				p.BaseURL = v
+			}
+			if p.APIKey == "" && p.APIKeyEnv == "" {
+				p.APIKeyEnv = o[1]
+			}
+		}
+		if p.APIKeyEnv != "" {
+			if v := getenv(p.APIKeyEnv); v != "" {
+				p.APIKey = v
+			}
+		}
+		c.Providers[name] = p
+	}
+	return c.validate()
+}
+
+// validate reports every problem of a completed section.
+func (c AIConfig) validate() []error {
+	var p []error
+	if c.Timeout.Duration < 0 || c.EditInterval.Duration < 0 {
+		p = append(p, errors.New("ai: timeout and edit_interval must not be negative"))
+	}
+	if c.ImageConfirmAbove != nil && *c.ImageConfirmAbove < 0 {
+		p = append(p, errors.New("ai image_confirm_above: must not be negative"))
+	}
+	if c.HistoryTokens < 0 || c.AnswerTokens < 0 {
+		p = append(p, errors.New("ai: history_tokens and answer_tokens must not be negative"))
+	}
+	for name, pr := range c.Providers {
+		if pr.BaseURL != "" && !strings.HasPrefix(pr.BaseURL, "http://") && !strings.HasPrefix(pr.BaseURL, "https://") {
+			p = append(p, fmt.Errorf("ai provider %q base_url %q: must start with http:// or https://", name, pr.BaseURL))
+		}
+	}
+	seen := map[string]bool{}
+	for i, m := range c.Modes {
+		switch {
+		case !modeID.MatchString(m.ID):
+			p = append(p, fmt.Errorf("ai mode #%d: id %q must be 1-24 of a-z, 0-9, _ and -", i+1, m.ID))
+		case seen[m.ID]:
+			p = append(p, fmt.Errorf("ai mode %q: defined twice", m.ID))
+		case strings.TrimSpace(m.Prompt) == "":
+			p = append(p, fmt.Errorf("ai mode %q: empty prompt", m.ID))
+		}
+		seen[m.ID] = true
+	}
+	if _, err := ai.New(c.routerConfig(), nil); err != nil {
+		p = append(p, err)
+	}
+	return p
+}
+
+func microCredits(credits float64) int64 { return int64(math.Round(credits * ai.MicroCredits)) }
+
+// routerConfig is the section as the AI router takes it.
+func (c AIConfig) routerConfig() ai.Config {
+	var rc ai.Config
+	rc.Timeout = c.Timeout.Duration
+	names := make([]string, 0, len(c.Providers))
+	for name := range c.Providers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		p := c.Providers[name]
+		rc.Providers = append(rc.Providers, ai.ProviderConfig{Name: name, Kind: p.Kind, BaseURL: p.BaseURL, APIKey: p.APIKey})
+	}
+	for _, m := range c.Models {
+		caps := make([]ai.Capability, len(m.Caps))
+		for i, c := range m.Caps {
+			caps[i] = ai.Capability(c)
+		}
+		rc.Models = append(rc.Models, ai.Model{
+			ID: m.ID, Provider: m.Provider, Name: m.Name, Caps: caps,
+			Price: ai.Price{
+				InputPer1K: microCredits(m.Prices.InputPer1K), OutputPer1K: microCredits(m.Prices.OutputPer1K),
+				PerImage: microCredits(m.Prices.PerImage), PerAudioMinute: microCredits(m.Prices.PerAudioMinute),
+				Per1KChars: microCredits(m.Prices.Per1KChars),
+			},
+			Plans: m.Plans, Fallback: m.Fallback, ContextTokens: m.ContextTokens, Voice: m.Voice, Timeout: m.Timeout.Duration,
+		})
+	}
+	return rc
+}
+
+// aiConsent answers the AI handlers' consent questions from the store's
+// consent log (valex.ConsentEvent).
+type aiConsent struct{ db *store.DB }
+
+func (c aiConsent) CanUseAI(userID int64) (bool, error) {
+	s, err := c.db.ConsentState(userID)
+	if err != nil {
+		return false, err
+	}
+	return valex.CanUseAI(s), nil
+}
+
+func (c aiConsent) GrantAI(userID int64, at time.Time, policyVersion string) error {
+	return c.db.AddConsent(valex.ConsentEvent{UserID: userID, Kind: valex.ConsentAITransfer, Granted: true,
+		At: at, PolicyVersion: policyVersion, Source: "first_chat"})
+}
+
+// wireAI builds the AI router from cfg (the [ai] section) and routes the
+// aggregator's commands on m.Router; call it after Handlers.Register.
+// policyVersion is the privacy policy version consents are given to while
+// none was published through the bot. Shut the result down after the bot
+// stops and before the store closes.
+func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (*handlers.AI, error) {
+	c := cfg.withDefaults()
+	router, err := ai.New(c.routerConfig(), m.Clock)
+	if err != nil {
+		return nil, fmt.Errorf("wire ai: %w", err)
+	}
+	for name, p := range c.Providers {
+		if p.APIKey == "" && p.APIKeyEnv != "" {
+			m.Log.Warn().Str("provider", name).Str("env", p.APIKeyEnv).Msg("ai provider has no api key: its models will fail")
+		}
+	}
+	modes := make([]handlers.Mode, len(c.Modes))
+	for i, md := range c.Modes {
+		modes[i] = handlers.Mode{ID: md.ID, Title: md.Title, Prompt: md.Prompt}
+	}
+	db := m.DB
+	a := handlers.NewAI(h, handlers.AIDeps{
+		Models:  router,
+		Store:   db,
+		Consent: aiConsent{db},
+		Out:     m.Outbox,
+		Files:   m.Outbox.Client(),
+		Options: handlers.AIOptions{
+			Modes:             modes,
+			ImageConfirmAbove: microCredits(*c.ImageConfirmAbove),
+			HistoryTokens:     c.HistoryTokens,
+			AnswerTokens:      c.AnswerTokens,
+			EditInterval:      c.EditInterval.Duration,
+			PolicyVersion: func() string {
+				if p, ok, err := db.LatestPolicyVersion(); err == nil && ok {
+					return p.Version
+				}
+				return policyVersion
+			},
+			BotUsername: m.Outbox.Client().Self().Username,
+		},
+	})
+	a.Register(m.Router)
+	return a, nil
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/handlers"
+	"github.com/valex-ai/valex/store"
+)
+
+// DeskConfig is the [desk] section: what users are told about the privacy
+// policy and where to turn, and the desk's deadlines.
+type DeskConfig struct {
+	// PolicyVersion is the version in force until an admin publishes
+	// another with /policy_update; consents record the version in force.
+	PolicyVersion string `toml:"policy_version"`
+	PolicyURL     string `toml:"policy_url"`
+	SupportURL    string `toml:"support_url"` // policy section 10: where "Personal Data" requests go
+	// ComplaintAuthority and ComplaintURL name where a user whose request
+	// is refused can complain; empty means the generic wording ("your data
+	// protection supervisory authority").
+	ComplaintAuthority string `toml:"complaint_authority"`
+	ComplaintURL       string `toml:"complaint_url"`
+	// SLADays is the time to answer, in calendar days (policy section 7:
+	// 30); SLAKindDays overrides it per kind, e.g. { access = 10 }.
+	SLADays     int            `toml:"sla_days"`
+	SLAKindDays map[string]int `toml:"sla_kind_days"`
+	// MaxExtensionDays is how far past the original deadline the one
+	// extension may go (0 disables extensions); ExtendDays is the extension
+	// when staff give no number.
+	MaxExtensionDays int `toml:"max_extension_days"`
+	ExtendDays       int `toml:"extend_days"`
+}
+
+// DefaultDeskConfig returns the promises of the privacy policy: 30 days to
+// answer, support at t.me/supprtbots.
+func DefaultDeskConfig() DeskConfig {
+	return DeskConfig{
+		PolicyVersion:    "1",
+		PolicyURL:        "https://valex-ai.io",
+		SupportURL:       "https://t.me/supprtbots",
+		SLADays:          30,
+		MaxExtensionDays: 60,
+		ExtendDays:       30,
+	}
+}
+
+// maxDeskDays bounds every day count: a year is already far beyond any
+// deadline the law allows.
+const maxDeskDays = 365
+
+// validate returns every problem with the section.
+func (c DeskConfig) validate() []error {
+	var p []error
+	if v := c.PolicyVersion; v == "" || strings.ContainsAny(v, " \t\n") || utf8.RuneCountInString(v) > 32 {
+		p = append(p, fmt.Errorf("desk policy_version %q: must be one word of at most 32 characters", v))
+	}
+	for _, u := range []struct {
+		key, value string
+		required   bool
+	}{
+		{"policy_url", c.PolicyURL, true},
+		{"support_url", c.SupportURL, true},
+		{"complaint_url", c.ComplaintURL, false},
+	} {
+		if u.value == "" && !u.required {
+			continue
+		}
+		if parsed, err := url.Parse(u.value); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+			p = append(p, fmt.Errorf("desk %s %q: must be an http(s) URL", u.key, u.value))
+		}
+	}
+	if c.ComplaintURL != "" && c.ComplaintAuthority == "" {
+		p = append(p, fmt.Errorf("desk complaint_url: needs complaint_authority, the name shown with it"))
+	}
+	if c.SLADays < 1 || c.SLADays > maxDeskDays {
+		p = append(p, fmt.Errorf("desk sla_days %d: must be between 1 and %d", c.SLADays, maxDeskDays))
+	}
+	for k, days := range c.SLAKindDays {
+		if !valex.RequestKind(k).Valid() {
+			p = append(p, fmt.Errorf("desk sla_kind_days: unknown kind %q (kinds: %s)", k, kindList()))
+		}
+		if days < 1 || days > maxDeskDays {
+			p = append(p, fmt.Errorf("desk sla_kind_days %s = %d: must be between 1 and %d", k, days, maxDeskDays))
+		}
+	}
+	if c.MaxExtensionDays < 0 || c.MaxExtensionDays > maxDeskDays {
+		p = append(p, fmt.Errorf("desk max_extension_days %d: must be between 0 (no extensions) and %d", c.MaxExtensionDays, maxDeskDays))
+	}
+	if c.MaxExtensionDays > 0 && (c.ExtendDays < 1 || c.ExtendDays > c.MaxExtensionDays) {
+		p = append(p, fmt.Errorf("desk extend_days %d: must be between 1 and max_extension_days (%d)", c.ExtendDays, c.MaxExtensionDays))
+	}
+	return p
+}
+
+func kindList() string {
+	var names []string
+	for _, k := range valex.RequestKinds {
+		names = append(names, string(k))
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+const deskDay = 24 * time.Hour
+
+// SLA is the deadline policy the section describes.
+func (c DeskConfig) SLA() valex.SLAPolicy {
+	p := valex.SLAPolicy{Default: time.Duration(c.SLADays) * deskDay, MaxExtension: time.Duration(c.MaxExtensionDays) * deskDay}
+	if len(c.SLAKindDays) > 0 {
+		p.PerKind = map[valex.RequestKind]time.Duration{}
+		for k, days := range c.SLAKindDays {
+			p.PerKind[valex.RequestKind(k)] = time.Duration(days) * deskDay
+		}
+	}
+	return p
+}
+
+// Policy is what users are told about the policy.
+func (c DeskConfig) Policy() handlers.PolicyInfo {
+	return handlers.PolicyInfo{
+		Version: c.PolicyVersion, URL: c.PolicyURL, SupportURL: c.SupportURL,
+		ComplaintAuthority: c.ComplaintAuthority, ComplaintURL: c.ComplaintURL,
+	}
+}
+
+// newDesk wires the privacy desk: the desk's own part of the store, plus
+// the export and erasure of data other features keep (sections).
+func newDesk(c DeskConfig, h *handlers.Handlers, db *store.DB, files handlers.FileSender, export []handlers.ExportSection, erase []handlers.EraseSection) *handlers.Desk {
+	return &handlers.Desk{
+		Handlers: h, Store: db, Files: files, Policy: c.Policy(), SLA: c.SLA(),
+		ExtendBy: time.Duration(c.ExtendDays) * deskDay, Export: export, Erase: erase,
+	}
+}

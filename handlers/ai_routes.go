@@ -1,0 +1,27 @@
+package handlers
+
+import (
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot"
+)
+
+// Register routes the AI aggregator's commands, buttons and messages. Call
+// it after Handlers.Register: it takes over plain text (dialog answers still
+// reach Handlers.Text) and /cancel (which falls back to Handlers.Cancel).
+func (a *AI) Register(rt *bot.Router) {
+	rt.On(bot.KindText, a.Text)
+	rt.On(bot.KindPhoto, a.Photo)
+	rt.On(bot.KindVoice, a.VoiceIn)
+	rt.Command("cancel", valex.RoleUser, "cmd.cancel", a.Cancel)
+	rt.Command("new", valex.RoleUser, "cmd.new", a.New)
+	rt.Command("model", valex.RoleUser, "cmd.model", a.Model)
+	rt.Command("mode", valex.RoleUser, "cmd.mode", a.Mode)
+	rt.Command("image", valex.RoleUser, "cmd.image", a.Image)
+	rt.Command("tts", valex.RoleUser, "cmd.tts", a.TTS)
+	rt.Command("voice", valex.RoleUser, "cmd.voice", a.Voice)
+	rt.Command("usage", valex.RoleUser, "cmd.usage", a.Usage)
+	rt.Callback("aic", valex.RoleUser, a.ConsentButton)
+	rt.Callback("aim", valex.RoleUser, a.ModelPicked)
+	rt.Callback("aimd", valex.RoleUser, a.ModePicked)
+	rt.Callback("aii", valex.RoleUser, a.ImageButton)
+}

@@ -1,0 +1,1045 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot"
+	"github.com/valex-ai/valex/bot/tghtml"
+	"github.com/valex-ai/valex/locales"
+	"github.com/valex-ai/valex/store"
+)
+
+// The desk's handlers against a real store, the real router (roles,
+// signed buttons) and locales, with a fake clock and a recording outbox.
+// cmd/valex/desk_test.go runs the same flows end to end over the Bot API
+// emulator.
+
+const (
+	deskUser    int64 = 501
+	deskUser2   int64 = 502
+	deskStaff   int64 = 601
+	deskStaff2  int64 = 602
+	deskAdmin   int64 = 701
+	deskDayTest       = 24 * time.Hour
+)
+
+var deskT0 = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+
+type deskClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *deskClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *deskClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// deskSent is one recorded outgoing call.
+type deskSent struct {
+	ID       int
+	ChatID   int64
+	Text     string // tags stripped
+	Keyboard [][]bot.Button
+	Edit     bool
+	File     []byte
+}
+
+// deskOut records messages. blocked chats get a 403, failing ones a 400;
+// before runs ahead of every send.
+type deskOut struct {
+	mu      sync.Mutex
+	next    int
+	sent    []deskSent
+	blocked map[int64]bool
+	failing map[int64]bool
+	before  func(chatID int64)
+}
+
+func (o *deskOut) record(s deskSent) (int, error) {
+	o.mu.Lock()
+	before := o.before
+	o.mu.Unlock()
+	if before != nil {
+		before(s.ChatID)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.blocked[s.ChatID] {
+		return 0, &bot.APIError{Method: "sendMessage", Code: 403, Description: "Forbidden: bot was blocked by the user"}
+	}
+	if o.failing[s.ChatID] {
+		return 0, &bot.APIError{Method: "sendMessage", Code: 400, Description: "Bad Request: chat not found"}
+	}
+	o.next++
+	s.ID = o.next
+	o.sent = append(o.sent, s)
+	return s.ID, nil
+}
+
+func (o *deskOut) Send(_ context.Context, m bot.Message) (int, error) {
+	return o.record(deskSent{ChatID: m.ChatID, Text: tghtml.Strip(m.Text), Keyboard: m.Keyboard})
+}
+
+func (o *deskOut) Edit(_ context.Context, chatID int64, messageID int, text string, kb [][]bot.Button) error {
+	_, err := o.record(deskSent{ChatID: chatID, Text: tghtml.Strip(text), Keyboard: kb, Edit: true})
+	return err
+}
+
+func (o *deskOut) SendFile(_ context.Context, f bot.FileMessage) (int, error) {
+	return o.record(deskSent{ChatID: f.ChatID, Text: tghtml.Strip(f.Caption), File: f.Data})
+}
+
+// to returns what chat got, in order.
+func (o *deskOut) to(chat int64) []deskSent {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []deskSent
+	for _, s := range o.sent {
+		if s.ChatID == chat {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (o *deskOut) last(tb testing.TB, chat int64) deskSent {
+	tb.Helper()
+	all := o.to(chat)
+	if len(all) == 0 {
+		tb.Fatalf("nothing sent to %d", chat)
+	}
+	return all[len(all)-1]
+}
+
+func (o *deskOut) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.sent)
+}
+
+type deskHarness struct {
+	t     testing.TB
+	db    *store.DB
+	out   *deskOut
+	clock *deskClock
+	desk  *Desk
+	rt    *bot.Router
+	cb    *bot.Signer
+	chats []string // plain messages the desk left for the chat
+	mu    sync.Mutex
+}
+
+func newDeskHarness(tb testing.TB) *deskHarness {
+	tb.Helper()
+	db, err := store.Open(filepath.Join(tb.TempDir(), "valex.db"), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	tr, err := locales.Load()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	x := &deskHarness{t: tb, db: db, out: &deskOut{blocked: map[int64]bool{}, failing: map[int64]bool{}},
+		clock: &deskClock{t: deskT0}, cb: bot.NewSigner([]byte("desk-test"))}
+	h := &Handlers{Users: db, Out: x.out, Tr: tr, CB: x.cb, Clock: x.clock,
+		Roles: Roles{Admins: map[int64]bool{deskAdmin: true}, Support: map[int64]bool{deskStaff: true, deskStaff2: true}},
+		Log:   zerolog.Nop()}
+	x.desk = &Desk{Handlers: h, Store: db, Files: x.out, SLA: valex.DefaultSLAPolicy(),
+		Policy: PolicyInfo{Version: "2025-01", URL: "https://valex-ai.io/privacy", SupportURL: "https://t.me/supprtbots"}}
+	x.rt = bot.NewRouter(x.cb)
+	x.desk.Register(x.rt)
+	// What Handlers.Text does: the desk first, then the chat.
+	x.rt.On(bot.KindText, func(ctx context.Context, r *bot.Request) error {
+		handled, err := x.desk.AppendUserMessage(ctx, r)
+		if err == nil && !handled {
+			x.mu.Lock()
+			x.chats = append(x.chats, r.Text)
+			x.mu.Unlock()
+		}
+		return err
+	})
+	for _, id := range []int64{deskUser, deskUser2, deskStaff, deskStaff2, deskAdmin} {
+		if err := db.PutUser(valex.User{ID: id, Nickname: fmt.Sprintf("nick%d", id), Language: "en", CreatedAt: deskT0, LastActiveAt: deskT0}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return x
+}
+
+func (x *deskHarness) role(id int64) valex.Role { return x.desk.Roles.Of(id) }
+
+// handle routes a request like the bot does and returns the handler's error.
+func (x *deskHarness) handle(r *bot.Request) error {
+	r.Lang = "en"
+	r.Role = x.role(r.From.ID)
+	if r.ChatType == "" {
+		r.ChatType = bot.ChatPrivate
+	}
+	if r.ChatID == 0 {
+		r.ChatID = r.From.ID
+	}
+	return x.rt.Handle(context.Background(), r)
+}
+
+// cmd runs /name args as id and fails the test on an error.
+func (x *deskHarness) cmd(id int64, name, args string) {
+	x.t.Helper()
+	if err := x.cmdErr(id, name, args); err != nil {
+		x.t.Fatalf("/%s %s as %d: %v", name, args, id, err)
+	}
+}
+
+func (x *deskHarness) cmdErr(id int64, name, args string) error {
+	return x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCommand, From: bot.From{ID: id}, Command: name, Args: args}})
+}
+
+// text sends a plain message; replyTo is a bot message id or 0.
+func (x *deskHarness) text(id int64, text string, replyTo int) error {
+	return x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindText, From: bot.From{ID: id}, Text: text,
+		ReplyTo: replyTo, ReplyToBot: replyTo != 0}})
+}
+
+// press presses the button labelled label on the latest message to id
+// that has one.
+func (x *deskHarness) press(id int64, label string) error {
+	x.t.Helper()
+	msgs := x.out.to(id)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		for _, row := range msgs[i].Keyboard {
+			for _, b := range row {
+				if strings.Contains(b.Text, label) && b.Data != "" {
+					return x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: id},
+						MessageID: msgs[i].ID, CallbackData: b.Data}})
+				}
+			}
+		}
+	}
+	x.t.Fatalf("no button %q for %d", label, id)
+	return nil
+}
+
+// hasButton reports whether the latest message to id with a keyboard has
+// a button labelled label.
+func (x *deskHarness) hasButton(id int64, label string) bool {
+	msgs := x.out.to(id)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if len(msgs[i].Keyboard) == 0 {
+			continue
+		}
+		for _, row := range msgs[i].Keyboard {
+			for _, b := range row {
+				if strings.Contains(b.Text, label) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return false
+}
+
+func (x *deskHarness) mustPress(id int64, label string) {
+	x.t.Helper()
+	if err := x.press(id, label); err != nil {
+		x.t.Fatalf("press %q as %d: %v", label, id, err)
+	}
+}
+
+func userErrKey(err error) string {
+	if ue, ok := valex.AsUserError(err); ok {
+		return ue.Key
+	}
+	return fmt.Sprint(err)
+}
+
+func wantText(tb testing.TB, s deskSent, want ...string) {
+	tb.Helper()
+	for _, w := range want {
+		if !strings.Contains(s.Text, w) {
+			tb.Fatalf("message to %d is %q, want it to contain %q", s.ChatID, s.Text, w)
+		}
+	}
+}
+
+// onlyTicket returns the user's single ticket.
+func (x *deskHarness) onlyTicket(user int64) valex.Request {
+	x.t.Helper()
+	ts, err := x.db.UserTickets(user)
+	if err != nil || len(ts) != 1 {
+		x.t.Fatalf("tickets of %d = %+v, %v", user, ts, err)
+	}
+	return ts[0]
+}
+
+func TestSupportTicketStaffFlow(t *testing.T) {
+	x := newDeskHarness(t)
+	x.cmd(deskUser, "support", "my invoice is wrong, order-Xy7")
+	tk := x.onlyTicket(deskUser)
+	if tk.Kind != valex.KindSupport || tk.Text != "my invoice is wrong, order-Xy7" || !tk.DueAt.Equal(deskT0.Add(30*deskDayTest)) {
+		t.Fatalf("ticket = %+v", tk)
+	}
+	wantText(t, x.out.last(t, deskUser), fmt.Sprintf("#%d", tk.ID), "2026-02-04")
+	// Every staff member hears of it; the text stays in the ticket.
+	for _, s := range []int64{deskStaff, deskStaff2, deskAdmin} {
+		m := x.out.last(t, s)
+		wantText(t, m, fmt.Sprintf("#%d", tk.ID), "support")
+		if strings.Contains(m.Text, "order-Xy7") {
+			t.Errorf("new-ticket alert carries the text: %q", m.Text)
+		}
+	}
+
+	// Staff see it in /requests and open it.
+	x.clock.Add(2 * deskDayTest)
+	x.cmd(deskStaff, "requests", "")
+	wantText(t, x.out.last(t, deskStaff), "Open requests: 1", fmt.Sprintf("#%d", tk.ID), "28 days left", "received 2 days ago", "unassigned")
+	x.mustPress(deskStaff, fmt.Sprintf("#%d", tk.ID))
+	wantText(t, x.out.last(t, deskStaff), "order-Xy7", "nick501", "Due: 2026-02-04")
+	x.mustPress(deskStaff, "Take it")
+	if got, _ := x.db.Ticket(tk.ID); got.Status != valex.StatusInProgress || got.AssigneeID != deskStaff {
+		t.Fatalf("after take: %+v", got)
+	}
+	wantText(t, x.out.last(t, deskUser), fmt.Sprintf("Request #%d", tk.ID), "in progress", "Due 2026-02-04")
+
+	// Reply: the next message of the staff member goes to the user.
+	x.mustPress(deskStaff, "Reply")
+	if err := x.text(deskStaff, "Which order number exactly?", 0); err != nil {
+		t.Fatal(err)
+	}
+	relay := x.out.last(t, deskUser)
+	wantText(t, relay, "Which order number exactly?", fmt.Sprintf("#%d", tk.ID))
+	if got, _ := x.db.Ticket(tk.ID); got.Status != valex.StatusWaitingUser || len(got.Messages) != 1 || !got.Messages[0].FromStaff {
+		t.Fatalf("after reply: %+v", got)
+	}
+	if st, _ := x.db.State(deskStaff); st != "" {
+		t.Fatalf("staff dialog left: %q", st)
+	}
+	// The user answers by replying to the relayed message: back to staff.
+	if err := x.text(deskUser, "It is order 7781", relay.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantText(t, x.out.last(t, deskUser), "Added to request", "in progress")
+	wantText(t, x.out.last(t, deskStaff), "It is order 7781")
+	if len(x.out.to(deskStaff2)) != 1 {
+		t.Errorf("the user's message reached staff who do not have the ticket")
+	}
+	// While the ticket is back with staff, a plain message that is not a
+	// reply to a ticket message is the chat's.
+	if err := x.text(deskUser, "what is the capital of France?", 0); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(x.chats, []string{"what is the capital of France?"}) {
+		t.Fatalf("chat got %q", x.chats)
+	}
+	// And the staff member can answer with a Telegram reply too.
+	if err := x.text(deskStaff, "Fixed it.", x.out.last(t, deskStaff).ID); err != nil {
+		t.Fatal(err)
+	}
+	wantText(t, x.out.last(t, deskUser), "Fixed it.")
+	got, _ := x.db.Ticket(tk.ID)
+	if len(got.Messages) != 3 || got.Messages[1].Text != "It is order 7781" || got.Messages[1].FromStaff || got.Messages[2].Text != "Fixed it." {
+		t.Fatalf("thread = %+v", got.Messages)
+	}
+	// Now the ticket waits for the user: their next plain message is for it.
+	if err := x.text(deskUser, "Thanks!", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := x.db.Ticket(tk.ID); len(got.Messages) != 4 || got.Status != valex.StatusInProgress || len(x.chats) != 1 {
+		t.Fatalf("message while waiting: %+v, chat %q", got, x.chats)
+	}
+
+	// Extend: once, with a reason; the user is told the new date.
+	x.mustPress(deskStaff, "Extend")
+	if err := x.text(deskStaff, "10 waiting for the payment provider", 0); err != nil {
+		t.Fatal(err)
+	}
+	wantText(t, x.out.last(t, deskUser), "2026-02-14", "waiting for the payment provider", "2026-02-04")
+	if err := x.cmdErr(deskStaff, "extend", fmt.Sprintf("%d 5 again", tk.ID)); userErrKey(err) != "desk.already_extended" {
+		t.Fatalf("second extension: %v", err)
+	}
+	// Reject: a reason is required.
+	if err := x.cmdErr(deskStaff, "reject", fmt.Sprint(tk.ID)); userErrKey(err) != "desk.reason_required" {
+		t.Fatalf("rejection without a reason: %v", err)
+	}
+	x.mustPress(deskStaff, "Reject")
+	if err := x.text(deskStaff, "   ", 0); userErrKey(err) != "desk.reason_required" {
+		t.Fatalf("blank reason: %v", err)
+	}
+	if st, _ := x.db.State(deskStaff); st == "" {
+		t.Fatal("the reject dialog ended on a blank reason")
+	}
+	if err := x.text(deskStaff, "not an invoice of ours", 0); err != nil {
+		t.Fatal(err)
+	}
+	wantText(t, x.out.last(t, deskUser), "refused", "not an invoice of ours", "supervisory authority")
+	if got, _ := x.db.Ticket(tk.ID); got.Status != valex.StatusRejected || got.RejectReason != "not an invoice of ours" {
+		t.Fatalf("after reject: %+v", got)
+	}
+	// Closed: no more replies, no more list entry.
+	if err := x.text(deskUser, "but why?", relay.ID); userErrKey(err) != "desk.closed_reply" {
+		t.Fatalf("reply to a closed ticket: %v", err)
+	}
+	x.cmd(deskStaff, "requests", "")
+	wantText(t, x.out.last(t, deskStaff), "Open requests: 0")
+
+	// Every step is in the audit trail, which verifies.
+	rep, err := x.db.VerifyAudit()
+	if err != nil || !rep.OK() || rep.Entries < 8 {
+		t.Fatalf("audit: %+v, %v", rep, err)
+	}
+}
+
+func TestStaffCommandsRefusePlainUsers(t *testing.T) {
+	x := newDeskHarness(t)
+	x.cmd(deskUser, "support", "hello")
+	tk := x.onlyTicket(deskUser)
+	for _, c := range []string{"requests", "request", "extend", "reject", "hold", "policy_update", "breach", "marketing"} {
+		err := x.cmdErr(deskUser, c, fmt.Sprintf("%d reason", tk.ID))
+		if k := userErrKey(err); k != "error.staff_only" && k != "error.admin_only" {
+			t.Errorf("/%s as a user: %v", c, err)
+		}
+	}
+	// A forged-free but foreign button: staff buttons check the role too.
+	data := x.cb.Data("tk", "take", fmt.Sprint(tk.ID))
+	err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskUser}, CallbackData: data}})
+	if userErrKey(err) != "error.staff_only" {
+		t.Fatalf("staff button pressed by a user: %v", err)
+	}
+	if got, _ := x.db.Ticket(tk.ID); got.AssigneeID != 0 {
+		t.Fatal("a user took a ticket")
+	}
+	// Support staff may not broadcast.
+	if err := x.cmdErr(deskStaff, "marketing", "buy now"); userErrKey(err) != "error.admin_only" {
+		t.Fatalf("/marketing as support: %v", err)
+	}
+}
+
+func TestDeskRefusesGroups(t *testing.T) {
+	x := newDeskHarness(t)
+	for _, c := range []string{"privacy", "mydata", "forget", "consent", "support"} {
+		err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCommand, From: bot.From{ID: deskUser}, ChatID: -100, ChatType: bot.ChatGroup, Command: c, Args: "x"}})
+		if userErrKey(err) != "desk.private_only" {
+			t.Errorf("/%s in a group: %v", c, err)
+		}
+	}
+	if n := x.out.count(); n != 0 {
+		t.Fatalf("%d messages sent for group commands", n)
+	}
+}
+
+// The SLA rules on a fake clock, through the handlers: reminders at 7, 3
+// and 1 days and when overdue, each exactly once, to the assignee or every
+// staff member; a reminder that reaches nobody is tried again.
+func TestRemindersOnFakeClock(t *testing.T) {
+	x := newDeskHarness(t)
+	// With nothing open, the digest stays quiet.
+	if sent, err := x.desk.sendDigest(context.Background()); sent != 0 || err != nil || x.out.count() != 0 {
+		t.Fatalf("empty digest: sent %d, %v", sent, err)
+	}
+	x.cmd(deskUser, "support", "one")
+	x.cmd(deskUser2, "support", "two")
+	t1, t2 := x.onlyTicket(deskUser), x.onlyTicket(deskUser2)
+	if _, err := x.db.UpdateTicket(t2.ID, deskStaff2, deskT0, func(r *valex.Request) ([]valex.AuditEntry, error) {
+		r.AssigneeID = deskStaff2
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pass := func() (visited, sent int) {
+		t.Helper()
+		v, s, err := x.desk.sendReminders(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, s
+	}
+	before := map[int64]int{deskStaff: len(x.out.to(deskStaff)), deskStaff2: len(x.out.to(deskStaff2)), deskAdmin: len(x.out.to(deskAdmin))}
+	if v, s := pass(); v != 0 || s != 0 {
+		t.Fatalf("day 0: visited %d, sent %d", v, s)
+	}
+	x.clock.Add(23 * deskDayTest) // 7 days before due
+	if v, s := pass(); v != 2 || s != 2 {
+		t.Fatalf("7 days before: visited %d, sent %d", v, s)
+	}
+	if v, s := pass(); v != 2 || s != 0 {
+		t.Fatalf("7 days before, again: visited %d, sent %d", v, s)
+	}
+	// Unassigned t1 went to every staff member, t2 to its assignee only.
+	wantText(t, x.out.last(t, deskAdmin), fmt.Sprintf("#%d", t1.ID), "7 days left")
+	if got := len(x.out.to(deskStaff)) - before[deskStaff]; got != 1 {
+		t.Errorf("staff %d got %d reminders, want 1", deskStaff, got)
+	}
+	if got := len(x.out.to(deskStaff2)) - before[deskStaff2]; got != 2 {
+		t.Errorf("staff %d got %d reminders, want 2 (t1 and its own t2)", deskStaff2, got)
+	}
+
+	// Nobody reachable: the 3-day reminder of t2 is kept for the next pass.
+	x.clock.Add(4 * deskDayTest)
+	x.out.mu.Lock()
+	x.out.blocked[deskStaff2] = true
+	x.out.mu.Unlock()
+	if _, _, err := x.desk.sendReminders(context.Background()); err == nil || !strings.Contains(err.Error(), "reached no staff") {
+		t.Fatalf("undeliverable reminder: %v", err)
+	}
+	x.out.mu.Lock()
+	x.out.blocked[deskStaff2] = false
+	x.out.mu.Unlock()
+	if _, s := pass(); s != 1 {
+		t.Fatalf("retry sent %d, want 1", s)
+	}
+	wantText(t, x.out.last(t, deskStaff2), fmt.Sprintf("#%d", t2.ID), "3 days left")
+	x.clock.Add(3*deskDayTest + time.Minute) // overdue
+	if _, s := pass(); s != 2 {
+		t.Fatalf("overdue sent %d, want 2", s)
+	}
+	wantText(t, x.out.last(t, deskStaff2), "overdue", "overdue by 1 day")
+	// Each reminder is in the audit trail exactly once.
+	trail, _ := x.db.Audit(t2.ID)
+	var reminded []string
+	for _, e := range trail {
+		if e.Action == valex.AuditReminded {
+			reminded = append(reminded, e.Detail[:strings.Index(e.Detail, "@")])
+		}
+	}
+	if !slices.Equal(reminded, []string{"d7", "d3", "overdue"}) {
+		t.Fatalf("reminders in the audit = %v", reminded)
+	}
+
+	// /requests puts the overdue first and marks them.
+	x.cmd(deskStaff, "requests", "")
+	wantText(t, x.out.last(t, deskStaff), "⚠️", "overdue by 1 day")
+	// The digest names both, with the counts.
+	x.clock.Add(time.Hour)
+	if err := x.desk.SendDigest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantText(t, x.out.last(t, deskStaff2), "2 open requests, 2 overdue", fmt.Sprintf("#%d", t2.ID), "yours")
+}
+
+func TestExtensionRules(t *testing.T) {
+	x := newDeskHarness(t)
+	x.cmd(deskUser, "support", "slow one")
+	tk := x.onlyTicket(deskUser)
+	tests := []struct {
+		args string
+		want string
+	}{
+		{fmt.Sprintf("%d 90 too far", tk.ID), "desk.extend_too_far"},
+		{fmt.Sprintf("%d 0 zero", tk.ID), "desk.bad_days"},
+		{fmt.Sprintf("%d", tk.ID), "desk.reason_required"},
+		{"x12 why", "desk.bad_id"},
+		{"999 why", "desk.no_such_ticket"},
+	}
+	for _, tt := range tests {
+		if err := x.cmdErr(deskStaff, "extend", tt.args); userErrKey(err) != tt.want {
+			t.Errorf("/extend %s: %v, want %s", tt.args, err, tt.want)
+		}
+	}
+	x.cmd(deskStaff, "extend", fmt.Sprintf("%d complex case", tk.ID)) // default 30 days
+	if got, _ := x.db.Ticket(tk.ID); !got.DueAt.Equal(tk.DueAt.Add(30*deskDayTest)) || got.ExtendReason != "complex case" {
+		t.Fatalf("after extension: %+v", got)
+	}
+	// After the original deadline nothing can be extended, even unextended.
+	x.cmd(deskUser2, "support", "late one")
+	t2 := x.onlyTicket(deskUser2)
+	x.clock.Add(31 * deskDayTest)
+	if err := x.cmdErr(deskStaff, "extend", fmt.Sprintf("%d 5 late", t2.ID)); userErrKey(err) != "desk.extend_too_late" {
+		t.Fatalf("extension after the deadline: %v", err)
+	}
+}
+
+// The marketing consent is read for each user right before their message:
+// a withdrawal made while the broadcast runs is honoured.
+func TestMarketingChecksConsentAtSendTime(t *testing.T) {
+	x := newDeskHarness(t)
+	for _, u := range []int64{deskUser, deskUser2, deskStaff} {
+		x.cmd(u, "consent", "")
+		x.mustPress(u, "Get news")
+	}
+	var once sync.Once
+	x.out.mu.Lock()
+	x.out.before = func(chat int64) {
+		if chat == deskUser { // while the first recipient is served, the second withdraws
+			once.Do(func() {
+				if err := x.db.AddConsent(valex.ConsentEvent{UserID: deskUser2, Kind: valex.ConsentMarketing, At: x.clock.Now(), PolicyVersion: "2025-01"}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	x.out.mu.Unlock()
+	x.cmd(deskAdmin, "marketing", "Spring sale <b>50%</b>")
+	x.desk.Wait()
+	wantText(t, x.out.last(t, deskUser), "Spring sale <b>50%</b>", "/consent")
+	wantText(t, x.out.last(t, deskAdmin), "2 delivered", "0 blocked", "0 failed", "3 skipped")
+	for _, u := range []int64{deskUser2, deskAdmin} {
+		for _, m := range x.out.to(u) {
+			if strings.Contains(m.Text, "Spring sale") {
+				t.Errorf("%d got the marketing message", u)
+			}
+		}
+	}
+	n, err := x.db.Notice(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// deskUser2 withdrew, deskAdmin and deskStaff2 never opted in; deskStaff
+	// was served after the withdrawal too.
+	if n.Totals[valex.DeliveryDelivered] != 2 || n.Totals[valex.DeliverySkipped] != 3 || n.FinishedAt.IsZero() {
+		t.Fatalf("totals = %+v", n.Totals)
+	}
+}
+
+func TestBreachNoticeDeliveries(t *testing.T) {
+	x := newDeskHarness(t)
+	x.out.blocked[deskUser2] = true
+	x.out.failing[deskStaff] = true
+	if err := x.cmdErr(deskAdmin, "breach", "ids=1,x leak"); userErrKey(err) != "notice.bad_ids" {
+		t.Fatalf("bad ids: %v", err)
+	}
+	x.cmd(deskAdmin, "breach", fmt.Sprintf("ids=%d,%d,%d,999 Your email may have leaked.", deskUser, deskUser2, deskStaff))
+	x.desk.Wait()
+	wantText(t, x.out.last(t, deskUser), "security incident", "Your email may have leaked.")
+	if len(x.out.to(deskStaff2)) != 0 {
+		t.Fatal("a user outside the list got the breach notice")
+	}
+	ds, err := x.db.Deliveries(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]valex.DeliveryStatus{}
+	for _, d := range ds {
+		got[d.UserID] = d.Status
+	}
+	want := map[int64]valex.DeliveryStatus{deskUser: valex.DeliveryDelivered, deskUser2: valex.DeliveryBlocked,
+		deskStaff: valex.DeliveryFailed, 999: valex.DeliveryFailed}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("deliveries = %v, want %v", got, want)
+	}
+	wantText(t, x.out.last(t, deskAdmin), "1 delivered, 1 blocked the bot, 2 failed")
+
+	// A stop mid-way leaves the notice unfinished; resuming skips who has it
+	// and retries who failed.
+	x.out.failing[deskStaff] = false
+	n, _ := x.db.CreateNotice(valex.Notice{Kind: valex.NoticeBreach, Text: "again", UserIDs: []int64{deskUser, deskStaff}, CreatedAt: x.clock.Now(), CreatedBy: deskAdmin})
+	if err := x.db.RecordDelivery(valex.Delivery{NoticeID: n.ID, UserID: deskUser, Status: valex.DeliveryDelivered, At: x.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(x.out.to(deskUser))
+	if err := x.desk.ResumeBroadcasts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	x.desk.Wait()
+	if len(x.out.to(deskUser)) != before {
+		t.Error("resume sent the notice twice")
+	}
+	wantText(t, x.out.last(t, deskStaff), "again")
+	if n, _ = x.db.Notice(n.ID); n.FinishedAt.IsZero() || n.Totals[valex.DeliveryDelivered] != 2 {
+		t.Fatalf("resumed notice = %+v", n)
+	}
+}
+
+func TestPolicyUpdate(t *testing.T) {
+	x := newDeskHarness(t)
+	if err := x.cmdErr(deskAdmin, "policy_update", "two words"); userErrKey(err) != "notice.bad_version" {
+		t.Fatalf("bad version: %v", err)
+	}
+	x.cmd(deskAdmin, "policy_update", "2026-02")
+	x.desk.Wait()
+	for _, u := range []int64{deskUser, deskUser2, deskStaff, deskStaff2, deskAdmin} {
+		found := false
+		for _, m := range x.out.to(u) {
+			found = found || strings.Contains(m.Text, "version 2026-02")
+		}
+		if !found {
+			t.Errorf("%d was not told about the policy update", u)
+		}
+	}
+	// Consents given from now on carry the new version.
+	x.cmd(deskUser, "consent", "")
+	x.mustPress(deskUser, "Get news")
+	cs, _, _ := x.db.ConsentEvents(deskUser)
+	if len(cs) != 1 || cs[0].PolicyVersion != "2026-02" || !cs[0].At.Equal(deskT0) {
+		t.Fatalf("consent = %+v", cs)
+	}
+	if x.desk.PolicyVersion() != "2026-02" {
+		t.Fatalf("PolicyVersion = %q", x.desk.PolicyVersion())
+	}
+}
+
+func TestConsentTogglesAreRecordedAndTicketed(t *testing.T) {
+	x := newDeskHarness(t)
+	x.cmd(deskUser, "consent", "")
+	wantText(t, x.out.last(t, deskUser), "not given", "allowed")
+	x.mustPress(deskUser, "Allow AI providers")
+	wantText(t, x.out.last(t, deskUser), "given on 2026-01-05 (policy 2025-01)")
+	x.clock.Add(time.Hour)
+	x.mustPress(deskUser, "Withdraw consent: AI providers") // a withdrawal is a rights request
+	wantText(t, x.out.last(t, deskUser), "consent withdrawal", "complete")
+	x.mustPress(deskUser, "Stop AI processing")    // restriction
+	x.mustPress(deskUser, "Object to analytics")   // objection
+	x.mustPress(deskUser, "Allow analytics again") // lifting is no request
+	st, err := x.db.ConsentState(deskUser)
+	if err != nil || st.Granted(valex.ConsentAITransfer) || !st.Restricted(valex.RestrictAI) || st.Restricted(valex.RestrictAnalytics) {
+		t.Fatalf("state = %+v, %v", st, err)
+	}
+	cs, rs, _ := x.db.ConsentEvents(deskUser)
+	if len(cs) != 2 || len(rs) != 3 || rs[0].PolicyVersion != "2025-01" || !cs[1].At.Equal(deskT0.Add(time.Hour)) {
+		t.Fatalf("events = %+v %+v", cs, rs)
+	}
+	ts, _ := x.db.UserTickets(deskUser)
+	var kinds []valex.RequestKind
+	for _, tk := range ts {
+		if tk.Status != valex.StatusDone {
+			t.Errorf("ticket %d is %s", tk.ID, tk.Status)
+		}
+		kinds = append(kinds, tk.Kind)
+	}
+	if !slices.Equal(kinds, []valex.RequestKind{valex.KindConsentWithdrawal, valex.KindRestriction, valex.KindObjection}) {
+		t.Fatalf("tickets = %v", kinds)
+	}
+	// An old button pressed again changes nothing.
+	n := len(cs) + len(rs)
+	if err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskUser}, MessageID: 1,
+		CallbackData: x.cb.Data("cs", "r", "restrict_ai", "1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if cs, rs, _ := x.db.ConsentEvents(deskUser); len(cs)+len(rs) != n {
+		t.Fatal("a repeated toggle recorded an event")
+	}
+}
+
+// /mydata: the export holds every category, with the sections other
+// features register, and the ticket records what was sent.
+func TestMyDataExport(t *testing.T) {
+	x := newDeskHarness(t)
+	x.desk.Export = []ExportSection{func(userID int64) (map[string]any, map[string]int, error) {
+		return map[string]any{"conversations": []string{fmt.Sprintf("turn of %d", userID), "another"}},
+			map[string]int{"conversations": 2}, nil
+	}}
+	x.cmd(deskUser, "support", "ticket-Qq1")
+	x.cmd(deskUser2, "support", "ticket-of-the-other")
+	x.cmd(deskUser, "mydata", "")
+	var file deskSent
+	for _, m := range x.out.to(deskUser) {
+		if m.File != nil {
+			file = m
+		}
+	}
+	var doc struct {
+		Format     string                     `json:"format"`
+		TelegramID int64                      `json:"telegram_id"`
+		RequestID  uint64                     `json:"request_id"`
+		Counts     map[string]int             `json:"counts"`
+		Data       map[string]json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(file.File, &doc); err != nil {
+		t.Fatalf("export is not JSON: %v", err)
+	}
+	if doc.Format != exportFormat || doc.TelegramID != deskUser || doc.Counts["conversations"] != 2 || doc.Counts["requests"] != 2 {
+		t.Fatalf("export header = %+v", doc)
+	}
+	if !strings.Contains(string(file.File), "ticket-Qq1") || strings.Contains(string(file.File), "ticket-of-the-other") ||
+		!strings.Contains(string(file.File), "turn of 501") {
+		t.Fatalf("export content wrong:\n%s", file.File)
+	}
+	summary := x.out.last(t, deskUser)
+	wantText(t, summary, fmt.Sprintf("#%d", doc.RequestID), "complete", "2 requests to us", "2 AI conversation items")
+	tk, _ := x.db.Ticket(doc.RequestID)
+	if tk.Kind != valex.KindAccess || tk.Status != valex.StatusDone || !strings.Contains(tk.Resolution, "conversations=2") {
+		t.Fatalf("access ticket = %+v", tk)
+	}
+	trail, _ := x.db.Audit(tk.ID)
+	found := false
+	for _, e := range trail {
+		if e.Action == valex.AuditExported {
+			found = strings.Contains(e.Detail, "requests=2") && !strings.Contains(e.Detail, "Qq1")
+		}
+	}
+	if !found {
+		t.Fatalf("no export audit entry with counts: %+v", trail)
+	}
+}
+
+func TestForgetErasesAfterConfirmation(t *testing.T) {
+	x := newDeskHarness(t)
+	erased := 0
+	x.desk.Erase = []EraseSection{func(userID int64) (map[string]int, error) {
+		if userID == deskUser {
+			erased++
+		}
+		return map[string]int{"conversations": 4}, nil
+	}}
+	x.cmd(deskUser, "support", "ticket-Zz9")
+	x.cmd(deskUser, "forget", "")
+	wantText(t, x.out.last(t, deskUser), "Delete your account?", "5 years", "Kept")
+	x.mustPress(deskUser, "No, keep")
+	if _, err := x.db.User(deskUser); err != nil {
+		t.Fatal("declined erasure deleted the user")
+	}
+	x.cmd(deskUser, "forget", "")
+	x.mustPress(deskUser, "Yes, delete")
+	// The support ticket and the erasure request itself.
+	wantText(t, x.out.last(t, deskUser), "account is deleted", "4 AI conversation items", "2 requests to us")
+	if _, err := x.db.User(deskUser); err == nil || erased != 1 {
+		t.Fatalf("user still there or sections not erased (%d)", erased)
+	}
+	if ts, _ := x.db.UserTickets(deskUser); len(ts) != 0 {
+		t.Fatalf("tickets still linked to the user: %+v", ts)
+	}
+	if rep, err := x.db.VerifyAudit(); err != nil || !rep.OK() {
+		t.Fatalf("audit after erasure: %+v %v", rep, err)
+	}
+}
+
+// A legal hold stops the erasure: the request waits for staff, the user is
+// told why, and staff can finish it once the hold is lifted.
+func TestForgetUnderLegalHold(t *testing.T) {
+	x := newDeskHarness(t)
+	x.cmd(deskAdmin, "hold", fmt.Sprint(deskUser))
+	x.cmd(deskUser, "forget", "")
+	x.mustPress(deskUser, "Yes, delete")
+	wantText(t, x.out.last(t, deskUser), "legal hold", "2026-02-04")
+	tk := x.onlyTicket(deskUser)
+	if tk.Kind != valex.KindErasure || tk.Status != valex.StatusOnHold {
+		t.Fatalf("erasure ticket = %+v", tk)
+	}
+	if _, err := x.db.User(deskUser); err != nil {
+		t.Fatal("held account erased")
+	}
+	wantText(t, x.out.last(t, deskStaff), fmt.Sprintf("#%d", tk.ID), "deletion")
+
+	x.cmd(deskStaff, "request", fmt.Sprint(tk.ID))
+	if x.hasButton(deskStaff, "Complete") {
+		t.Fatal("a request on hold has a Complete button")
+	}
+	x.mustPress(deskStaff, "Resume")
+	if err := x.press(deskStaff, "Complete"); userErrKey(err) != "desk.erase_still_held" {
+		t.Fatalf("complete under hold: %v", err)
+	}
+	x.cmd(deskAdmin, "unhold", fmt.Sprint(deskUser))
+	x.mustPress(deskStaff, "Complete")
+	wantText(t, x.out.last(t, deskUser), "account is deleted")
+	if _, err := x.db.User(deskUser); err == nil {
+		t.Fatal("account not erased after the hold was lifted")
+	}
+	got, _ := x.db.Ticket(tk.ID)
+	if got.Status != valex.StatusDone || got.UserID != 0 {
+		t.Fatalf("erasure ticket after completion = %+v", got)
+	}
+}
+
+// A ticket on hold (a dispute) holds the whole account.
+func TestForgetBlockedByDisputedTicket(t *testing.T) {
+	x := newDeskHarness(t)
+	x.cmd(deskUser, "support", "I dispute this charge")
+	tk := x.onlyTicket(deskUser)
+	x.cmd(deskStaff, "request", fmt.Sprint(tk.ID))
+	x.mustPress(deskStaff, "Put on hold")
+	wantText(t, x.out.last(t, deskUser), "on hold")
+	x.cmd(deskUser, "forget", "")
+	x.mustPress(deskUser, "Yes, delete")
+	wantText(t, x.out.last(t, deskUser), "legal hold")
+	if _, err := x.db.User(deskUser); err != nil {
+		t.Fatal("account erased despite a disputed ticket")
+	}
+}
+
+// Each right on /privacy leads where it should.
+func TestPrivacyMenu(t *testing.T) {
+	x := newDeskHarness(t)
+	x.cmd(deskUser, "privacy", "")
+	menu := x.out.last(t, deskUser)
+	wantText(t, menu, "version 2025-01", "https://valex-ai.io/privacy", "Profile: 1 field", "30 calendar days")
+	x.mustPress(deskUser, "Correct my data")
+	tk := x.onlyTicket(deskUser)
+	if tk.Kind != valex.KindRectification || tk.Status != valex.StatusWaitingUser {
+		t.Fatalf("rectification ticket = %+v", tk)
+	}
+	wantText(t, x.out.last(t, deskUser), "Your profile")
+	if err := x.text(deskUser, "My name is spelled wrong in an old invoice", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := x.db.Ticket(tk.ID); len(got.Messages) != 1 || got.Status != valex.StatusInProgress {
+		t.Fatalf("rectification after the user's message = %+v", got)
+	}
+	x.mustPress(deskUser, "Personal Data request")
+	if err := x.text(deskUser, "Which data did you share with OpenAI?", 0); err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := x.db.UserTickets(deskUser)
+	if last := ts[len(ts)-1]; last.Kind != valex.KindPersonalData || last.Text != "Which data did you share with OpenAI?" {
+		t.Fatalf("personal data ticket = %+v", last)
+	}
+	x.mustPress(deskUser, "Restrict or object")
+	wantText(t, x.out.last(t, deskUser), "Restrictions and objections")
+	x.mustPress(deskUser, "Consents")
+	wantText(t, x.out.last(t, deskUser), "Your consents")
+	x.mustPress(deskUser, "Copy of my data")
+	if x.out.to(deskUser)[len(x.out.to(deskUser))-2].File == nil {
+		t.Fatal("no export file")
+	}
+	x.mustPress(deskUser, "Delete my account")
+	wantText(t, x.out.last(t, deskUser), "Delete your account?")
+}
+
+func TestSupportPersonalDataSubject(t *testing.T) {
+	tests := []struct {
+		in       string
+		kind     valex.RequestKind
+		wantText string
+	}{
+		{"Personal Data: delete my phone", valex.KindPersonalData, "delete my phone"},
+		{"personal data — what do you keep?", valex.KindPersonalData, "what do you keep?"},
+		{"Персональные данные: удалите мой телефон", valex.KindPersonalData, "удалите мой телефон"},
+		{"my payment failed", valex.KindSupport, "my payment failed"},
+	}
+	for _, tt := range tests {
+		k, text := classify(tt.in)
+		if k != tt.kind || text != tt.wantText {
+			t.Errorf("classify(%q) = %s %q", tt.in, k, text)
+		}
+	}
+	x := newDeskHarness(t)
+	x.cmd(deskUser, "support", "Personal Data")
+	wantText(t, x.out.last(t, deskUser), "Describe your Personal Data request")
+	if err := x.text(deskUser, strings.Repeat("x", valex.MaxRequestTextLen+1), 0); userErrKey(err) != "desk.too_long" {
+		t.Fatalf("too long: %v", err)
+	}
+	if err := x.text(deskUser, "which data do you hold?", 0); err != nil {
+		t.Fatal(err)
+	}
+	if tk := x.onlyTicket(deskUser); tk.Kind != valex.KindPersonalData || tk.Text != "which data do you hold?" {
+		t.Fatalf("ticket = %+v", tk)
+	}
+	x.cmd(deskUser2, "feedback", "Love it")
+	if tk := x.onlyTicket(deskUser2); tk.Kind != valex.KindFeedback {
+		t.Fatalf("feedback ticket = %+v", tk)
+	}
+}
+
+func TestRequestsPagingAndFilters(t *testing.T) {
+	x := newDeskHarness(t)
+	for i := range 23 {
+		x.clock.Add(time.Hour)
+		kind := "support"
+		if i%5 == 0 {
+			kind = "feedback"
+		}
+		x.cmd(deskUser, kind, fmt.Sprintf("ticket %d", i))
+	}
+	x.cmd(deskStaff, "requests", "")
+	first := x.out.last(t, deskStaff)
+	wantText(t, first, "Open requests: 23", "page 1 of 3", "#1 ")
+	x.mustPress(deskStaff, "Next")
+	wantText(t, x.out.last(t, deskStaff), "page 2 of 3", "#11 ")
+	x.mustPress(deskStaff, "Kind: all") // → the first kind
+	x.mustPress(deskStaff, "Kind: copy of data")
+	x.mustPress(deskStaff, "Kind: correction")
+	for range 5 { // erasure → restriction → … → support
+		x.mustPress(deskStaff, "Kind: ")
+	}
+	wantText(t, x.out.last(t, deskStaff), "Kind: support", "Open requests: 18")
+	x.mustPress(deskStaff, "Kind: support")
+	wantText(t, x.out.last(t, deskStaff), "Kind: feedback", "Open requests: 5", "page 1 of 1")
+	x.mustPress(deskStaff, "Status: all")
+	wantText(t, x.out.last(t, deskStaff), "status: new", "Open requests: 5")
+	x.mustPress(deskStaff, "Status: new")
+	wantText(t, x.out.last(t, deskStaff), "status: in progress", "Open requests: 0", "No open requests match")
+	// A tampered page number is refused, a page past the end shows the last.
+	if err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff},
+		CallbackData: x.cb.Data("rq", "99", "-", "-")}}); err != nil {
+		t.Fatal(err)
+	}
+	wantText(t, x.out.last(t, deskStaff), "page 3 of 3")
+	if err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff},
+		CallbackData: x.cb.Data("rq", "0", "bogus", "-")}}); userErrKey(err) != "error.bad_callback" {
+		t.Fatalf("bad filter: %v", err)
+	}
+}
+
+// BenchmarkRequestsPage renders /requests pages over 10,000 open tickets:
+// the store's index read plus the text and buttons, through the router.
+func BenchmarkRequestsPage(b *testing.B) {
+	x := newDeskHarness(b)
+	kinds := valex.RequestKinds
+	for i := range 10_000 {
+		r, err := valex.NewRequest(kinds[i%len(kinds)], int64(1000+i%500), "text", deskT0.Add(time.Duration(i)*time.Minute), x.desk.SLA)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := x.db.CreateTicket(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	x.clock.Add(40 * deskDayTest) // some overdue, some not
+	for _, page := range []int{0, 500} {
+		b.Run(fmt.Sprintf("page_%d", page), func(b *testing.B) {
+			data := x.cb.Data("rq", fmt.Sprint(page), "-", "-")
+			for b.Loop() {
+				err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff}, MessageID: 1, CallbackData: data}})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if m := x.out.last(b, deskStaff); !strings.Contains(m.Text, "Open requests: 10000") {
+				b.Fatalf("page = %q", m.Text)
+			}
+			x.out.mu.Lock()
+			x.out.sent = x.out.sent[:0]
+			x.out.mu.Unlock()
+		})
+	}
+}
+
+// BenchmarkMyData is a whole /mydata for a user with 100 tickets of 100
+// messages each (10,000 stored messages): ticket, export, JSON, upload
+// (recorded), completion and summary.
+func BenchmarkMyData(b *testing.B) {
+	x := newDeskHarness(b)
+	for i := range 100 {
+		r, err := valex.NewRequest(valex.KindSupport, deskUser, fmt.Sprintf("ticket %d", i), deskT0, x.desk.SLA)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := range 100 {
+			r.Messages = append(r.Messages, valex.RequestMessage{At: deskT0, FromStaff: j%2 == 1, AuthorID: deskUser,
+				Text: fmt.Sprintf("message %d of ticket %d, with a sentence or two of ordinary length to export", j, i)})
+		}
+		if _, err := x.db.CreateTicket(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var size int
+	for b.Loop() {
+		x.cmd(deskUser, "mydata", "")
+		b.StopTimer()
+		all := x.out.to(deskUser)
+		size = len(all[len(all)-2].File)
+		x.out.mu.Lock()
+		x.out.sent = x.out.sent[:0]
+		x.out.mu.Unlock()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(size)/1e6, "MB/export")
+}

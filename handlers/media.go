@@ -1,0 +1,311 @@
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/ai"
+	"github.com/valex-ai/valex/bot"
+	"github.com/valex-ai/valex/bot/tghtml"
+)
+
+// maxPhoto caps a photo sent to a vision model; Telegram's largest photo
+// size is far below it.
+const maxPhoto = 10 << 20
+
+// pendingImageTTL is how long an image price offer may be accepted.
+const pendingImageTTL = 15 * time.Minute
+
+// pendingImage is an /image request waiting for the user to accept its
+// price. It lives in memory only: after a restart the user asks again.
+type pendingImage struct {
+	id     string
+	model  string
+	prompt string
+	at     time.Time
+}
+
+// shortKey names a catalogue entry in callback data (64 bytes, no ':' or
+// '.'), whatever its id.
+func shortKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(sum[:6])
+}
+
+// Photo is a photo with a caption: a chat turn for a vision model.
+func (a *AI) Photo(ctx context.Context, r *bot.Request) error {
+	if r.Photo == nil {
+		return valex.Errorf("error.unsupported_update", nil)
+	}
+	caption := r.Text
+	if !r.Private() {
+		caption = stripMention(caption, a.opt.BotUsername)
+	}
+	ok, err := a.ready(ctx, r)
+	if !ok || err != nil {
+		return err
+	}
+	fileID := r.Photo.ID
+	a.submit(r.From.ID, func(ctx context.Context) {
+		err := a.photoTurn(ctx, r, fileID, caption)
+		if err != nil && ctx.Err() == nil {
+			a.report(r, err)
+		}
+	})
+	return nil
+}
+
+func (a *AI) photoTurn(ctx context.Context, r *bot.Request, fileID, caption string) error {
+	img, err := a.files.Download(ctx, fileID, maxPhoto)
+	if errors.Is(err, bot.ErrFileTooBig) {
+		return valex.Errorf("ai.file.too_big", map[string]any{"MB": maxPhoto >> 20})
+	}
+	if err != nil {
+		return err
+	}
+	text := caption
+	if text == "" {
+		text = a.h.t(r, "ai.photo.default_question", nil)
+	}
+	return a.turn(ctx, r, turnInput{text: text, stored: "[photo] " + caption, image: img})
+}
+
+// VoiceIn is a voice note or an audio file: transcribed, shown, and
+// answered as a chat turn.
+func (a *AI) VoiceIn(ctx context.Context, r *bot.Request) error {
+	if r.Voice == nil {
+		return valex.Errorf("error.unsupported_update", nil)
+	}
+	if r.Voice.Size > bot.MaxDownloadSize {
+		return valex.Errorf("ai.file.too_big", map[string]any{"MB": bot.MaxDownloadSize >> 20})
+	}
+	ok, err := a.ready(ctx, r)
+	if !ok || err != nil {
+		return err
+	}
+	f := *r.Voice
+	a.submit(r.From.ID, func(ctx context.Context) {
+		if err := a.voiceTurn(ctx, r, f); err != nil && ctx.Err() == nil {
+			a.report(r, err)
+		}
+	})
+	return nil
+}
+
+func (a *AI) voiceTurn(ctx context.Context, r *bot.Request, f bot.File) error {
+	if ok, err := a.consent.CanUseAI(r.From.ID); err != nil || !ok {
+		return err
+	}
+	m, ok := a.modelFor("", ai.CapTranscribe, a.opt.Plan(r.From.ID))
+	if !ok {
+		return valex.Errorf("ai.error.no_model", nil)
+	}
+	audio, err := a.files.Download(ctx, f.ID, bot.MaxDownloadSize)
+	if errors.Is(err, bot.ErrFileTooBig) {
+		return valex.Errorf("ai.file.too_big", map[string]any{"MB": bot.MaxDownloadSize >> 20})
+	}
+	if err != nil {
+		return err
+	}
+	_ = a.out.Typing(a.root, r.ChatID, "typing")
+	name := f.Name
+	if name == "" {
+		name = "voice.ogg"
+	}
+	text, usage, err := a.models.Transcribe(ctx, m.ID, audio, name)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return a.providerError(r, err)
+	}
+	if err := a.store.SaveExchange(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, usage)}); err != nil {
+		return err
+	}
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return valex.Errorf("ai.voice_in.empty", nil)
+	}
+	shown := a.h.t(r, "ai.voice_in.transcript", map[string]any{"Text": tghtml.Escape(text)})
+	if _, err := a.out.Send(a.root, bot.Message{ChatID: r.ChatID, Text: shown, ReplyTo: r.MessageID}); err != nil {
+		return err
+	}
+	return a.turn(ctx, r, turnInput{text: text, stored: text})
+}
+
+// Image generates an image from /image's prompt, asking first when it costs
+// more than the configured threshold.
+func (a *AI) Image(ctx context.Context, r *bot.Request) error {
+	prompt := strings.TrimSpace(r.Args)
+	if prompt == "" {
+		if _, err := a.h.registered(r); err != nil {
+			return err
+		}
+		return a.h.reply(ctx, r, a.h.t(r, "ai.image.usage", nil), nil)
+	}
+	ok, err := a.ready(ctx, r)
+	if !ok || err != nil {
+		return err
+	}
+	m, ok := a.modelFor("", ai.CapImage, a.opt.Plan(r.From.ID))
+	if !ok {
+		return valex.Errorf("ai.error.no_model", nil)
+	}
+	price := a.models.Cost(m, ai.Usage{Images: 1})
+	if price <= a.opt.ImageConfirmAbove {
+		a.submitImage(r, m.ID, prompt)
+		return nil
+	}
+	now := a.h.Clock.Now()
+	a.mu.Lock()
+	a.seq++
+	p := pendingImage{id: strconv.FormatUint(a.seq, 36), model: m.ID, prompt: prompt, at: now}
+	a.pending[r.From.ID] = p
+	for uid, x := range a.pending { // forget offers nobody took
+		if now.Sub(x.at) > pendingImageTTL {
+			delete(a.pending, uid)
+		}
+	}
+	a.mu.Unlock()
+	kb := [][]bot.Button{{
+		{Text: a.h.t(r, "ai.image.generate", map[string]any{"Cost": credits(price)}), Data: a.h.CB.Data("aii", "go", p.id)},
+		{Text: a.h.t(r, "ai.image.cancel", nil), Data: a.h.CB.Data("aii", "no", p.id)},
+	}}
+	return a.h.reply(ctx, r, a.h.t(r, "ai.image.confirm", map[string]any{"Cost": credits(price), "Model": tghtml.Escape(m.ID)}), kb)
+}
+
+// ImageButton handles the price offer's buttons.
+func (a *AI) ImageButton(ctx context.Context, r *bot.Request) error {
+	args := r.CallbackArgs
+	if len(args) != 2 || (args[0] != "go" && args[0] != "no") {
+		return valex.Errorf("error.bad_callback", nil)
+	}
+	a.mu.Lock()
+	p, ok := a.pending[r.From.ID]
+	if ok && p.id == args[1] {
+		delete(a.pending, r.From.ID)
+	}
+	a.mu.Unlock()
+	if !ok || p.id != args[1] || a.h.Clock.Now().Sub(p.at) > pendingImageTTL {
+		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.image.expired", nil), nil)
+	}
+	if args[0] == "no" {
+		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.image.cancelled", nil), nil)
+	}
+	ok, err := a.ready(ctx, r)
+	if !ok || err != nil {
+		return err
+	}
+	if err := a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.image.generating", nil), nil); err != nil {
+		return err
+	}
+	a.submitImage(r, p.model, p.prompt)
+	return nil
+}
+
+func (a *AI) submitImage(r *bot.Request, model, prompt string) {
+	a.submit(r.From.ID, func(ctx context.Context) {
+		if err := a.image(ctx, r, model, prompt); err != nil && ctx.Err() == nil {
+			a.report(r, err)
+		}
+	})
+}
+
+func (a *AI) image(ctx context.Context, r *bot.Request, model, prompt string) error {
+	if ok, err := a.consent.CanUseAI(r.From.ID); err != nil || !ok {
+		return err
+	}
+	_ = a.out.Typing(a.root, r.ChatID, "upload_photo")
+	img, usage, err := a.models.Image(ctx, model, prompt)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return a.providerError(r, err)
+	}
+	if err := a.store.SaveExchange(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, usage)}); err != nil {
+		return err
+	}
+	caption := tghtml.Escape(truncate(prompt, 200))
+	_, err = a.out.SendFile(a.root, bot.FileMessage{ChatID: r.ChatID, Kind: bot.FilePhoto, Name: "image.png", Data: img, Caption: caption})
+	return err
+}
+
+// TTS reads a text out as a voice message: /tts text, or /tts in reply to
+// a message.
+func (a *AI) TTS(ctx context.Context, r *bot.Request) error {
+	text := strings.TrimSpace(r.Args)
+	if text == "" {
+		text = strings.TrimSpace(r.ReplyText)
+	}
+	if text == "" {
+		if _, err := a.h.registered(r); err != nil {
+			return err
+		}
+		return a.h.reply(ctx, r, a.h.t(r, "ai.tts.usage", nil), nil)
+	}
+	if n := utf8.RuneCountInString(text); n > a.opt.MaxSpeechChars {
+		return valex.Errorf("ai.tts.too_long", map[string]any{"Max": a.opt.MaxSpeechChars})
+	}
+	ok, err := a.ready(ctx, r)
+	if !ok || err != nil {
+		return err
+	}
+	a.submit(r.From.ID, func(ctx context.Context) {
+		if err := a.speak(ctx, r, text, false); err != nil && ctx.Err() == nil {
+			a.report(r, err)
+		}
+	})
+	return nil
+}
+
+// speak sends text as a voice message from the plan's first speech model.
+// An answer read out (answer) is cut to the speech limit rather than refused.
+func (a *AI) speak(ctx context.Context, r *bot.Request, text string, answer bool) error {
+	if ok, err := a.consent.CanUseAI(r.From.ID); err != nil || !ok {
+		return err
+	}
+	if answer {
+		text = truncate(text, a.opt.MaxSpeechChars)
+	}
+	m, ok := a.modelFor("", ai.CapSpeech, a.opt.Plan(r.From.ID))
+	if !ok {
+		return valex.Errorf("ai.error.no_model", nil)
+	}
+	_ = a.out.Typing(a.root, r.ChatID, "record_voice")
+	audio, mime, usage, err := a.models.Speech(ctx, m.ID, text)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return a.providerError(r, err)
+	}
+	if err := a.store.SaveExchange(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, usage)}); err != nil {
+		return err
+	}
+	name := "speech.mp3"
+	switch mime {
+	case "audio/ogg", "audio/opus":
+		name = "speech.ogg"
+	case "audio/wav", "audio/x-wav":
+		name = "speech.wav"
+	}
+	_, err = a.out.SendFile(a.root, bot.FileMessage{ChatID: r.ChatID, Kind: bot.FileVoice, Name: name, Data: audio})
+	return err
+}
+
+// truncate cuts s to at most n characters, ending with "…" when cut.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}

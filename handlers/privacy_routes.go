@@ -1,0 +1,38 @@
+package handlers
+
+import (
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot"
+)
+
+// Register adds the privacy desk's commands and buttons: find a command
+// here, then its handler in privacy.go (users), desk.go (staff) or
+// broadcast.go (admins). Plain messages reach the desk through
+// AppendUserMessage, called by Handlers.Text.
+func (d *Desk) Register(rt *bot.Router) {
+	// Users: the rights of policy section 7 and free-text requests (privacy.go).
+	rt.Command("privacy", valex.RoleUser, "cmd.privacy", d.Privacy)
+	rt.Command("mydata", valex.RoleUser, "cmd.mydata", d.MyData)
+	rt.Command("forget", valex.RoleUser, "cmd.forget", d.Forget)
+	rt.Command("consent", valex.RoleUser, "cmd.consent", d.Consent)
+	rt.Command("support", valex.RoleUser, "cmd.support", d.Support)
+	rt.Command("feedback", valex.RoleUser, "cmd.feedback", d.Feedback)
+	rt.Callback("pv", valex.RoleUser, d.PrivacyButton)
+	rt.Callback("fg", valex.RoleUser, d.ForgetButton)
+	rt.Callback("cs", valex.RoleUser, d.ConsentButton)
+
+	// Support staff: the desk (desk.go).
+	rt.Command("requests", valex.RoleSupport, "cmd.requests", d.Requests)
+	rt.Command("request", valex.RoleSupport, "cmd.request", d.Request)
+	rt.Command("extend", valex.RoleSupport, "cmd.extend", d.Extend)
+	rt.Command("reject", valex.RoleSupport, "cmd.reject", d.Reject)
+	rt.Callback("rq", valex.RoleSupport, d.RequestsButton)
+	rt.Callback("tk", valex.RoleSupport, d.TicketButton)
+
+	// Admins: legal holds (desk.go) and notices (broadcast.go).
+	rt.Command("hold", valex.RoleAdmin, "cmd.hold", d.Hold)
+	rt.Command("unhold", valex.RoleAdmin, "cmd.unhold", d.Unhold)
+	rt.Command("policy_update", valex.RoleAdmin, "cmd.policy_update", d.PolicyUpdate)
+	rt.Command("breach", valex.RoleAdmin, "cmd.breach", d.Breach)
+	rt.Command("marketing", valex.RoleAdmin, "cmd.marketing", d.Marketing)
+}

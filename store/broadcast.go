@@ -1,0 +1,354 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/valex-ai/valex"
+)
+
+// Broadcast notices (policy updates, breach notices, marketing) and the
+// policy versions they announce. A notice's record keeps its delivery
+// totals, updated with every delivery in the same transaction, so the
+// admin's summary never counts the whole table. Deliveries are keyed
+// be(noticeID)‖be(userID) — one per user per notice, so a resumed
+// broadcast can skip who already has it — with a per-user index
+// be(userID)‖be(noticeID) for export and erasure.
+
+type policyRecord struct {
+	Version string `json:"v"`
+	At      int64  `json:"t"`
+	By      int64  `json:"b,omitempty"`
+}
+
+// AddPolicyVersion records a newly published policy version.
+func (db *DB) AddPolicyVersion(p valex.PolicyVersion) error {
+	if p.Version == "" || p.PublishedAt.IsZero() {
+		return fmt.Errorf("add policy version: version and time are required")
+	}
+	v, err := json.Marshal(policyRecord{Version: p.Version, At: unixNano(p.PublishedAt), By: p.PublishedBy})
+	if err != nil {
+		return err
+	}
+	err = db.bolt.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketPolicies)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		return b.Put(ticketKey(seq), v)
+	})
+	if err != nil {
+		return fmt.Errorf("add policy version %q: %w", p.Version, err)
+	}
+	return nil
+}
+
+// PolicyVersions returns the published versions, oldest first.
+func (db *DB) PolicyVersions() ([]valex.PolicyVersion, error) {
+	var out []valex.PolicyVersion
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketPolicies).ForEach(func(_, v []byte) error {
+			var r policyRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			out = append(out, valex.PolicyVersion{Version: r.Version, PublishedAt: fromUnixNano(r.At), PublishedBy: r.By})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list policy versions: %w", err)
+	}
+	return out, nil
+}
+
+// LatestPolicyVersion returns the most recently published version; ok is
+// false when none was recorded (the configuration's version applies).
+func (db *DB) LatestPolicyVersion() (p valex.PolicyVersion, ok bool, err error) {
+	err = db.bolt.View(func(tx *bbolt.Tx) error {
+		_, v := tx.Bucket(bucketPolicies).Cursor().Last()
+		if v == nil {
+			return nil
+		}
+		var r policyRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		p, ok = valex.PolicyVersion{Version: r.Version, PublishedAt: fromUnixNano(r.At), PublishedBy: r.By}, true
+		return nil
+	})
+	if err != nil {
+		return p, false, fmt.Errorf("load policy version: %w", err)
+	}
+	return p, ok, nil
+}
+
+type noticeRecord struct {
+	Kind     string         `json:"k"`
+	Text     string         `json:"x,omitempty"`
+	UserIDs  []int64        `json:"u,omitempty"`
+	Created  int64          `json:"t"`
+	By       int64          `json:"b,omitempty"`
+	Finished int64          `json:"f,omitempty"`
+	Totals   map[string]int `json:"n,omitempty"`
+}
+
+func (r noticeRecord) notice(id uint64) valex.Notice {
+	n := valex.Notice{ID: id, Kind: valex.NoticeKind(r.Kind), Text: r.Text, UserIDs: r.UserIDs,
+		CreatedAt: fromUnixNano(r.Created), CreatedBy: r.By, FinishedAt: fromUnixNano(r.Finished),
+		Totals: map[valex.DeliveryStatus]int{}}
+	for k, v := range r.Totals {
+		n.Totals[valex.DeliveryStatus(k)] = v
+	}
+	return n
+}
+
+// CreateNotice records a broadcast before its first delivery and gives it
+// the next id.
+func (db *DB) CreateNotice(n valex.Notice) (valex.Notice, error) {
+	if n.ID != 0 || !n.Kind.Valid() || n.CreatedAt.IsZero() {
+		return valex.Notice{}, fmt.Errorf("create notice: kind %q: not a new notice", n.Kind)
+	}
+	rec := noticeRecord{Kind: string(n.Kind), Text: n.Text, UserIDs: n.UserIDs, Created: unixNano(n.CreatedAt), By: n.CreatedBy}
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketNotices)
+		id, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		v, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		n = rec.notice(id)
+		return b.Put(ticketKey(id), v)
+	})
+	if err != nil {
+		return valex.Notice{}, fmt.Errorf("create %s notice: %w", n.Kind, err)
+	}
+	return n, nil
+}
+
+// Notice returns a notice with its delivery totals.
+func (db *DB) Notice(id uint64) (valex.Notice, error) {
+	var n valex.Notice
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		rec, err := getNotice(tx, id)
+		n = rec.notice(id)
+		return err
+	})
+	if err != nil {
+		return valex.Notice{}, fmt.Errorf("load notice %d: %w", id, err)
+	}
+	return n, nil
+}
+
+func getNotice(tx *bbolt.Tx, id uint64) (noticeRecord, error) {
+	var rec noticeRecord
+	v := tx.Bucket(bucketNotices).Get(ticketKey(id))
+	if v == nil {
+		return rec, valex.ErrNotFound
+	}
+	err := json.Unmarshal(v, &rec)
+	return rec, err
+}
+
+func putNotice(tx *bbolt.Tx, id uint64, rec noticeRecord) error {
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketNotices).Put(ticketKey(id), v)
+}
+
+// FinishNotice marks a broadcast as done and returns its totals.
+func (db *DB) FinishNotice(id uint64, at time.Time) (valex.Notice, error) {
+	var n valex.Notice
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		rec, err := getNotice(tx, id)
+		if err != nil {
+			return err
+		}
+		rec.Finished = unixNano(at)
+		n = rec.notice(id)
+		return putNotice(tx, id, rec)
+	})
+	if err != nil {
+		return valex.Notice{}, fmt.Errorf("finish notice %d: %w", id, err)
+	}
+	return n, nil
+}
+
+// UnfinishedNotices returns the broadcasts a stop interrupted, oldest first.
+func (db *DB) UnfinishedNotices() ([]valex.Notice, error) {
+	var out []valex.Notice
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketNotices).ForEach(func(k, v []byte) error {
+			var rec noticeRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			if rec.Finished == 0 {
+				out = append(out, rec.notice(binary.BigEndian.Uint64(k)))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished notices: %w", err)
+	}
+	return out, nil
+}
+
+type deliveryRecord struct {
+	Status string `json:"s"`
+	At     int64  `json:"t"`
+}
+
+// RecordDelivery records what became of a notice for one user and updates
+// the notice's totals. A later record for the same user (a resumed
+// broadcast) replaces the earlier one in the totals too.
+func (db *DB) RecordDelivery(d valex.Delivery) error {
+	if !d.Status.Valid() || d.UserID == 0 {
+		return fmt.Errorf("record delivery of notice %d: user %d, status %q", d.NoticeID, d.UserID, d.Status)
+	}
+	v, err := json.Marshal(deliveryRecord{Status: string(d.Status), At: unixNano(d.At)})
+	if err != nil {
+		return err
+	}
+	err = db.bolt.Update(func(tx *bbolt.Tx) error {
+		rec, err := getNotice(tx, d.NoticeID)
+		if err != nil {
+			return err
+		}
+		if rec.Totals == nil {
+			rec.Totals = map[string]int{}
+		}
+		b := tx.Bucket(bucketDeliveries)
+		key := pairKey(d.NoticeID, uint64(d.UserID))
+		if old := b.Get(key); old != nil {
+			var o deliveryRecord
+			if err := json.Unmarshal(old, &o); err != nil {
+				return err
+			}
+			rec.Totals[o.Status]--
+		}
+		rec.Totals[string(d.Status)]++
+		if err := b.Put(key, v); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketDeliveriesByUser).Put(pairKey(uint64(d.UserID), d.NoticeID), nil); err != nil {
+			return err
+		}
+		return putNotice(tx, d.NoticeID, rec)
+	})
+	if err != nil {
+		return fmt.Errorf("record delivery of notice %d to user %d: %w", d.NoticeID, d.UserID, err)
+	}
+	return nil
+}
+
+// Deliveries returns a notice's deliveries in user id order.
+func (db *DB) Deliveries(noticeID uint64) ([]valex.Delivery, error) {
+	var out []valex.Delivery
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		rec, err := getNotice(tx, noticeID)
+		if err != nil {
+			return err
+		}
+		prefix := ticketKey(noticeID)
+		c := tx.Bucket(bucketDeliveries).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			d, err := decodeDelivery(noticeID, valex.NoticeKind(rec.Kind), int64(binary.BigEndian.Uint64(k[8:])), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries of notice %d: %w", noticeID, err)
+	}
+	return out, nil
+}
+
+func decodeDelivery(noticeID uint64, kind valex.NoticeKind, userID int64, v []byte) (valex.Delivery, error) {
+	var r deliveryRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return valex.Delivery{}, fmt.Errorf("delivery of notice %d: %w", noticeID, err)
+	}
+	return valex.Delivery{NoticeID: noticeID, Kind: kind, UserID: userID, Status: valex.DeliveryStatus(r.Status), At: fromUnixNano(r.At)}, nil
+}
+
+// DeliveredTo returns the user ids that already have a notice's delivery
+// recorded with one of the given statuses (any status when none given).
+func (db *DB) DeliveredTo(noticeID uint64, statuses ...valex.DeliveryStatus) (map[int64]bool, error) {
+	ds, err := db.Deliveries(noticeID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]bool, len(ds))
+	for _, d := range ds {
+		if len(statuses) == 0 || slices.Contains(statuses, d.Status) {
+			out[d.UserID] = true
+		}
+	}
+	return out, nil
+}
+
+// userDeliveries lists the notices delivered (or not) to one user.
+func userDeliveries(tx *bbolt.Tx, userID int64) ([]valex.Delivery, error) {
+	var out []valex.Delivery
+	prefix := idKey(userID)
+	deliveries := tx.Bucket(bucketDeliveries)
+	c := tx.Bucket(bucketDeliveriesByUser).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		noticeID := binary.BigEndian.Uint64(k[8:])
+		v := deliveries.Get(pairKey(noticeID, uint64(userID)))
+		if v == nil {
+			continue
+		}
+		rec, err := getNotice(tx, noticeID)
+		if err != nil {
+			return nil, fmt.Errorf("notice %d: %w", noticeID, err)
+		}
+		d, err := decodeDelivery(noticeID, valex.NoticeKind(rec.Kind), userID, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Audience returns every user's id and language, in id order, read from
+// the plain record headers without opening personal data: who a broadcast
+// goes to and in which language.
+func (db *DB) Audience() ([]valex.User, error) {
+	var out []valex.User
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("bad user key %x", k)
+			}
+			rec, err := decodeUserRecord(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, valex.User{ID: int64(binary.BigEndian.Uint64(k)), Language: rec.language})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list audience: %w", err)
+	}
+	return out, nil
+}
