@@ -10,7 +10,9 @@ import (
 func TestUserLimitWarnsOnceThenDrops(t *testing.T) {
 	handled := 0
 	h := UserLimit(3)(func(context.Context, *Request) error { handled++; return nil })
-	user := func() *Request { return &Request{Update: &Update{From: From{ID: 1}, Kind: KindText}, Role: valex.RoleUser} }
+	user := func() *Request {
+		return &Request{Update: &Update{From: From{ID: 1}, Kind: KindText}, Role: valex.RoleUser}
+	}
 	var warnings int
 	for i := 0; i < 10; i++ {
 		if err := h(context.Background(), user()); err != nil {
