@@ -26,6 +26,7 @@ type Config struct {
 	Telegram Telegram `toml:"telegram"`
 	Log      Log      `toml:"log"`
 	Jobs     Jobs     `toml:"jobs"`
+	AI       AIConfig `toml:"ai"`
 
 	path string // the file it was read from, "" if none
 }
@@ -144,6 +145,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return err
 	})
 
+	problems = append(problems, cfg.AI.load(getenv)...)
 	problems = append(problems, cfg.validate()...)
 	return cfg, errors.Join(problems...)
 }

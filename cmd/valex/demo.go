@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/valex-ai/valex/ai/aitest"
 	"github.com/valex-ai/valex/bot/bottest"
 )
 
@@ -48,7 +49,10 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 		defer os.RemoveAll(tmp)
 		*dataDir = tmp
 	}
+	aiEmu := aitest.New()
+	defer aiEmu.Close()
 	cfg := Defaults()
+	cfg.AI = demoAIConfig(aiEmu.URL())
 	cfg.DataDir = *dataDir
 	cfg.Telegram.Token = emu.Token()
 	cfg.Telegram.APIURL = emu.URL()
@@ -77,7 +81,7 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	botDone := make(chan error, 1)
 	go func() { botDone <- m.Run(runCtx) }()
 
-	t := &terminal{emu: emu, out: stdout, who: "user", busy: m.Bot.Busy}
+	t := &terminal{emu: emu, out: stdout, who: "user", busy: m.Bot.Busy, aiBusy: m.AI.Busy}
 	events, unsubscribe := emu.Subscribe()
 	defer unsubscribe()
 	go t.print(events)
@@ -95,7 +99,8 @@ type terminal struct {
 	emu *bottest.Server
 	out io.Writer
 
-	busy func() int // chats the bot is still working on
+	busy   func() int // chats the bot is still working on
+	aiBusy func() int // AI requests still running
 
 	mu      sync.Mutex
 	who     string
@@ -166,7 +171,7 @@ func (t *terminal) settle(ctx context.Context) {
 	deadline := time.Now().Add(30 * time.Second)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
-		if t.emu.Pending() > 0 || t.busy() > 0 {
+		if t.emu.Pending() > 0 || t.busy() > 0 || t.aiBusy() > 0 {
 			continue
 		}
 		evs := t.emu.Events()

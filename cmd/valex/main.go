@@ -144,6 +144,7 @@ type Main struct {
 	Bot    *bot.Bot
 	Outbox *bot.Outbox
 	Router *bot.Router
+	AI     *handlers.AI
 }
 
 // NewMain returns a Main logging to w as the configuration says.
@@ -200,6 +201,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Router.Use(bot.Recover(), bot.Logging(m.Log), bot.Identity(h.Lang, h.Roles.Of), bot.UserLimit(c.Telegram.UserPerMin))
 	h.Register(m.Router)
+	if m.AI, err = wireAI(m, h, c.AI, "1"); err != nil {
+		return err
+	}
 
 	for _, lang := range append([]string{""}, tr.Languages()...) {
 		l := lang
@@ -248,6 +252,7 @@ func (m *Main) openJobs() error {
 func (m *Main) Run(ctx context.Context) error {
 	m.Jobs.Start(ctx)
 	err := m.Bot.Run(ctx)
+	m.AI.Shutdown(m.Config.Telegram.Shutdown.Duration)
 	stopCtx, cancel := context.WithTimeout(context.Background(), m.Config.Telegram.Shutdown.Duration)
 	defer cancel()
 	if jerr := m.Jobs.Stop(stopCtx); jerr != nil {

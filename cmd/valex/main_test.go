@@ -109,7 +109,7 @@ func (a *app) idle() {
 	a.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if a.emu.Pending() == 0 && a.m.Bot.Busy() == 0 {
+		if a.emu.Pending() == 0 && a.m.Bot.Busy() == 0 && a.m.AI.Busy() == 0 {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
