@@ -120,6 +120,7 @@ func (d *Desk) Wait() { d.broadcasts.Wait() }
 // Dialog states of the desk (Users.SetState): what the next plain message
 // is. User states open a ticket; staff states act on one.
 const (
+	stateDesk      = "desk:"        // every desk state starts so
 	stateNewTicket = "desk:new:"    // + kind
 	stateReply     = "desk:reply:"  // + ticket id
 	stateReject    = "desk:reject:" // + ticket id

@@ -168,15 +168,18 @@ func newDeskHarness(tb testing.TB) *deskHarness {
 		Policy: PolicyInfo{Version: "2025-01", URL: "https://valex-ai.io/privacy", SupportURL: "https://t.me/supprtbots"}}
 	x.rt = bot.NewRouter(x.cb)
 	x.desk.Register(x.rt)
-	// What Handlers.Text does: the desk first, then the chat.
+	// As main wires it: the desk's middleware first, then whoever
+	// handles text (here a stand-in for the chat, or the profile dialog).
+	x.rt.Use(x.desk.Intercept)
+	x.rt.Callback("prof", valex.RoleUser, h.ProfileButton)
 	x.rt.On(bot.KindText, func(ctx context.Context, r *bot.Request) error {
-		handled, err := x.desk.AppendUserMessage(ctx, r)
-		if err == nil && !handled {
-			x.mu.Lock()
-			x.chats = append(x.chats, r.Text)
-			x.mu.Unlock()
+		if st, _ := db.State(r.From.ID); strings.HasPrefix(st, statePrefixProfile) {
+			return h.Text(ctx, r) // a dialog of another feature
 		}
-		return err
+		x.mu.Lock()
+		x.chats = append(x.chats, r.Text)
+		x.mu.Unlock()
+		return nil
 	})
 	for _, id := range []int64{deskUser, deskUser2, deskStaff, deskStaff2, deskAdmin} {
 		if err := db.PutUser(valex.User{ID: id, Nickname: fmt.Sprintf("nick%d", id), Language: "en", CreatedAt: deskT0, LastActiveAt: deskT0}); err != nil {
@@ -443,6 +446,16 @@ func TestDeskRefusesGroups(t *testing.T) {
 	}
 	if n := x.out.count(); n != 0 {
 		t.Fatalf("%d messages sent for group commands", n)
+	}
+	// A pending desk question is not answered from a group.
+	x.cmd(deskUser, "support", "")
+	err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindText, From: bot.From{ID: deskUser}, ChatID: -100,
+		ChatType: bot.ChatGroup, Text: "my secret problem", Mentioned: true}})
+	if err != nil || len(x.chats) != 1 {
+		t.Fatalf("group message: %v, chat got %q", err, x.chats)
+	}
+	if ts, _ := x.db.UserTickets(deskUser); len(ts) != 0 {
+		t.Fatal("a group message became a ticket")
 	}
 }
 
@@ -876,6 +889,17 @@ func TestPrivacyMenu(t *testing.T) {
 		t.Fatalf("rectification ticket = %+v", tk)
 	}
 	wantText(t, x.out.last(t, deskUser), "Your profile")
+	// The profile dialog wins over the waiting ticket.
+	x.mustPress(deskUser, "City")
+	if err := x.text(deskUser, "Berlin", 0); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := x.db.User(deskUser); u.City != "Berlin" {
+		t.Fatalf("city = %q", u.City)
+	}
+	if got, _ := x.db.Ticket(tk.ID); len(got.Messages) != 0 {
+		t.Fatal("the profile answer went to the ticket")
+	}
 	if err := x.text(deskUser, "My name is spelled wrong in an old invoice", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -1042,4 +1066,53 @@ func BenchmarkMyData(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(size)/1e6, "MB/export")
+}
+
+// An access request that cannot be answered at once stays open for staff.
+func TestMyDataFailureLeavesTicketForStaff(t *testing.T) {
+	x := newDeskHarness(t)
+	x.desk.Export = []ExportSection{func(int64) (map[string]any, map[string]int, error) {
+		return nil, nil, fmt.Errorf("conversations store unavailable")
+	}}
+	if err := x.cmdErr(deskUser, "mydata", ""); err == nil {
+		t.Fatal("a failed export reported success")
+	}
+	tk := x.onlyTicket(deskUser)
+	if tk.Kind != valex.KindAccess || tk.Status != valex.StatusNew {
+		t.Fatalf("access ticket = %+v", tk)
+	}
+	wantText(t, x.out.last(t, deskStaff), fmt.Sprintf("#%d", tk.ID), "copy of data")
+	for _, m := range x.out.to(deskUser) {
+		if m.File != nil {
+			t.Fatal("a file went out")
+		}
+	}
+}
+
+// Every category /privacy and /mydata name has its wording in every
+// language (a missing one would show its key).
+func TestKnownCategoriesHaveWording(t *testing.T) {
+	tr, err := locales.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range append(knownCategories, "cat_other", "cat_none") {
+		key := "privacy.cat." + c
+		if strings.HasPrefix(c, "cat_") {
+			key = "privacy." + c
+		}
+		for _, lang := range tr.Languages() {
+			if !tr.Has(lang, key) {
+				t.Errorf("%s: no %s", lang, key)
+			}
+		}
+	}
+	// And the store's categories are all known.
+	for _, c := range []string{store.CategoryProfile, store.CategorySettings, store.CategoryConsents, store.CategoryRestrictions,
+		store.CategoryRequests, store.CategoryMessages, store.CategoryAudit, store.CategoryNotices,
+		store.CategoryConversations, store.CategoryAISettings, store.CategoryAIUsage} {
+		if !slices.Contains(knownCategories, c) {
+			t.Errorf("store category %s has no wording", c)
+		}
+	}
 }

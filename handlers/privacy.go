@@ -190,34 +190,17 @@ func (d *Desk) MyData(ctx context.Context, r *bot.Request) error {
 
 // access records an access request, sends the export as a JSON document
 // with a readable summary, and completes the ticket with what was sent.
-// If the export cannot be made or sent, the ticket stays open for staff.
+// If the export cannot be made or sent, the ticket stays open and staff
+// are told.
 func (d *Desk) access(ctx context.Context, r *bot.Request) error {
 	now := d.Clock.Now()
 	t, err := d.open(valex.KindAccess, r.From.ID, "", now)
 	if err != nil {
 		return err
 	}
-	version, err := d.policyVersion()
+	counts, err := d.sendExport(ctx, r, t.ID, now)
 	if err != nil {
-		return err
-	}
-	data, counts, err := d.collect(r.From.ID)
-	if err != nil {
-		return err
-	}
-	doc, err := json.MarshalIndent(exportDoc{
-		Format: exportFormat, GeneratedAt: now.UTC(), TelegramID: r.From.ID, RequestID: t.ID,
-		PolicyVersion: version, Counts: counts, Data: data,
-	}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode export of user %d: %w", r.From.ID, err)
-	}
-	name := fmt.Sprintf("valex-data-%d-%s.json", r.From.ID, now.UTC().Format("20060102-150405"))
-	if _, err := d.Files.SendFile(ctx, bot.FileMessage{
-		ChatID: r.From.ID, Kind: bot.FileDocument, Name: name, Data: doc,
-		Caption: d.t(r, "privacy.export_caption", map[string]any{"ID": t.ID}),
-	}); err != nil {
-		d.newTicketToStaff(ctx, t) // the request stays open: staff answer it
+		d.newTicketToStaff(ctx, t)
 		return err
 	}
 	detail := valex.AuditCounts(counts)
@@ -231,6 +214,32 @@ func (d *Desk) access(ctx context.Context, r *bot.Request) error {
 	args := d.ticketArgs(r.Lang, t)
 	args["Stored"] = d.categoryLines(r.Lang, counts)
 	return d.replyTicket(ctx, r, t.ID, d.t(r, "privacy.export_summary", args), nil)
+}
+
+// sendExport sends the requester everything stored about them as a JSON
+// document and returns the counts per category.
+func (d *Desk) sendExport(ctx context.Context, r *bot.Request, ticket uint64, now time.Time) (map[string]int, error) {
+	version, err := d.policyVersion()
+	if err != nil {
+		return nil, err
+	}
+	data, counts, err := d.collect(r.From.ID)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := json.MarshalIndent(exportDoc{
+		Format: exportFormat, GeneratedAt: now.UTC(), TelegramID: r.From.ID, RequestID: ticket,
+		PolicyVersion: version, Counts: counts, Data: data,
+	}, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode export of user %d: %w", r.From.ID, err)
+	}
+	name := fmt.Sprintf("valex-data-%d-%s.json", r.From.ID, now.UTC().Format("20060102-150405"))
+	_, err = d.Files.SendFile(ctx, bot.FileMessage{
+		ChatID: r.From.ID, Kind: bot.FileDocument, Name: name, Data: doc,
+		Caption: d.t(r, "privacy.export_caption", map[string]any{"ID": ticket}),
+	})
+	return counts, err
 }
 
 // replyTicket replies with a message about a ticket and links it.
@@ -351,6 +360,12 @@ func (d *Desk) openText(ctx context.Context, r *bot.Request, kind valex.RequestK
 	if err != nil {
 		return err
 	}
+	return d.announce(ctx, r, t)
+}
+
+// announce tells the requester their ticket is registered, and staff that
+// it needs them.
+func (d *Desk) announce(ctx context.Context, r *bot.Request, t valex.Request) error {
 	if err := d.replyTicket(ctx, r, t.ID, d.t(r, "desk.ticket_opened", d.ticketArgs(r.Lang, t)), nil); err != nil {
 		return err
 	}
@@ -358,9 +373,23 @@ func (d *Desk) openText(ctx context.Context, r *bot.Request, kind valex.RequestK
 	return nil
 }
 
-// AppendUserMessage gives the desk the first look at a plain text message
-// (Handlers.Text calls it after the profile dialog and before a chat turn)
-// and reports whether the desk took it. It takes:
+// Intercept is router middleware (Router.Use) that gives the desk the
+// first look at plain text in private chats, before whatever handles text
+// (Handlers.Text, the AI aggregator): see AppendUserMessage.
+func (d *Desk) Intercept(next bot.HandlerFunc) bot.HandlerFunc {
+	return func(ctx context.Context, r *bot.Request) error {
+		if r.Kind == bot.KindText && r.Private() {
+			if handled, err := d.AppendUserMessage(ctx, r); handled || err != nil {
+				return err
+			}
+		}
+		return next(ctx, r)
+	}
+}
+
+// AppendUserMessage gives the desk a look at a plain text message and
+// reports whether the desk took it (Intercept calls it for every private
+// message; a text handler may call it instead). It takes:
 //
 //   - the answer to a question the desk asked: the text of a new ticket, or
 //     a staff member's reply, rejection reason or extension;
@@ -369,12 +398,20 @@ func (d *Desk) openText(ctx context.Context, r *bot.Request, kind valex.RequestK
 //   - any message while one of the user's tickets waits for their answer
 //     (status waiting_user): it is added to the latest such ticket.
 //
-// Anything else is left for the chat.
+// Anything else is left to the next handler: everything in groups, and
+// every message while another feature's dialog waits for an answer (a
+// profile field, say).
 func (d *Desk) AppendUserMessage(ctx context.Context, r *bot.Request) (bool, error) {
+	if !r.Private() {
+		return false, nil // personal data stays out of groups
+	}
 	uid := r.From.ID
 	state, err := d.Users.State(uid)
 	if err != nil {
 		return false, err
+	}
+	if state != "" && !strings.HasPrefix(state, stateDesk) {
+		return false, nil
 	}
 	if kind, ok := strings.CutPrefix(state, stateNewTicket); ok {
 		k := valex.RequestKind(kind)
@@ -388,16 +425,17 @@ func (d *Desk) AppendUserMessage(ctx context.Context, r *bot.Request) (bool, err
 				k = pk
 			}
 		}
-		if err := d.openText(ctx, r, k, text); err != nil {
+		t, err := d.open(k, uid, text, d.Clock.Now())
+		if err != nil {
 			return true, err // a too long text: the question stays open
 		}
-		return true, d.Users.SetState(uid, "")
+		if err := d.Users.SetState(uid, ""); err != nil {
+			return true, err
+		}
+		return true, d.announce(ctx, r, t)
 	}
 	if handled, err := d.staffText(ctx, r, state); handled || err != nil {
 		return handled, err
-	}
-	if !r.Private() {
-		return false, nil
 	}
 	if r.ReplyToBot && r.ReplyTo != 0 {
 		id, err := d.Store.LinkedTicket(r.ChatID, r.ReplyTo)

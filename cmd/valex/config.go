@@ -20,13 +20,14 @@ import (
 // BurntSushi/toml is used because it reports undecoded keys, which is what
 // lets `valex check` name every unknown key instead of ignoring typos.
 type Config struct {
-	DataDir  string   `toml:"data_dir"`
-	Admins   []int64  `toml:"admins"`
-	Support  []int64  `toml:"support"`
-	Telegram Telegram `toml:"telegram"`
-	Log      Log      `toml:"log"`
-	Jobs     Jobs     `toml:"jobs"`
-	AI       AIConfig `toml:"ai"`
+	DataDir  string     `toml:"data_dir"`
+	Admins   []int64    `toml:"admins"`
+	Support  []int64    `toml:"support"`
+	Telegram Telegram   `toml:"telegram"`
+	Log      Log        `toml:"log"`
+	Jobs     Jobs       `toml:"jobs"`
+	AI       AIConfig   `toml:"ai"`
+	Desk     DeskConfig `toml:"desk"`
 
 	path string // the file it was read from, "" if none
 }
@@ -89,7 +90,8 @@ func Defaults() Config {
 			UserPerMin:  30,
 			Pace:        Pace{GlobalPerSecond: 30, PrivatePerSecond: 1, GroupPerMinute: 20, Burst: 3},
 		},
-		Log: Log{Level: "info", Format: "console"},
+		Log:  Log{Level: "info", Format: "console"},
+		Desk: DefaultDeskConfig(),
 		Jobs: Jobs{
 			Timezone: "UTC", Backup: "0 3 * * *", BackupKeep: 7, InboxPrune: "30 4 * * *",
 			Reminders: "0 * * * *", Digest: "0 9 * * *",
@@ -206,6 +208,7 @@ func (c Config) validate() []error {
 			p = append(p, fmt.Errorf("jobs %s %q: %w", name, spec, err))
 		}
 	}
+	p = append(p, c.Desk.validate()...)
 	for _, id := range c.Admins {
 		if id <= 0 {
 			p = append(p, fmt.Errorf("admins: %d is not a Telegram user id", id))

@@ -18,9 +18,6 @@ import (
 func startDesk(t *testing.T) *app {
 	t.Helper()
 	a := startApp(t, nil)
-	if _, ok := a.m.Router.Has("privacy"); !ok {
-		t.Skip("the privacy desk is not wired into Main.Open yet")
-	}
 	for _, u := range []bottest.User{alice, boris, support, admin} {
 		a.say(u, "/start")
 	}
@@ -101,7 +98,11 @@ func TestDeskEachRightFromPrivacy(t *testing.T) {
 	// Access: the export arrives as a document.
 	seq := a.lastSeq()
 	contains(t, a.press(alice, "Copy of my data"), "everything we store about you")
-	a.emu.WaitFor(context.Background(), func(e bottest.Event) bool { return e.Seq > seq && e.Method == "sendDocument" })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.emu.WaitFor(ctx, func(e bottest.Event) bool { return e.Seq > seq && e.OK() && e.Method == "sendDocument" }); err != nil {
+		t.Fatalf("no export document: %v", err)
+	}
 
 	// Rectification: a ticket, and the profile editor.
 	a.press(alice, "Correct my data")
@@ -265,7 +266,7 @@ func TestDeskStaffReplyRelayedBothWays(t *testing.T) {
 
 	// Rejection: refused without a reason, sent with one.
 	contains(t, a.say(support, fmt.Sprintf("/reject %d", tk.ID)), "A reason is required")
-	if got, _ := a.m.DB.Ticket(tk.ID); got.Status.Open() == false {
+	if got, _ := a.m.DB.Ticket(tk.ID); !got.Status.Open() {
 		t.Fatal("rejected without a reason")
 	}
 	seq = a.lastSeq()

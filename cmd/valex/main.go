@@ -35,6 +35,7 @@ Usage:
   valex backup FILE       write a consistent copy of the database to FILE (with the bot stopped;
                           the running bot makes daily backups itself, see jobs.backup)
   valex restore FILE      replace the database with a backup (with the bot stopped)
+  valex audit verify [FILE]  check every audit chain (bot stopped, or a backup FILE)
   valex version           print the version
 
 Configuration: valex.toml (or VALEX_CONFIG) and VALEX_* environment variables; see README.md.
@@ -114,6 +115,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		fmt.Fprintln(stdout, "restored", args[1], "into", cfg.DataDir)
 		return nil
+	case "audit":
+		return auditCommand(args[1:], stdout, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -145,6 +148,7 @@ type Main struct {
 	Outbox *bot.Outbox
 	Router *bot.Router
 	AI     *handlers.AI
+	Desk   *handlers.Desk
 }
 
 // NewMain returns a Main logging to w as the configuration says.
@@ -201,9 +205,12 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Router.Use(bot.Recover(), bot.Logging(m.Log), bot.Identity(h.Lang, h.Roles.Of), bot.UserLimit(c.Telegram.UserPerMin))
 	h.Register(m.Router)
-	if m.AI, err = wireAI(m, h, c.AI, "1"); err != nil {
+	if m.AI, err = wireAI(m, h, c.AI, c.Desk.PolicyVersion); err != nil {
 		return err
 	}
+	m.Desk = newDesk(c.Desk, h, db, m.Outbox, []handlers.ExportSection{db.ExportAI}, []handlers.EraseSection{db.EraseAI})
+	m.Desk.Register(m.Router)
+	m.Router.Use(m.Desk.Intercept)
 
 	for _, lang := range append([]string{""}, tr.Languages()...) {
 		l := lang
@@ -238,6 +245,8 @@ func (m *Main) openJobs() error {
 	for _, j := range []jobs.Job{
 		{Name: "backup", Spec: c.Backup, Run: jobs.Backup(m.DB, filepath.Join(m.Config.DataDir, "backups"), c.BackupKeep, m.Clock)},
 		{Name: "inbox_prune", Spec: c.InboxPrune, Run: jobs.InboxPrune(m.DB, m.Clock)},
+		{Name: "desk_reminders", Spec: c.Reminders, Run: m.Desk.ReminderJob},
+		{Name: "desk_digest", Spec: c.Digest, Run: m.Desk.DigestJob},
 	} {
 		if err := m.Jobs.Add(j); err != nil {
 			return err
@@ -251,7 +260,11 @@ func (m *Main) openJobs() error {
 // timeout), handled updates are committed.
 func (m *Main) Run(ctx context.Context) error {
 	m.Jobs.Start(ctx)
+	if err := m.Desk.ResumeBroadcasts(ctx); err != nil {
+		m.Log.Error().Err(err).Msg("resume broadcasts")
+	}
 	err := m.Bot.Run(ctx)
+	m.Desk.Wait()
 	m.AI.Shutdown(m.Config.Telegram.Shutdown.Duration)
 	stopCtx, cancel := context.WithTimeout(context.Background(), m.Config.Telegram.Shutdown.Duration)
 	defer cancel()
