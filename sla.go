@@ -120,17 +120,30 @@ func FormatDate(t time.Time) string {
 	return t.UTC().Format("2006-01-02")
 }
 
-// DaysLeft is the number of whole days from now until due, rounded down:
-// floor((due-now) / 24h). A ticket due later today (or exactly now) has 0
-// days left; one overdue by a second has -1, so negative always means
-// overdue.
+// DaysLeft counts the days from now until due, a started day counting as a
+// whole one: a ticket received now with a 30-day deadline has 30 days left,
+// one due in five hours has 1, one due exactly now has 0, and one overdue by
+// a second has -1 — so negative always means overdue.
 func DaysLeft(due, now time.Time) int {
 	d := due.Sub(now)
 	n := int(d / day)
-	if d < 0 && d%day != 0 {
-		n--
+	if d%day != 0 {
+		if d > 0 {
+			n++
+		} else {
+			n--
+		}
 	}
 	return n
+}
+
+// DaysSince counts the whole days elapsed from then until now (the age of a
+// ticket); never negative.
+func DaysSince(then, now time.Time) int {
+	if now.Before(then) {
+		return 0
+	}
+	return int(now.Sub(then) / day)
 }
 
 // Overdue reports whether the ticket is open and past its deadline.

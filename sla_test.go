@@ -157,10 +157,11 @@ func TestDaysLeft(t *testing.T) {
 		want int
 	}{
 		{"due in 10 days", due.Add(-10 * day), 10},
-		{"due in 10 days less a second", due.Add(-10*day + time.Second), 9},
+		{"due in 10 days less a second", due.Add(-10*day + time.Second), 10},
+		{"due in 9 days and an hour", due.Add(-9*day - time.Hour), 10},
 		{"due tomorrow at this time", due.Add(-day), 1},
-		{"due later today", due.Add(-5 * time.Hour), 0},
-		{"due in a second", due.Add(-time.Second), 0},
+		{"due later today", due.Add(-5 * time.Hour), 1},
+		{"due in a second", due.Add(-time.Second), 1},
 		{"due exactly now", due, 0},
 		{"1 second overdue", due.Add(time.Second), -1},
 		{"exactly a day overdue", due.Add(day), -1},
@@ -174,6 +175,23 @@ func TestDaysLeft(t *testing.T) {
 				t.Errorf("DaysLeft(%v, %v) = %d, want %d", due, tt.now, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestDaysSince(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		want int
+	}{
+		{"just received", t0, 0},
+		{"23 hours later", t0.Add(23 * time.Hour), 0},
+		{"a day later", t0.Add(day), 1},
+		{"clock behind", t0.Add(-time.Hour), 0},
+	} {
+		if got := valex.DaysSince(t0, tt.now); got != tt.want {
+			t.Errorf("%s: DaysSince = %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }
 

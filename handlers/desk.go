@@ -417,7 +417,7 @@ func (d *Desk) listView(r *bot.Request, f listFilter) (string, [][]bot.Button, e
 		b.WriteString("\n")
 		b.WriteString(d.t(r, key, map[string]any{
 			"ID": t.ID, "Kind": d.kindName(r.Lang, t.Kind), "Status": d.statusName(r.Lang, t.Status),
-			"Left": d.left(r.Lang, t.DueAt, now), "Age": d.Tr.N(r.Lang, "desk.age", max(0, valex.DaysLeft(now, t.ReceivedAt)), nil),
+			"Left": d.left(r.Lang, t.DueAt, now), "Age": d.Tr.N(r.Lang, "desk.age", valex.DaysSince(t.ReceivedAt, now), nil),
 			"Assignee": assignee,
 		}))
 		row = append(row, bot.Button{Text: "#" + idArg(t.ID), Data: d.CB.Data("tk", "show", idArg(t.ID))})

@@ -51,7 +51,7 @@ func TestCrashLosesNoUpdate(t *testing.T) {
 			"VALEX_TELEGRAM_TOKEN="+emu.Token(),
 			"VALEX_TELEGRAM_API_URL="+emu.URL(),
 			"VALEX_DATA_DIR="+dataDir,
-			"VALEX_LOG_LEVEL=warn",
+			"VALEX_LOG_LEVEL=error",
 		)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {

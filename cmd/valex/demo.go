@@ -193,13 +193,17 @@ func (t *terminal) print(events <-chan bottest.Event) {
 			continue // failed calls (flood limits, refused HTML) are retried by the outbox
 		}
 		var lines []string
+		who := "bot"
+		if e.ChatID != 0 && e.ChatID != t.person().ID {
+			who = "bot → " + demoName(e.ChatID) // a message to someone else (staff alerts, relayed replies)
+		}
 		switch e.Method {
 		case "sendMessage":
-			lines = append(lines, "bot: "+indent(e.Text))
+			lines = append(lines, who+": "+indent(e.Text))
 		case "editMessageText":
-			lines = append(lines, fmt.Sprintf("bot (edited #%d): %s", e.MessageID, indent(e.Text)))
+			lines = append(lines, fmt.Sprintf("%s (edited #%d): %s", who, e.MessageID, indent(e.Text)))
 		case "sendDocument", "sendPhoto", "sendVoice", "sendAudio":
-			lines = append(lines, fmt.Sprintf("bot sends %s %q (%d bytes)", strings.TrimPrefix(e.Method, "send"), e.FileName, len(e.FileData)))
+			lines = append(lines, fmt.Sprintf("%s sends %s %q (%d bytes)", who, strings.TrimPrefix(e.Method, "send"), e.FileName, len(e.FileData)))
 			if e.Text != "" {
 				lines = append(lines, "     "+indent(e.Text))
 			}
@@ -235,6 +239,16 @@ func (t *terminal) print(events <-chan bottest.Event) {
 			fmt.Fprintln(t.out, strings.Join(lines, "\n"))
 		}
 	}
+}
+
+// demoName names a demo account by chat id.
+func demoName(chatID int64) string {
+	for name, u := range demoPeople {
+		if u.ID == chatID {
+			return name
+		}
+	}
+	return strconv.FormatInt(chatID, 10)
 }
 
 func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n     ") }
