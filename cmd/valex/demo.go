@@ -81,7 +81,7 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	botDone := make(chan error, 1)
 	go func() { botDone <- m.Run(runCtx) }()
 
-	t := &terminal{emu: emu, out: stdout, who: "user", busy: m.Bot.Busy, aiBusy: m.AI.Busy}
+	t := &terminal{emu: emu, out: stdout, who: "user", busy: m.Bot.Busy, aiBusy: m.AI.Busy, buttons: map[int64][]pressable{}}
 	events, unsubscribe := emu.Subscribe()
 	defer unsubscribe()
 	go t.print(events)
@@ -104,7 +104,7 @@ type terminal struct {
 
 	mu      sync.Mutex
 	who     string
-	buttons []pressable // the buttons of the latest keyboard, numbered from 1
+	buttons map[int64][]pressable // per chat: the buttons of its latest keyboard, numbered from 1
 	printed int         // the last event sequence number printed
 }
 
@@ -145,8 +145,8 @@ func (t *terminal) loop(ctx context.Context, stdin io.Reader) {
 		if n, err := strconv.Atoi(line); err == nil {
 			t.mu.Lock()
 			var b *pressable
-			if n >= 1 && n <= len(t.buttons) {
-				b = &t.buttons[n-1]
+			if btns := t.buttons[u.ID]; n >= 1 && n <= len(btns) {
+				b = &btns[n-1]
 			}
 			t.mu.Unlock()
 			if b == nil {
@@ -220,19 +220,20 @@ func (t *terminal) print(events <-chan bottest.Event) {
 		}
 		t.mu.Lock()
 		if len(e.Keyboard) > 0 {
-			t.buttons = t.buttons[:0]
+			var btns []pressable
 			for _, row := range e.Keyboard {
 				var labels []string
 				for _, b := range row {
-					t.buttons = append(t.buttons, pressable{messageID: e.MessageID, data: b.Data, contact: b.RequestContact})
+					btns = append(btns, pressable{messageID: e.MessageID, data: b.Data, contact: b.RequestContact})
 					label := b.Text
 					if b.RequestContact {
 						label += " (shares your phone)"
 					}
-					labels = append(labels, fmt.Sprintf("[%d] %s", len(t.buttons), label))
+					labels = append(labels, fmt.Sprintf("[%d] %s", len(btns), label))
 				}
 				lines = append(lines, "     "+strings.Join(labels, "  "))
 			}
+			t.buttons[e.ChatID] = btns
 		}
 		t.mu.Unlock()
 		if len(lines) > 0 {
