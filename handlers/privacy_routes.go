@@ -7,8 +7,9 @@ import (
 
 // Register adds the privacy desk's commands and buttons: find a command
 // here, then its handler in privacy.go (users), desk.go (staff) or
-// broadcast.go (admins). Plain messages reach the desk through
-// AppendUserMessage, called by Handlers.Text.
+// broadcast.go (admins). Plain messages that belong to a ticket (a reply to
+// a ticket message, an answer the desk asked for) reach the desk through the
+// Intercept middleware before the AI chat sees them.
 func (d *Desk) Register(rt *bot.Router) {
 	// Users: the rights of policy section 7 and free-text requests (privacy.go).
 	rt.Command("privacy", valex.RoleUser, "cmd.privacy", d.Privacy)

@@ -5,8 +5,10 @@ import (
 	"github.com/valex-ai/valex/bot"
 )
 
-// Register is the table of every command, button and message kind the bot
-// answers: find a command here, then its handler in the feature's file.
+// Register is the table of the account commands. The other tables:
+// ai_routes.go (chat, models, images, voice, usage) and privacy_routes.go
+// (privacy rights, the staff desk, broadcasts). Find a command in one of
+// the three, then its handler in the feature's file.
 func (h *Handlers) Register(rt *bot.Router) {
 	// Account (start.go, profile.go)
 	rt.Command("start", valex.RoleUser, "cmd.start", h.Start)
