@@ -105,7 +105,7 @@ type terminal struct {
 	mu      sync.Mutex
 	who     string
 	buttons map[int64][]pressable // per chat: the buttons of its latest keyboard, numbered from 1
-	printed int         // the last event sequence number printed
+	printed int                   // the last event sequence number printed
 }
 
 type pressable struct {
