@@ -373,7 +373,7 @@ func (db *DB) EraseAI(userID int64) (map[string]int, error) {
 			if err != nil {
 				return err
 			}
-			n, err := deletePrefix(b, prefix)
+			n, err := deleteRange(b, prefix)
 			if err != nil {
 				return err
 			}
@@ -389,17 +389,3 @@ func (db *DB) EraseAI(userID int64) (map[string]int, error) {
 	return counts, nil
 }
 
-// deletePrefix deletes every key starting with prefix and returns how many.
-func deletePrefix(b *bbolt.Bucket, prefix []byte) (int, error) {
-	var keys [][]byte
-	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		keys = append(keys, bytes.Clone(k))
-	}
-	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
-			return 0, err
-		}
-	}
-	return len(keys), nil
-}
