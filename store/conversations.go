@@ -388,4 +388,3 @@ func (db *DB) EraseAI(userID int64) (map[string]int, error) {
 	}
 	return counts, nil
 }
-
