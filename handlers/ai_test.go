@@ -389,11 +389,16 @@ func TestNothingGoesToAIWithoutConsent(t *testing.T) {
 	if err != nil || len(cs) != 1 || !cs[0].Granted || cs[0].Kind != valex.ConsentAITransfer || cs[0].PolicyVersion != "2025-01" || cs[0].At.IsZero() {
 		t.Fatalf("consent events = %+v, %v", cs, err)
 	}
-	if got := x.lastText(bob.ID); !strings.Contains(got, "consent is recorded") {
-		t.Errorf("after agreeing: %q", got)
+	x.idle()
+	if texts := strings.Join(x.texts(bob.ID), "\n"); !strings.Contains(texts, "consent is recorded") {
+		t.Errorf("after agreeing: %q", texts)
+	}
+	// The text that made the bot ask is answered now instead of being lost.
+	if got := x.lastText(bob.ID); got != "echo: hello" || x.aisv.Count() != 1 {
+		t.Errorf("after agreeing: %q, %d AI requests", got, x.aisv.Count())
 	}
 	x.say(bob, "now?")
-	if got := x.lastText(bob.ID); got != "echo: now?" || x.aisv.Count() != 1 {
+	if got := x.lastText(bob.ID); got != "echo: now?" || x.aisv.Count() != 2 {
 		t.Errorf("after consent: %q, %d AI requests", got, x.aisv.Count())
 	}
 }

@@ -122,7 +122,11 @@ type AI struct {
 	mu      sync.Mutex
 	jobs    map[int64][]*aiJob // per user: the running job, then those waiting
 	pending map[int64]pendingImage
-	seq     uint64
+	// awaiting holds, per user, the message that made the bot ask for
+	// consent, so that it is answered as soon as the user agrees instead of
+	// being lost. In memory only: after a restart the user sends it again.
+	awaiting map[int64]*bot.Request
+	seq      uint64
 }
 
 type aiJob struct {
@@ -161,8 +165,9 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 	}
 	a := &AI{
 		h: h, models: d.Models, store: d.Store, consent: d.Consent, out: d.Out, files: d.Files, opt: o,
-		jobs:    make(map[int64][]*aiJob),
-		pending: make(map[int64]pendingImage),
+		jobs:     make(map[int64][]*aiJob),
+		pending:  make(map[int64]pendingImage),
+		awaiting: make(map[int64]*bot.Request),
 	}
 	a.root, a.stop = context.WithCancel(context.Background())
 	return a
@@ -344,11 +349,21 @@ func (a *AI) ConsentButton(ctx context.Context, r *bot.Request) error {
 			return err
 		}
 	}
-	key := "ai.consent.thanks"
 	if !ok {
-		key = "ai.consent.restricted" // AI processing is restricted: consent alone is not enough
+		// AI processing is restricted: consent alone is not enough.
+		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.restricted", nil), nil)
 	}
-	return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, key, nil), nil)
+	a.mu.Lock()
+	waiting := a.awaiting[r.From.ID]
+	delete(a.awaiting, r.From.ID)
+	a.mu.Unlock()
+	if waiting == nil {
+		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.thanks", nil), nil)
+	}
+	if err := a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.thanks_answering", nil), nil); err != nil {
+		return err
+	}
+	return a.Text(ctx, waiting)
 }
 
 // Text is a plain message: the answer to a question the bot asked when a
@@ -370,6 +385,11 @@ func (a *AI) Text(ctx context.Context, r *bot.Request) error {
 	}
 	ok, err := a.ready(ctx, r)
 	if !ok || err != nil {
+		if err == nil {
+			a.mu.Lock()
+			a.awaiting[r.From.ID] = r // answered once the user agrees
+			a.mu.Unlock()
+		}
 		return err
 	}
 	a.submit(r.From.ID, func(ctx context.Context) {
