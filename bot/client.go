@@ -94,7 +94,13 @@ func (c *Client) withCtx(ctx context.Context) *tgbotapi.BotAPI {
 func (c *Client) request(ctx context.Context, method string, ch tgbotapi.Chattable) (json.RawMessage, error) {
 	resp, err := c.withCtx(ctx).Request(ch)
 	if err != nil {
-		return nil, c.wrap(method, err)
+		err = c.wrap(method, err)
+		// tgbotapi drops error_code on multipart uploads; the response still has it.
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == 0 && resp != nil {
+			ae.Code = resp.ErrorCode
+		}
+		return nil, err
 	}
 	return resp.Result, nil
 }

@@ -224,3 +224,21 @@ func TestEditIgnoresNotModified(t *testing.T) {
 		t.Fatalf("messages = %+v", m)
 	}
 }
+
+func TestOutboxRetriesUploadsAfterFloodWait(t *testing.T) {
+	emu := newEmulator(t)
+	out := newOutbox(t, emu, fastPace)
+	emu.FailNext("sendDocument", 1, 429, 1)
+	if _, err := out.SendFile(context.Background(), bot.FileMessage{ChatID: 4, Kind: bot.FileDocument, Name: "a.json", Data: []byte("{}")}); err != nil {
+		t.Fatalf("upload after a 429: %v", err)
+	}
+	var attempts []bottest.Event
+	for _, e := range emu.EventsFor(4) {
+		if e.Method == "sendDocument" {
+			attempts = append(attempts, e)
+		}
+	}
+	if len(attempts) != 2 || attempts[0].ErrorCode != 429 || !attempts[1].OK() || attempts[1].At.Sub(attempts[0].At) < time.Second {
+		t.Fatalf("attempts = %v, want a 429 then a success at least 1s later", attempts)
+	}
+}
