@@ -23,6 +23,7 @@ const (
 	AuditReminded   = "reminded"    // staff reminded, Detail the reminder key
 	AuditHoldPlaced = "hold_placed" // legal hold / dispute
 	AuditHoldLifted = "hold_lifted"
+	AuditPurged     = "purged" // text erased at the end of its retention period, Detail counts only
 )
 
 // AuditEntry is one link of a ticket's append-only audit trail. Entries are

@@ -605,6 +605,18 @@ func (d *Desk) eraseNow(userID int64, ticket uint64, now time.Time) (map[string]
 	return d.Store.EraseUser(userID, ticket, now, extra)
 }
 
+// EraseInactive erases an account the inactivity rule of the retention
+// policy has reached: an erasure request, completed at once by the same
+// routine /forget uses, so its audit trail records what went.
+func (d *Desk) EraseInactive(userID int64, at time.Time) error {
+	t, err := d.open(valex.KindErasure, userID, "", at)
+	if err != nil {
+		return err
+	}
+	_, err = d.eraseNow(userID, t.ID, at)
+	return err
+}
+
 // completeErasure is staff completing an erasure request that waited
 // (a hold since lifted, or an automatic erasure that failed).
 func (d *Desk) completeErasure(ctx context.Context, t valex.Request, by int64) (valex.Request, error) {

@@ -26,6 +26,9 @@ import (
 //     Closing a ticket removes its entry; extending it moves the entry.
 //   - tickets_by_user: be(userID)‖be(id) → status, for the user's own
 //     tickets, export and erasure.
+//   - tickets_closed: be(closedAtUnixNano)‖be(id), for closed tickets, so
+//     the communications purge (retention.go) seeks from the oldest and
+//     stops at the first that has not expired.
 //
 // Reminder marks sit in ticket_reminders, be(id)‖key → be(sentUnixNano), so
 // a reminder goes out once even across restarts. Every change appends to
@@ -426,6 +429,9 @@ func (db *DB) putTicket(tx *bbolt.Tx, old *valex.Request, r valex.Request) error
 		if err := open.Put(openKey(r.DueAt, r.ID), encodeOpenSummary(r)); err != nil {
 			return err
 		}
+	}
+	if err := putClosedIndex(tx, old, r); err != nil {
+		return err
 	}
 	if r.UserID == 0 {
 		return nil

@@ -15,6 +15,9 @@ var migrations = []func(*bbolt.Tx) error{
 	// v1: build the last-active index from the user records, for files whose
 	// users were written without it.
 	rebuildActiveIndex,
+	// v2: index the tickets closed before the closed-tickets index existed,
+	// so the communications purge finds them (retention.go).
+	rebuildClosedIndex,
 }
 
 // migrate applies the migrations the file has not had yet.

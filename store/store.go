@@ -38,12 +38,17 @@ var (
 	bucketDeliveriesByUser = []byte("deliveries_by_user") // be(userID)‖be(noticeID) → empty
 	bucketTicketMessages   = []byte("ticket_messages")    // be(chatID)‖be(messageID) → be(ticketID)
 
+	// Retention (retention.go).
+	bucketTicketsClosed   = []byte("tickets_closed")   // be(closedAtUnixNano)‖be(id) → empty
+	bucketInactiveNotices = []byte("inactive_notices") // be(userID) → be(sentUnixNano)
+
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsersByActive, bucketStates,
 		bucketInboxPending, bucketInboxHandled,
 		bucketTickets, bucketTicketsOpen, bucketTicketsByUser, bucketTicketReminders,
 		bucketAudit, bucketAuditHeads, bucketConsents, bucketRestrictions, bucketHolds,
 		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser, bucketTicketMessages,
+		bucketTicketsClosed, bucketInactiveNotices,
 		// AI aggregator (conversations.go, usage.go).
 		bucketAISettings, bucketAITurns, bucketAIUsage, bucketAIUsageSums,
 	}

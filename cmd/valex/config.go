@@ -60,6 +60,9 @@ type Jobs struct {
 	InboxPrune string `toml:"inbox_prune"`
 	Reminders  string `toml:"desk_reminders"`
 	Digest     string `toml:"desk_digest"`
+	// Retention (policy section 8).
+	PurgeCommunications string `toml:"purge_communications"`
+	InactiveAccounts    string `toml:"inactive_accounts"`
 }
 
 // Log configures zerolog.
@@ -95,6 +98,7 @@ func Defaults() Config {
 		Jobs: Jobs{
 			Timezone: "UTC", Backup: "0 3 * * *", BackupKeep: 7, InboxPrune: "30 4 * * *",
 			Reminders: "0 * * * *", Digest: "0 9 * * *",
+			PurgeCommunications: "15 4 * * *", InactiveAccounts: "45 4 * * *",
 		},
 	}
 }
@@ -203,7 +207,8 @@ func (c Config) validate() []error {
 	if _, err := time.LoadLocation(c.Jobs.Timezone); err != nil {
 		p = append(p, fmt.Errorf("jobs timezone %q: %w", c.Jobs.Timezone, err))
 	}
-	for name, spec := range map[string]string{"backup": c.Jobs.Backup, "inbox_prune": c.Jobs.InboxPrune, "desk_reminders": c.Jobs.Reminders, "desk_digest": c.Jobs.Digest} {
+	for name, spec := range map[string]string{"backup": c.Jobs.Backup, "inbox_prune": c.Jobs.InboxPrune, "desk_reminders": c.Jobs.Reminders, "desk_digest": c.Jobs.Digest,
+		"purge_communications": c.Jobs.PurgeCommunications, "inactive_accounts": c.Jobs.InactiveAccounts} {
 		if err := jobs.ParseSpec(spec); err != nil {
 			p = append(p, fmt.Errorf("jobs %s %q: %w", name, spec, err))
 		}

@@ -242,17 +242,49 @@ func (m *Main) openJobs() error {
 		return fmt.Errorf("jobs timezone: %w", err)
 	}
 	m.Jobs = jobs.New(loc, m.DB, m.Clock, m.Log)
+	retention := valex.DefaultRetentionPolicy()
 	for _, j := range []jobs.Job{
 		{Name: "backup", Spec: c.Backup, Run: jobs.Backup(m.DB, filepath.Join(m.Config.DataDir, "backups"), c.BackupKeep, m.Clock)},
 		{Name: "inbox_prune", Spec: c.InboxPrune, Run: jobs.InboxPrune(m.DB, m.Clock)},
 		{Name: "desk_reminders", Spec: c.Reminders, Run: m.Desk.ReminderJob},
 		{Name: "desk_digest", Spec: c.Digest, Run: m.Desk.DigestJob},
+		{Name: "purge_communications", Spec: c.PurgeCommunications, Run: jobs.PurgeCommunications(m.DB, retention, m.Clock)},
+		{Name: "inactive_accounts", Spec: c.InactiveAccounts, Run: jobs.InactiveAccounts(m.DB, m.inactiveNotice(retention), m.eraseInactive, retention, m.Clock)},
 	} {
 		if err := m.Jobs.Add(j); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// inactiveNotice tells an inactive user, in their language, when their
+// account will be deleted and that any message keeps it.
+func (m *Main) inactiveNotice(p valex.RetentionPolicy) jobs.InactiveNotifier {
+	months := p.InactiveAfter.Years*12 + p.InactiveAfter.Months
+	if months == 0 {
+		d := valex.DefaultRetentionPolicy().InactiveAfter
+		months = d.Years*12 + d.Months
+	}
+	return func(ctx context.Context, userID int64, lang string, deleteAfter time.Time) error {
+		text := m.Desk.Tr.T(lang, "retention.inactive_notice", map[string]any{
+			"Months": months, "Date": deleteAfter.UTC().Format("2006-01-02"),
+		})
+		_, err := m.Outbox.Send(ctx, bot.Message{ChatID: userID, Text: text})
+		if bot.IsBlocked(err) {
+			// A user who blocked the bot cannot be told, and cannot come
+			// back without unblocking it, which counts as activity: the
+			// notice counts as given, so deletion still follows after the
+			// grace period instead of the account being kept forever.
+			return nil
+		}
+		return err
+	}
+}
+
+// eraseInactive erases an inactive account through the desk, as /forget does.
+func (m *Main) eraseInactive(_ context.Context, userID int64, at time.Time) error {
+	return m.Desk.EraseInactive(userID, at)
 }
 
 // Run polls and runs the jobs until ctx is cancelled, then shuts down

@@ -1,0 +1,300 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/valex-ai/valex"
+)
+
+// Retention (policy section 8) is enforced by jobs; this file keeps what
+// they need:
+//
+//   - tickets_closed: be(closedAtUnixNano)‖be(id) → empty, one entry per
+//     closed ticket that still holds its requester's data, maintained by
+//     putTicket. The communications purge seeks from the start and stops at
+//     the first ticket that has not expired, so a run costs what expired,
+//     not what exists.
+//   - inactive_notices: be(userID) → be(sentUnixNano), when an inactive
+//     user was told their account will be deleted.
+
+// purgeBatch is how many tickets one write transaction purges, so a large
+// backlog does not hold the write lock for long.
+const purgeBatch = 256
+
+// closedKey is the closed-tickets index key: be(closedAtUnixNano)‖be(id).
+func closedKey(closedAt time.Time, id uint64) []byte { return openKey(closedAt, id) }
+
+// closedIndexed reports whether r belongs in the closed-tickets index: closed
+// and still naming its requester (an anonymized ticket has nothing left to
+// purge).
+func closedIndexed(r valex.Request) bool {
+	return !r.Status.Open() && !r.ClosedAt.IsZero() && r.UserID != 0
+}
+
+// putClosedIndex moves r's closed-index entry from where old had it (old is
+// nil for a new ticket).
+func putClosedIndex(tx *bbolt.Tx, old *valex.Request, r valex.Request) error {
+	b := tx.Bucket(bucketTicketsClosed)
+	if old != nil && closedIndexed(*old) {
+		if err := b.Delete(closedKey(old.ClosedAt, old.ID)); err != nil {
+			return err
+		}
+	}
+	if closedIndexed(r) {
+		return b.Put(closedKey(r.ClosedAt, r.ID), nil)
+	}
+	return nil
+}
+
+// rebuildClosedIndex builds the closed-tickets index from the ticket
+// records' plain headers, never the codec.
+func rebuildClosedIndex(tx *bbolt.Tx) error {
+	if err := tx.DeleteBucket(bucketTicketsClosed); err != nil {
+		return err
+	}
+	idx, err := tx.CreateBucket(bucketTicketsClosed)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketTickets).ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("bad ticket key %x", k)
+		}
+		r, _, err := decodeTicketHeader(binary.BigEndian.Uint64(k), v)
+		if err != nil {
+			return err
+		}
+		if !closedIndexed(r) {
+			return nil
+		}
+		return idx.Put(closedKey(r.ClosedAt, r.ID), nil)
+	})
+}
+
+// heldTx reports whether a legal hold stands on a user's data: one placed
+// on the account, or one of their tickets on hold (a dispute) — the same
+// rule the desk applies before an erasure.
+func heldTx(tx *bbolt.Tx, userID int64) bool {
+	if tx.Bucket(bucketHolds).Get(idKey(userID)) != nil {
+		return true
+	}
+	prefix := idKey(userID)
+	c := tx.Bucket(bucketTicketsByUser).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if valex.RequestStatus(v) == valex.StatusOnHold {
+			return true
+		}
+	}
+	return false
+}
+
+// PurgeClosedTickets erases the requester's data from every closed ticket
+// for which expired(closedAt) holds, oldest first, and stops at the first
+// that has not expired (expired must be monotone: true up to a cutoff). A
+// purged ticket keeps only its bookkeeping — kind, dates, statuses, who on
+// the staff acted — as EraseUser leaves it: its text, messages, notes and
+// reasons go with the requester's id, its reminder marks and the links from
+// the requester's chat; its audit trail stays whole and ends with a
+// "purged" entry. Tickets of a user under a legal hold are kept and
+// revisited on the next run. Reading the index needs no codec. It returns
+// how many expired entries it read, how many tickets it purged and how many
+// it kept for a hold.
+func (db *DB) PurgeClosedTickets(at time.Time, expired func(closedAt time.Time) bool) (visited, purged, held int, err error) {
+	var from []byte // the first key the next batch may read
+	for {
+		done := false
+		err = db.bolt.Update(func(tx *bbolt.Tx) error {
+			var keys [][]byte
+			c := tx.Bucket(bucketTicketsClosed).Cursor()
+			k, _ := c.First()
+			if from != nil {
+				k, _ = c.Seek(from)
+			}
+			for ; k != nil && len(keys) < purgeBatch; k, _ = c.Next() {
+				if len(k) != 16 {
+					return fmt.Errorf("bad closed-ticket index key %x", k)
+				}
+				if !expired(fromUnixNano(int64(binary.BigEndian.Uint64(k)))) {
+					break
+				}
+				keys = append(keys, slices.Clone(k))
+			}
+			done = len(keys) < purgeBatch
+			for _, k := range keys {
+				visited++
+				kept, err := db.purgeTicket(tx, k, at)
+				if err != nil {
+					return err
+				}
+				if kept {
+					held++
+				} else {
+					purged++
+				}
+				// Past this key: a held entry stays in the index.
+				from = append(slices.Clone(k), 0)
+			}
+			return nil
+		})
+		if err != nil {
+			return visited, purged, held, fmt.Errorf("purge closed tickets: %w", err)
+		}
+		if done {
+			return visited, purged, held, nil
+		}
+	}
+}
+
+// purgeTicket purges the ticket of one closed-index entry, unless its
+// requester is held.
+func (db *DB) purgeTicket(tx *bbolt.Tx, k []byte, at time.Time) (held bool, err error) {
+	id := binary.BigEndian.Uint64(k[8:])
+	closed := tx.Bucket(bucketTicketsClosed)
+	v := tx.Bucket(bucketTickets).Get(ticketKey(id))
+	if v == nil {
+		return false, closed.Delete(k) // a stale entry: nothing left to purge
+	}
+	old, _, err := decodeTicketHeader(id, v)
+	if err != nil {
+		return false, err
+	}
+	uid := old.UserID
+	if uid != 0 && heldTx(tx, uid) {
+		return true, nil
+	}
+	r := old
+	r.Messages, r.History = slices.Clone(old.Messages), slices.Clone(old.History)
+	anonymize(&r)
+	if err := db.putTicket(tx, &old, r); err != nil {
+		return false, err
+	}
+	if err := closed.Delete(k); err != nil {
+		return false, err
+	}
+	if uid == 0 {
+		return false, nil
+	}
+	if err := tx.Bucket(bucketTicketsByUser).Delete(userTicketKey(uid, id)); err != nil {
+		return false, err
+	}
+	if _, err := deleteRange(tx.Bucket(bucketTicketReminders), ticketKey(id)); err != nil {
+		return false, err
+	}
+	if err := unlinkChat(tx, uid, id); err != nil {
+		return false, err
+	}
+	_, err = appendAudit(tx, valex.AuditEntry{TicketID: id, At: at, Action: valex.AuditPurged,
+		Detail: fmt.Sprintf("messages=%d", len(old.Messages))})
+	return false, err
+}
+
+// unlinkChat drops the links from a user's private chat (its id is the
+// user id) to one ticket.
+func unlinkChat(tx *bbolt.Tx, chatID int64, ticketID uint64) error {
+	b := tx.Bucket(bucketTicketMessages)
+	want := ticketKey(ticketID)
+	prefix := idKey(chatID)
+	var drop [][]byte
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if bytes.Equal(v, want) {
+			drop = append(drop, slices.Clone(k))
+		}
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InactiveStatus returns what the inactivity job decides on, without
+// opening the codec: the user's last activity and language, when they were
+// last told their account will be deleted (zero if never) and whether a
+// legal hold stands. A missing user is an error wrapping valex.ErrNotFound.
+func (db *DB) InactiveStatus(userID int64) (lastActive, noticeAt time.Time, lang string, held bool, err error) {
+	err = db.bolt.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketUsers).Get(idKey(userID))
+		if v == nil {
+			return valex.ErrNotFound
+		}
+		rec, err := decodeUserRecord(v)
+		if err != nil {
+			return err
+		}
+		lastActive, lang = fromUnixNano(rec.lastActiveAt), rec.language
+		if n := tx.Bucket(bucketInactiveNotices).Get(idKey(userID)); len(n) == 8 {
+			noticeAt = fromUnixNano(int64(binary.BigEndian.Uint64(n)))
+		}
+		held = heldTx(tx, userID)
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, time.Time{}, "", false, fmt.Errorf("load inactivity of user %d: %w", userID, err)
+	}
+	return lastActive, noticeAt, lang, held, nil
+}
+
+// SetInactiveNotice records when a user was told their inactive account
+// will be deleted.
+func (db *DB) SetInactiveNotice(userID int64, at time.Time) error {
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketUsers).Get(idKey(userID)) == nil {
+			return valex.ErrNotFound
+		}
+		return tx.Bucket(bucketInactiveNotices).Put(idKey(userID), binary.BigEndian.AppendUint64(nil, uint64(unixNano(at))))
+	})
+	if err != nil {
+		return fmt.Errorf("record inactivity notice of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// PruneInactiveNotices drops the notice records that no longer matter: of
+// users who are gone (erased, by the job or by /forget) and of users who
+// came back after the notice. It reads only the notice records, which exist
+// for inactive users alone, and returns how many went.
+func (db *DB) PruneInactiveNotices() (int, error) {
+	n := 0
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		users := tx.Bucket(bucketUsers)
+		b := tx.Bucket(bucketInactiveNotices)
+		var drop [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			u := users.Get(k)
+			if u == nil {
+				drop = append(drop, slices.Clone(k))
+				return nil
+			}
+			rec, err := decodeUserRecord(u)
+			if err != nil {
+				return err
+			}
+			if len(v) != 8 || rec.lastActiveAt > int64(binary.BigEndian.Uint64(v)) {
+				drop = append(drop, slices.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range drop {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(drop)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune inactivity notices: %w", err)
+	}
+	return n, nil
+}
