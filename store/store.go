@@ -64,6 +64,10 @@ var (
 type Options struct {
 	Timeout time.Duration // bbolt lock timeout, default 2s
 	Codec   Codec         // default PlainCodec{}
+	// ReadOnly opens the file without writing to it (for verifying a
+	// backup): no bucket is created and no migration runs, so the file must
+	// already be at this build's schema.
+	ReadOnly bool
 }
 
 // DB is an open store file. It is safe for concurrent use.
@@ -89,11 +93,18 @@ func open(path string, opts Options, migs []func(*bbolt.Tx) error) (*DB, error) 
 	if opts.Codec == nil {
 		opts.Codec = PlainCodec{}
 	}
-	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout})
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db := &DB{bolt: b, codec: opts.Codec, path: path}
+	if opts.ReadOnly {
+		if err := db.checkCurrent(len(migs)); err != nil {
+			_ = b.Close()
+			return nil, fmt.Errorf("open store %s read-only: %w", path, err)
+		}
+		return db, nil
+	}
 	err = b.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -178,4 +189,24 @@ func putUint64(tx *bbolt.Tx, key []byte, n uint64) error {
 	v := make([]byte, 8)
 	binary.BigEndian.PutUint64(v, n)
 	return tx.Bucket(bucketMeta).Put(key, v)
+}
+
+// checkCurrent reports whether a file opened read-only has every bucket and
+// this build's schema version, so code may assume both as usual.
+func (db *DB) checkCurrent(want int) error {
+	return db.bolt.View(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("bucket %s missing: open the file read-write once to migrate it", name)
+			}
+		}
+		have, err := schemaVersion(tx)
+		if err != nil {
+			return err
+		}
+		if have != want {
+			return fmt.Errorf("schema version %d, this build uses %d: open it read-write once to migrate it", have, want)
+		}
+		return nil
+	})
 }

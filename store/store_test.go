@@ -278,3 +278,41 @@ func rawSchemaVersion(tb testing.TB, path string) int {
 	}
 	return v
 }
+
+func TestReadOnlyOpenLeavesTheFileUntouched(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "valex.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutUser(valex.User{ID: 1, Nickname: "n", Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	before, _ := os.ReadFile(path)
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := ro.User(1); err != nil || u.Nickname != "n" {
+		t.Fatalf("read-only user = %+v, %v", u, err)
+	}
+	if err := ro.PutUser(valex.User{ID: 2, Nickname: "x"}); err == nil {
+		t.Fatal("a write succeeded on a read-only store")
+	}
+	ro.Close()
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Fatal("opening read-only changed the file")
+	}
+	// A file from before the migrations is refused, not half-read.
+	old := filepath.Join(t.TempDir(), "old.db")
+	b, err := bbolt.Open(old, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if _, err := Open(old, Options{ReadOnly: true}); err == nil {
+		t.Fatal("an unmigrated file opened read-only")
+	}
+}

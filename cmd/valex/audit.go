@@ -35,7 +35,7 @@ func auditCommand(args []string, stdout io.Writer, getenv func(string) string) e
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
-	db, err := store.Open(path, store.Options{Timeout: time.Second})
+	db, err := store.Open(path, store.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("open %s (a running bot holds its database: verify a backup instead): %w", path, err)
 	}
