@@ -342,14 +342,11 @@ func backup(cfg Config, dst string) error {
 	return f.Close()
 }
 
-// restore checks that src is a readable Valex database, keeps the current
-// database next to it as valex.db.before-restore, and puts src in its place.
+// restore puts a backup in place of the database: it works on a copy (the
+// backup file itself is never written), checks the copy opens (migrating an
+// older backup), keeps the current database as valex.db.before-restore and
+// moves the copy in.
 func restore(cfg Config, src string) error {
-	check, err := store.Open(src, store.Options{})
-	if err != nil {
-		return fmt.Errorf("%s is not a usable backup: %w", src, err)
-	}
-	check.Close()
 	data, err := os.ReadFile(src)
 	if err != nil {
 		return err
@@ -360,16 +357,22 @@ func restore(cfg Config, src string) error {
 	dst := filepath.Join(cfg.DataDir, "valex.db")
 	// Opening takes the file lock: a running bot makes this fail instead of
 	// having its database replaced underneath it.
-	if cur, err := store.Open(dst, store.Options{Timeout: time.Second}); err != nil {
+	cur, err := store.Open(dst, store.Options{Timeout: time.Second})
+	if err != nil {
 		return fmt.Errorf("open current database (is the bot running?): %w", err)
-	} else {
-		cur.Close()
 	}
-	if err := os.Rename(dst, dst+".before-restore"); err != nil {
-		return err
-	}
+	cur.Close()
 	tmp := dst + ".restoring"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	check, err := store.Open(tmp, store.Options{})
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("%s is not a usable backup: %w", src, err)
+	}
+	check.Close()
+	if err := os.Rename(dst, dst+".before-restore"); err != nil {
 		return err
 	}
 	return os.Rename(tmp, dst)
