@@ -105,11 +105,21 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	db, _ = openStoreAt(cfg)
-	defer db.Close()
 	if u, err := db.User(1); err != nil || u.Nickname != "before" {
 		t.Fatalf("after restore: %+v %v", u, err)
 	}
+	db.Close()
 	if err := run(context.Background(), []string{"restore", filepath.Join(dir, "nope.db")}, nil, &out, &out, env); err == nil {
 		t.Fatal("restoring a missing file succeeded")
+	}
+	garbage := filepath.Join(t.TempDir(), "garbage.db")
+	os.WriteFile(garbage, bytes.Repeat([]byte("not a database "), 1000), 0o600)
+	if err := run(context.Background(), []string{"restore", garbage}, nil, &out, &out, env); err == nil {
+		t.Fatal("restoring a file that is not a database succeeded")
+	}
+	db, _ = openStoreAt(cfg)
+	defer db.Close()
+	if u, err := db.User(1); err != nil || u.Nickname != "before" {
+		t.Fatalf("after a refused restore: %+v %v", u, err)
 	}
 }
