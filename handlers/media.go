@@ -121,12 +121,9 @@ func (a *AI) voiceTurn(ctx context.Context, r *bot.Request, f bot.File) error {
 	}
 	text, usage, err := a.models.Transcribe(ctx, m.ID, audio, name)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return a.providerError(r, err)
+		return a.callFailed(ctx, r, err)
 	}
-	if err := a.store.SaveExchange(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, usage)}); err != nil {
+	if err := a.charge(r, usage); err != nil {
 		return err
 	}
 	text = strings.TrimSpace(text)
@@ -225,12 +222,9 @@ func (a *AI) image(ctx context.Context, r *bot.Request, model, prompt string) er
 	_ = a.out.Typing(a.root, r.ChatID, "upload_photo")
 	img, usage, err := a.models.Image(ctx, model, prompt)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return a.providerError(r, err)
+		return a.callFailed(ctx, r, err)
 	}
-	if err := a.store.SaveExchange(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, usage)}); err != nil {
+	if err := a.charge(r, usage); err != nil {
 		return err
 	}
 	caption := tghtml.Escape(truncate(prompt, 200))
@@ -282,12 +276,9 @@ func (a *AI) speak(ctx context.Context, r *bot.Request, text string, answer bool
 	_ = a.out.Typing(a.root, r.ChatID, "record_voice")
 	audio, mime, usage, err := a.models.Speech(ctx, m.ID, text)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return a.providerError(r, err)
+		return a.callFailed(ctx, r, err)
 	}
-	if err := a.store.SaveExchange(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, usage)}); err != nil {
+	if err := a.charge(r, usage); err != nil {
 		return err
 	}
 	name := "speech.mp3"
@@ -308,4 +299,19 @@ func truncate(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
+}
+
+// callFailed turns a failed provider call into the user's error (nothing
+// is charged); a call stopped by /cancel ends quietly, the user has been
+// answered already.
+func (a *AI) callFailed(ctx context.Context, r *bot.Request, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return a.providerError(r, err)
+}
+
+// charge records a successful call outside a chat turn in the usage ledger.
+func (a *AI) charge(r *bot.Request, u ai.Usage) error {
+	return a.store.SaveExchange(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, u)})
 }
