@@ -31,6 +31,9 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzMarkdownToHTML -fuzztime 30s ./bot/tghtml
 	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 30s ./bot/tghtml
+	$(GO) test -run '^$$' -fuzz FuzzParseUpdate -fuzztime 30s ./bot
+	$(GO) test -run '^$$' -fuzz FuzzSignerParse -fuzztime 30s ./bot
+	$(GO) test -run '^$$' -fuzz FuzzParseHTML -fuzztime 30s ./bot/bottest
 
 clean:
 	rm -rf bin

@@ -97,12 +97,19 @@ func (u *Update) Private() bool { return u.ChatType == ChatPrivate }
 
 // parseUpdate turns the raw JSON of one update into an Update. botUsername is
 // used to recognise /command@botname and mentions in groups.
-func parseUpdate(raw []byte, botUsername string) (*Update, error) {
+func parseUpdate(raw []byte, botUsername string) (u *Update, err error) {
+	// It runs on the poller's goroutine: a panic here would stop the bot
+	// for everyone, so a malformed update becomes an error instead.
+	defer func() {
+		if p := recover(); p != nil {
+			u, err = nil, fmt.Errorf("parse update: panic: %v", p)
+		}
+	}()
 	var tu tgbotapi.Update
 	if err := json.Unmarshal(raw, &tu); err != nil {
 		return nil, fmt.Errorf("decode update: %w", err)
 	}
-	u := &Update{ID: tu.UpdateID}
+	u = &Update{ID: tu.UpdateID}
 	switch {
 	case tu.Message != nil:
 		fillMessage(u, tu.Message, botUsername)
@@ -189,8 +196,19 @@ func fillMessage(u *Update, m *tgbotapi.Message, botUsername string) {
 		u.Kind = KindPayment
 		u.Payload, u.Currency, u.TotalAmount = sp.InvoicePayload, sp.Currency, sp.TotalAmount
 		u.ChargeID, u.ProviderCharge = sp.TelegramPaymentChargeID, sp.ProviderPaymentChargeID
-	case m.IsCommand():
-		cmd, target, _ := strings.Cut(m.CommandWithAt(), "@")
+	case m.IsCommand() && strings.HasPrefix(m.Text, "/"):
+		// Parsed from the text rather than with the SDK's CommandWithAt,
+		// which slices by the entity's length and panics when it is longer
+		// than the text (found by FuzzParseUpdate).
+		word, args, _ := strings.Cut(m.Text[1:], " ")
+		if i := strings.IndexAny(word, "\n\t"); i >= 0 {
+			word, args = word[:i], word[i+1:]+" "+args
+		}
+		cmd, target, _ := strings.Cut(word, "@")
+		if cmd == "" {
+			u.Kind = KindText // a lone "/" is just text
+			return
+		}
 		if target != "" && !strings.EqualFold(target, botUsername) {
 			// /command@otherbot in a group is not for us.
 			u.Kind = KindIgnored
@@ -198,7 +216,7 @@ func fillMessage(u *Update, m *tgbotapi.Message, botUsername string) {
 		}
 		u.Kind = KindCommand
 		u.Command = strings.ToLower(cmd)
-		u.Args = strings.TrimSpace(m.CommandArguments())
+		u.Args = strings.TrimSpace(args)
 		u.Mentioned = true
 	case len(m.Photo) > 0:
 		u.Kind = KindPhoto
