@@ -34,6 +34,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseUpdate -fuzztime 30s ./bot
 	$(GO) test -run '^$$' -fuzz FuzzSignerParse -fuzztime 30s ./bot
 	$(GO) test -run '^$$' -fuzz FuzzParseHTML -fuzztime 30s ./bot/bottest
+	$(GO) test -run '^$$' -fuzz FuzzOggDuration -fuzztime 30s ./ai
 
 clean:
 	rm -rf bin
