@@ -15,13 +15,14 @@ import (
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
-	"github.com/valex-ai/valex/bot/tghtml"
+	"github.com/valex-ai/valex/bot/bottest"
 	"github.com/valex-ai/valex/locales"
 	"github.com/valex-ai/valex/store"
 )
 
 // The desk's handlers against a real store, the real router (roles,
-// signed buttons) and locales, with a fake clock and a recording outbox.
+// signed buttons), locales and outbox, with a fake clock; the outbox talks
+// to the Bot API emulator, which records what each chat received.
 // cmd/valex/desk_test.go runs the same flows end to end over the Bot API
 // emulator.
 
@@ -53,67 +54,116 @@ func (c *deskClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// deskSent is one recorded outgoing call.
+// deskSent is one message as a chat received it, read back from the Bot
+// API emulator.
 type deskSent struct {
 	ID       int
 	ChatID   int64
-	Text     string // tags stripped
+	Text     string // as the user sees it: tags stripped
 	Keyboard [][]bot.Button
 	Edit     bool
 	File     []byte
 }
 
-// deskOut records messages. blocked chats get a 403, failing ones a 400;
-// before runs ahead of every send.
+// deskOut is the real outbox over the Bot API emulator; what each chat
+// received is read back from the emulator's record. before runs ahead of
+// every outgoing message (a test's hook into the middle of a broadcast).
 type deskOut struct {
-	mu      sync.Mutex
-	next    int
-	sent    []deskSent
-	blocked map[int64]bool
-	failing map[int64]bool
-	before  func(chatID int64)
+	*bot.Outbox
+	emu *bottest.Server
+
+	mu     sync.Mutex
+	before func(chatID int64)
+	base   int // events up to this sequence number are forgotten (reset)
 }
 
-func (o *deskOut) record(s deskSent) (int, error) {
+func newDeskOut(tb testing.TB) *deskOut {
+	tb.Helper()
+	emu, err := bottest.New(bottest.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { emu.Close() })
+	c, err := bot.NewClient(context.Background(), emu.URL(), emu.Token(), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := bot.NewOutbox(c, bot.OutboxConfig{Pace: bot.PaceConfig{Disabled: true}}, zerolog.Nop())
+	return &deskOut{Outbox: out, emu: emu}
+}
+
+func (o *deskOut) runBefore(chatID int64) {
 	o.mu.Lock()
 	before := o.before
 	o.mu.Unlock()
 	if before != nil {
-		before(s.ChatID)
+		before(chatID)
 	}
+}
+
+func (o *deskOut) Send(ctx context.Context, m bot.Message) (int, error) {
+	o.runBefore(m.ChatID)
+	return o.Outbox.Send(ctx, m)
+}
+
+func (o *deskOut) Edit(ctx context.Context, chatID int64, messageID int, text string, kb [][]bot.Button) error {
+	o.runBefore(chatID)
+	return o.Outbox.Edit(ctx, chatID, messageID, text, kb)
+}
+
+func (o *deskOut) SendFile(ctx context.Context, f bot.FileMessage) (int, error) {
+	o.runBefore(f.ChatID)
+	return o.Outbox.SendFile(ctx, f)
+}
+
+// block makes chat answer like a user who blocked the bot; missing like a
+// deleted account ("chat not found").
+func (o *deskOut) block(chat int64, on bool)   { o.emu.SetBlocked(chat, on) }
+func (o *deskOut) missing(chat int64, on bool) { o.emu.SetChatMissing(chat, on) }
+
+// reset forgets what was sent so far.
+func (o *deskOut) reset() {
+	evs := o.emu.Events()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.blocked[s.ChatID] {
-		return 0, &bot.APIError{Method: "sendMessage", Code: 403, Description: "Forbidden: bot was blocked by the user"}
+	if len(evs) > 0 {
+		o.base = evs[len(evs)-1].Seq
 	}
-	if o.failing[s.ChatID] {
-		return 0, &bot.APIError{Method: "sendMessage", Code: 400, Description: "Bad Request: chat not found"}
+}
+
+// delivered is every message that reached a chat since the last reset.
+func (o *deskOut) delivered() []deskSent {
+	o.mu.Lock()
+	base := o.base
+	o.mu.Unlock()
+	var out []deskSent
+	for _, e := range o.emu.Events() {
+		if e.Seq <= base || !e.OK() {
+			continue
+		}
+		switch e.Method {
+		case "sendMessage", "editMessageText", "sendDocument", "sendPhoto", "sendVoice", "sendAudio":
+		default:
+			continue
+		}
+		var kb [][]bot.Button
+		for _, row := range e.Keyboard {
+			var r []bot.Button
+			for _, b := range row {
+				r = append(r, bot.Button{Text: b.Text, Data: b.Data, URL: b.URL})
+			}
+			kb = append(kb, r)
+		}
+		out = append(out, deskSent{ID: e.MessageID, ChatID: e.ChatID, Text: e.Text, Keyboard: kb,
+			Edit: e.Method == "editMessageText", File: e.FileData})
 	}
-	o.next++
-	s.ID = o.next
-	o.sent = append(o.sent, s)
-	return s.ID, nil
-}
-
-func (o *deskOut) Send(_ context.Context, m bot.Message) (int, error) {
-	return o.record(deskSent{ChatID: m.ChatID, Text: tghtml.Strip(m.Text), Keyboard: m.Keyboard})
-}
-
-func (o *deskOut) Edit(_ context.Context, chatID int64, messageID int, text string, kb [][]bot.Button) error {
-	_, err := o.record(deskSent{ChatID: chatID, Text: tghtml.Strip(text), Keyboard: kb, Edit: true})
-	return err
-}
-
-func (o *deskOut) SendFile(_ context.Context, f bot.FileMessage) (int, error) {
-	return o.record(deskSent{ChatID: f.ChatID, Text: tghtml.Strip(f.Caption), File: f.Data})
+	return out
 }
 
 // to returns what chat got, in order.
 func (o *deskOut) to(chat int64) []deskSent {
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	var out []deskSent
-	for _, s := range o.sent {
+	for _, s := range o.delivered() {
 		if s.ChatID == chat {
 			out = append(out, s)
 		}
@@ -130,11 +180,7 @@ func (o *deskOut) last(tb testing.TB, chat int64) deskSent {
 	return all[len(all)-1]
 }
 
-func (o *deskOut) count() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.sent)
-}
+func (o *deskOut) count() int { return len(o.delivered()) }
 
 type deskHarness struct {
 	t     testing.TB
@@ -159,7 +205,7 @@ func newDeskHarness(tb testing.TB) *deskHarness {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	x := &deskHarness{t: tb, db: db, out: &deskOut{blocked: map[int64]bool{}, failing: map[int64]bool{}},
+	x := &deskHarness{t: tb, db: db, out: newDeskOut(tb),
 		clock: &deskClock{t: deskT0}, cb: bot.NewSigner([]byte("desk-test"))}
 	h := &Handlers{Users: db, Out: x.out, Tr: tr, CB: x.cb, Clock: x.clock,
 		Roles: Roles{Admins: map[int64]bool{deskAdmin: true}, Support: map[int64]bool{deskStaff: true, deskStaff2: true}},
@@ -508,13 +554,13 @@ func TestRemindersOnFakeClock(t *testing.T) {
 	// Nobody reachable: the 3-day reminder of t2 is kept for the next pass.
 	x.clock.Add(4 * deskDayTest)
 	x.out.mu.Lock()
-	x.out.blocked[deskStaff2] = true
+	x.out.block(deskStaff2, true)
 	x.out.mu.Unlock()
 	if _, _, err := x.desk.sendReminders(context.Background()); err == nil || !strings.Contains(err.Error(), "reached no staff") {
 		t.Fatalf("undeliverable reminder: %v", err)
 	}
 	x.out.mu.Lock()
-	x.out.blocked[deskStaff2] = false
+	x.out.block(deskStaff2, false)
 	x.out.mu.Unlock()
 	if _, s := pass(); s != 1 {
 		t.Fatalf("retry sent %d, want 1", s)
@@ -624,8 +670,8 @@ func TestMarketingChecksConsentAtSendTime(t *testing.T) {
 
 func TestBreachNoticeDeliveries(t *testing.T) {
 	x := newDeskHarness(t)
-	x.out.blocked[deskUser2] = true
-	x.out.failing[deskStaff] = true
+	x.out.block(deskUser2, true)
+	x.out.missing(deskStaff, true)
 	if err := x.cmdErr(deskAdmin, "breach", "ids=1,x leak"); userErrKey(err) != "notice.bad_ids" {
 		t.Fatalf("bad ids: %v", err)
 	}
@@ -652,7 +698,7 @@ func TestBreachNoticeDeliveries(t *testing.T) {
 
 	// A stop mid-way leaves the notice unfinished; resuming skips who has it
 	// and retries who failed.
-	x.out.failing[deskStaff] = false
+	x.out.missing(deskStaff, false)
 	n, _ := x.db.CreateNotice(valex.Notice{Kind: valex.NoticeBreach, Text: "again", UserIDs: []int64{deskUser, deskStaff}, CreatedAt: x.clock.Now(), CreatedBy: deskAdmin})
 	if err := x.db.RecordDelivery(valex.Delivery{NoticeID: n.ID, UserID: deskUser, Status: valex.DeliveryDelivered, At: x.clock.Now()}); err != nil {
 		t.Fatal(err)
@@ -991,12 +1037,12 @@ func TestRequestsPagingAndFilters(t *testing.T) {
 	wantText(t, x.out.last(t, deskStaff), "status: in progress", "Open requests: 0", "No open requests match")
 	// A tampered page number is refused, a page past the end shows the last.
 	if err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff},
-		CallbackData: x.cb.Data("rq", "99", "-", "-")}}); err != nil {
+		MessageID: first.ID, CallbackData: x.cb.Data("rq", "99", "-", "-")}}); err != nil {
 		t.Fatal(err)
 	}
 	wantText(t, x.out.last(t, deskStaff), "page 3 of 3")
 	if err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff},
-		CallbackData: x.cb.Data("rq", "0", "bogus", "-")}}); userErrKey(err) != "error.bad_callback" {
+		MessageID: first.ID, CallbackData: x.cb.Data("rq", "0", "bogus", "-")}}); userErrKey(err) != "error.bad_callback" {
 		t.Fatalf("bad filter: %v", err)
 	}
 }
@@ -1015,12 +1061,14 @@ func BenchmarkRequestsPage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	x.clock.Add(40 * deskDayTest) // some overdue, some not
+	x.clock.Add(40 * deskDayTest)    // some overdue, some not
+	x.cmd(deskStaff, "requests", "") // the message whose buttons page through
+	msgID := x.out.last(b, deskStaff).ID
 	for _, page := range []int{0, 500} {
 		b.Run(fmt.Sprintf("page_%d", page), func(b *testing.B) {
 			data := x.cb.Data("rq", fmt.Sprint(page), "-", "-")
 			for b.Loop() {
-				err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff}, MessageID: 1, CallbackData: data}})
+				err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff}, MessageID: msgID, CallbackData: data}})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -1029,9 +1077,7 @@ func BenchmarkRequestsPage(b *testing.B) {
 			if m := x.out.last(b, deskStaff); !strings.Contains(m.Text, "Open requests: 10000") {
 				b.Fatalf("page = %q", m.Text)
 			}
-			x.out.mu.Lock()
-			x.out.sent = x.out.sent[:0]
-			x.out.mu.Unlock()
+			x.out.reset()
 		})
 	}
 }
@@ -1060,9 +1106,7 @@ func BenchmarkMyData(b *testing.B) {
 		b.StopTimer()
 		all := x.out.to(deskUser)
 		size = len(all[len(all)-2].File)
-		x.out.mu.Lock()
-		x.out.sent = x.out.sent[:0]
-		x.out.mu.Unlock()
+		x.out.reset()
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(size)/1e6, "MB/export")

@@ -66,6 +66,7 @@ type Server struct {
 
 	chats   map[int64]*chatState
 	blocked map[int64]bool
+	missing map[int64]bool // chats that answer "chat not found" (deleted accounts, wrong ids)
 
 	files       map[string]*storedFile // by file_id
 	filesByPath map[string]*storedFile
@@ -125,6 +126,7 @@ func New(opts Options) (*Server, error) {
 		done:         make(chan struct{}),
 		chats:        make(map[int64]*chatState),
 		blocked:      make(map[int64]bool),
+		missing:      make(map[int64]bool),
 		files:        make(map[string]*storedFile),
 		filesByPath:  make(map[string]*storedFile),
 		querySeq:     4_200_000_000_000_000_000, // callback ids look like Telegram's long numbers
@@ -205,6 +207,18 @@ func (s *Server) SetBlocked(chatID int64, blocked bool) {
 		s.blocked[chatID] = true
 	} else {
 		delete(s.blocked, chatID)
+	}
+}
+
+// SetChatMissing makes every bot call addressed to chatID answer 400 "Bad
+// Request: chat not found", as for a deleted account.
+func (s *Server) SetChatMissing(chatID int64, missing bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if missing {
+		s.missing[chatID] = true
+	} else {
+		delete(s.missing, chatID)
 	}
 }
 

@@ -127,6 +127,9 @@ func (s *Server) botChatLocked(chatID int64) (*chatState, *apiError) {
 	if s.blocked[chatID] {
 		return nil, errBlocked
 	}
+	if s.missing[chatID] {
+		return nil, badRequest("chat not found")
+	}
 	if cs, ok := s.chats[chatID]; ok {
 		return cs, nil
 	}
@@ -142,6 +145,9 @@ func (s *Server) botChatLocked(chatID int64) (*chatState, *apiError) {
 func (s *Server) existingChatLocked(chatID int64) (*chatState, *apiError) {
 	if s.blocked[chatID] {
 		return nil, errBlocked
+	}
+	if s.missing[chatID] {
+		return nil, badRequest("chat not found")
 	}
 	cs, ok := s.chats[chatID]
 	if !ok {
