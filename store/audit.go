@@ -113,7 +113,7 @@ func (db *DB) AppendAudit(ticketID uint64, e valex.AuditEntry) (valex.AuditEntry
 	}
 	e.TicketID = ticketID
 	var out valex.AuditEntry
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketTickets).Get(ticketKey(ticketID)) == nil {
 			return valex.ErrNotFound
 		}
@@ -130,7 +130,7 @@ func (db *DB) AppendAudit(ticketID uint64, e valex.AuditEntry) (valex.AuditEntry
 // Audit returns a ticket's trail, first entry first.
 func (db *DB) Audit(ticketID uint64) ([]valex.AuditEntry, error) {
 	var out []valex.AuditEntry
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		out, err = auditOf(tx, ticketID)
 		return err
@@ -179,7 +179,7 @@ func (r AuditReport) OK() bool { return len(r.Broken) == 0 }
 // that cannot be read.
 func (db *DB) VerifyAudit() (AuditReport, error) {
 	var rep AuditReport
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		heads := tx.Bucket(bucketAuditHeads)
 		seen := map[uint64]bool{}
 		var trail []valex.AuditEntry

@@ -36,7 +36,7 @@ func (db *DB) AddPolicyVersion(p valex.PolicyVersion) error {
 	if err != nil {
 		return err
 	}
-	err = db.bolt.Update(func(tx *bbolt.Tx) error {
+	err = db.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketPolicies)
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -53,7 +53,7 @@ func (db *DB) AddPolicyVersion(p valex.PolicyVersion) error {
 // PolicyVersions returns the published versions, oldest first.
 func (db *DB) PolicyVersions() ([]valex.PolicyVersion, error) {
 	var out []valex.PolicyVersion
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketPolicies).ForEach(func(_, v []byte) error {
 			var r policyRecord
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -72,7 +72,7 @@ func (db *DB) PolicyVersions() ([]valex.PolicyVersion, error) {
 // LatestPolicyVersion returns the most recently published version; ok is
 // false when none was recorded (the configuration's version applies).
 func (db *DB) LatestPolicyVersion() (p valex.PolicyVersion, ok bool, err error) {
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.view(func(tx *bbolt.Tx) error {
 		_, v := tx.Bucket(bucketPolicies).Cursor().Last()
 		if v == nil {
 			return nil
@@ -117,7 +117,7 @@ func (db *DB) CreateNotice(n valex.Notice) (valex.Notice, error) {
 		return valex.Notice{}, fmt.Errorf("create notice: kind %q: not a new notice", n.Kind)
 	}
 	rec := noticeRecord{Kind: string(n.Kind), Text: n.Text, UserIDs: n.UserIDs, Created: unixNano(n.CreatedAt), By: n.CreatedBy}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketNotices)
 		id, err := b.NextSequence()
 		if err != nil {
@@ -139,7 +139,7 @@ func (db *DB) CreateNotice(n valex.Notice) (valex.Notice, error) {
 // Notice returns a notice with its delivery totals.
 func (db *DB) Notice(id uint64) (valex.Notice, error) {
 	var n valex.Notice
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		rec, err := getNotice(tx, id)
 		n = rec.notice(id)
 		return err
@@ -171,7 +171,7 @@ func putNotice(tx *bbolt.Tx, id uint64, rec noticeRecord) error {
 // FinishNotice marks a broadcast as done and returns its totals.
 func (db *DB) FinishNotice(id uint64, at time.Time) (valex.Notice, error) {
 	var n valex.Notice
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		rec, err := getNotice(tx, id)
 		if err != nil {
 			return err
@@ -189,7 +189,7 @@ func (db *DB) FinishNotice(id uint64, at time.Time) (valex.Notice, error) {
 // UnfinishedNotices returns the broadcasts a stop interrupted, oldest first.
 func (db *DB) UnfinishedNotices() ([]valex.Notice, error) {
 	var out []valex.Notice
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketNotices).ForEach(func(k, v []byte) error {
 			var rec noticeRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
@@ -223,7 +223,7 @@ func (db *DB) RecordDelivery(d valex.Delivery) error {
 	if err != nil {
 		return err
 	}
-	err = db.bolt.Update(func(tx *bbolt.Tx) error {
+	err = db.update(func(tx *bbolt.Tx) error {
 		rec, err := getNotice(tx, d.NoticeID)
 		if err != nil {
 			return err
@@ -258,7 +258,7 @@ func (db *DB) RecordDelivery(d valex.Delivery) error {
 // Deliveries returns a notice's deliveries in user id order.
 func (db *DB) Deliveries(noticeID uint64) ([]valex.Delivery, error) {
 	var out []valex.Delivery
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		rec, err := getNotice(tx, noticeID)
 		if err != nil {
 			return err
@@ -334,7 +334,7 @@ func userDeliveries(tx *bbolt.Tx, userID int64) ([]valex.Delivery, error) {
 // goes to and in which language.
 func (db *DB) Audience() ([]valex.User, error) {
 	var out []valex.User
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("bad user key %x", k)

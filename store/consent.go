@@ -56,7 +56,7 @@ func (db *DB) appendEvent(bucket []byte, userID int64, rec consentRecord) error 
 	if err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bbolt.Tx) error {
+	return db.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucket)
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -71,7 +71,7 @@ func (db *DB) appendEvent(bucket []byte, userID int64, rec consentRecord) error 
 func (db *DB) ConsentEvents(userID int64) ([]valex.ConsentEvent, []valex.RestrictionEvent, error) {
 	var cs []valex.ConsentEvent
 	var rs []valex.RestrictionEvent
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		cs, rs, err = consentEvents(tx, userID)
 		return err

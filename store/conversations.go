@@ -119,7 +119,7 @@ func (db *DB) decodeTurn(userID int64, v []byte) (valex.Turn, error) {
 // stored.
 func (db *DB) AISettings(userID int64) (valex.AISettings, error) {
 	var s valex.AISettings
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		s, err = getAISettings(tx, userID)
 		return err
@@ -134,7 +134,7 @@ func (db *DB) AISettings(userID int64) (valex.AISettings, error) {
 // one transaction.
 func (db *DB) UpdateAISettings(userID int64, fn func(*valex.AISettings)) (valex.AISettings, error) {
 	var s valex.AISettings
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		var err error
 		if s, err = getAISettings(tx, userID); err != nil {
 			return err
@@ -177,7 +177,7 @@ func getAISettings(tx *bbolt.Tx, userID int64) (valex.AISettings, error) {
 // were left out. It reads backwards from the newest turn and stops at the
 // budget, decoding only the turns it returns.
 func (db *DB) RecentTurns(userID int64, conv uint64, budget int) (turns []valex.Turn, dropped bool, err error) {
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.view(func(tx *bbolt.Tx) error {
 		b, err := aiBucket(tx, bucketAITurns)
 		if b == nil || err != nil {
 			return err
@@ -248,7 +248,7 @@ func prevWithPrefix(c *bbolt.Cursor, prefix []byte) ([]byte, []byte) {
 // SaveExchange appends turns to a conversation and records usage, in one
 // transaction: a chat turn costs one disk sync.
 func (db *DB) SaveExchange(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage) error {
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		if len(turns) > 0 {
 			b, err := aiBucket(tx, bucketAITurns)
 			if err != nil {
@@ -315,7 +315,7 @@ type exportUsage struct {
 // an access request, with the number of items in each.
 func (db *DB) ExportAI(userID int64) (data map[string]any, counts map[string]int, err error) {
 	data, counts = map[string]any{}, map[string]int{}
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.view(func(tx *bbolt.Tx) error {
 		s, err := getAISettings(tx, userID)
 		if err != nil {
 			return err
@@ -357,7 +357,7 @@ func (db *DB) ExportAI(userID int64) (data map[string]any, counts map[string]int
 // by category. Erasing twice is not an error.
 func (db *DB) EraseAI(userID int64) (map[string]int, error) {
 	counts := map[string]int{}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		clear(counts)
 		prefix := idKey(userID)
 		for _, c := range []struct {

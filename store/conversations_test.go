@@ -23,7 +23,7 @@ func turn(role, text string, tokens int) valex.Turn {
 func aiValuesContaining(tb testing.TB, db *DB, needle []byte) map[string]int {
 	tb.Helper()
 	hits := map[string]int{}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
 			return b.ForEach(func(_, v []byte) error {
 				if bytes.Contains(v, needle) {
@@ -43,7 +43,7 @@ func aiValuesContaining(tb testing.TB, db *DB, needle []byte) map[string]int {
 func keysWithPrefix(tb testing.TB, db *DB, bucket, prefix []byte) int {
 	tb.Helper()
 	n := 0
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucket).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			n++

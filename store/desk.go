@@ -284,7 +284,7 @@ func (db *DB) CreateTicket(r valex.Request) (valex.Request, error) {
 	if r.ID != 0 || r.UserID == 0 || !r.Kind.Valid() || !slices.Contains(valex.RequestStatuses, r.Status) {
 		return valex.Request{}, fmt.Errorf("create ticket: id %d, user %d, kind %q, status %q: not a new ticket", r.ID, r.UserID, r.Kind, r.Status)
 	}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		id, err := tx.Bucket(bucketTickets).NextSequence()
 		if err != nil {
 			return err
@@ -306,7 +306,7 @@ func (db *DB) CreateTicket(r valex.Request) (valex.Request, error) {
 // valex.ErrNotFound.
 func (db *DB) Ticket(id uint64) (valex.Request, error) {
 	var r valex.Request
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketTickets).Get(ticketKey(id))
 		if v == nil {
 			return valex.ErrNotFound
@@ -331,7 +331,7 @@ func (db *DB) Ticket(id uint64) (valex.Request, error) {
 // the requester, nor edit or drop messages or history.
 func (db *DB) UpdateTicket(id uint64, actor int64, at time.Time, fn func(*valex.Request) ([]valex.AuditEntry, error)) (valex.Request, error) {
 	var out valex.Request
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketTickets).Get(ticketKey(id))
 		if v == nil {
 			return valex.ErrNotFound
@@ -463,7 +463,7 @@ func normalizeTicket(r valex.Request) valex.Request {
 // without opening any record.
 func (db *DB) OpenTickets(kind valex.RequestKind, status valex.RequestStatus, offset, limit int) (page []valex.Request, total int, err error) {
 	wantKind, wantStatus := []byte(kind), []byte(status)
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketTicketsOpen).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			kd, st, ok := openSummaryFields(v)
@@ -502,7 +502,7 @@ func (db *DB) DueOpenTickets(before time.Time, fn func(r valex.Request, sent map
 		sent map[string]bool
 	}
 	var items []item
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.view(func(tx *bbolt.Tx) error {
 		marks := tx.Bucket(bucketTicketReminders).Cursor()
 		c := tx.Bucket(bucketTicketsOpen).Cursor()
 		for k, v := c.First(); k != nil && bytes.Compare(k[:8], limit) < 0; k, v = c.Next() {
@@ -538,7 +538,7 @@ func (db *DB) DueOpenTickets(before time.Time, fn func(r valex.Request, sent map
 // across restarts and concurrent passes.
 func (db *DB) ClaimReminder(id uint64, key string, at time.Time) (bool, error) {
 	claimed := false
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketTicketReminders)
 		k := append(ticketKey(id), key...)
 		if b.Get(k) != nil {
@@ -556,7 +556,7 @@ func (db *DB) ClaimReminder(id uint64, key string, at time.Time) (bool, error) {
 // ReleaseReminder forgets a claim whose reminder reached nobody, so the
 // next pass tries again.
 func (db *DB) ReleaseReminder(id uint64, key string) error {
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketTicketReminders).Delete(append(ticketKey(id), key...))
 	})
 	if err != nil {
@@ -568,7 +568,7 @@ func (db *DB) ReleaseReminder(id uint64, key string) error {
 // UserTickets returns every ticket of a user, with text, oldest first.
 func (db *DB) UserTickets(userID int64) ([]valex.Request, error) {
 	var out []valex.Request
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return db.eachUserTicket(tx, userID, func(r valex.Request) error {
 			out = append(out, r)
 			return nil
@@ -585,7 +585,7 @@ func (db *DB) UserTickets(userID int64) ([]valex.Request, error) {
 // sends.
 func (db *DB) UserTicketStatuses(userID int64) (map[uint64]valex.RequestStatus, error) {
 	out := map[uint64]valex.RequestStatus{}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		prefix := idKey(userID)
 		c := tx.Bucket(bucketTicketsByUser).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -608,7 +608,7 @@ type holdRecord struct {
 
 // SetHold places (held) or lifts a legal hold on a user's data.
 func (db *DB) SetHold(userID int64, held bool, by int64, at time.Time) error {
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketHolds)
 		if !held {
 			return b.Delete(idKey(userID))
@@ -627,7 +627,7 @@ func (db *DB) SetHold(userID int64, held bool, by int64, at time.Time) error {
 
 // Hold reports whether a legal hold stands on a user's data, and since when.
 func (db *DB) Hold(userID int64) (held bool, since time.Time, err error) {
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.view(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketHolds).Get(idKey(userID))
 		if v == nil {
 			return nil
@@ -648,7 +648,7 @@ func (db *DB) Hold(userID int64) (held bool, since time.Time, err error) {
 // LinkMessage remembers that a message in a chat is about a ticket, so a
 // Telegram reply to it can be added to that ticket and nothing else.
 func (db *DB) LinkMessage(chatID int64, messageID int, ticketID uint64) error {
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketTicketMessages).Put(pairKey(uint64(chatID), uint64(messageID)), ticketKey(ticketID))
 	})
 	if err != nil {
@@ -660,7 +660,7 @@ func (db *DB) LinkMessage(chatID int64, messageID int, ticketID uint64) error {
 // LinkedTicket returns the ticket a message was linked to, or 0.
 func (db *DB) LinkedTicket(chatID int64, messageID int) (uint64, error) {
 	var id uint64
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(bucketTicketMessages).Get(pairKey(uint64(chatID), uint64(messageID))); len(v) == 8 {
 			id = binary.BigEndian.Uint64(v)
 		}

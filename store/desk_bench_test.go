@@ -16,7 +16,7 @@ func seedTickets(tb testing.TB, db *DB, n int, mk func(i int) valex.Request) {
 	tb.Helper()
 	const batch = 5000
 	for start := 0; start < n; start += batch {
-		err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		err := db.update(func(tx *bbolt.Tx) error {
 			for i := start; i < min(start+batch, n); i++ {
 				r := mk(i)
 				id, err := tx.Bucket(bucketTickets).NextSequence()

@@ -55,7 +55,7 @@ func transition(tb testing.TB, db *DB, id uint64, to valex.RequestStatus, by int
 func valuesContaining(tb testing.TB, db *DB, needle string) map[string]int {
 	tb.Helper()
 	hits := map[string]int{}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
 			return b.ForEach(func(_, v []byte) error {
 				if bytes.Contains(v, []byte(needle)) {
@@ -420,7 +420,7 @@ func TestVerifyAuditCatchesTampering(t *testing.T) {
 	}
 	edit := func(t *testing.T, db *DB, fn func(tx *bbolt.Tx) error) {
 		t.Helper()
-		if err := db.bolt.Update(fn); err != nil {
+		if err := db.update(fn); err != nil {
 			t.Fatal(err)
 		}
 	}

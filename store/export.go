@@ -124,7 +124,7 @@ func optTime(t time.Time) *time.Time {
 // deliveries live under other key prefixes.
 func (db *DB) Export(userID int64) (data map[string]any, counts map[string]int, err error) {
 	data, counts = map[string]any{}, map[string]int{}
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.view(func(tx *bbolt.Tx) error {
 		u, err := db.getUser(tx, userID)
 		switch {
 		case err == nil:
@@ -299,7 +299,7 @@ func (db *DB) eachUserTicket(tx *bbolt.Tx, userID int64, fn func(valex.Request) 
 // rather than erase around one.
 func (db *DB) EraseUser(userID int64, erasureTicket uint64, at time.Time, extra map[string]int) (map[string]int, error) {
 	counts := map[string]int{}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		key := idKey(userID)
 		if u, err := db.getUser(tx, userID); err == nil {
 			counts[CategoryProfile] = profileFields(u)

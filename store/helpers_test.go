@@ -65,7 +65,7 @@ func (testCodec) Open(userID int64, sealed []byte) ([]byte, error) {
 func keysContaining(tb testing.TB, db *DB, needle []byte) map[string]int {
 	tb.Helper()
 	hits := map[string]int{}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
 			return b.ForEach(func(k, _ []byte) error {
 				if bytes.Contains(k, needle) {
@@ -85,7 +85,7 @@ func keysContaining(tb testing.TB, db *DB, needle []byte) map[string]int {
 func bucketLen(tb testing.TB, db *DB, name []byte) int {
 	tb.Helper()
 	n := 0
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(name).ForEach(func(_, _ []byte) error { n++; return nil })
 	})
 	if err != nil {

@@ -43,7 +43,7 @@ func (db *DB) InboxAdd(batch []InboxEntry) (added []InboxEntry, err error) {
 	}
 	// bbolt needs keys to stay valid until commit: one buffer for all of them.
 	keys := make([]byte, 8*len(batch))
-	err = db.bolt.Update(func(tx *bbolt.Tx) error {
+	err = db.update(func(tx *bbolt.Tx) error {
 		mark, err := getUint64(tx, keyInboxHighWater)
 		if err != nil {
 			return err
@@ -83,7 +83,7 @@ func (db *DB) InboxAdd(batch []InboxEntry) (added []InboxEntry, err error) {
 // InboxHighWater returns the largest update id ever stored, 0 if none.
 func (db *DB) InboxHighWater() (int, error) {
 	var mark uint64
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		mark, err = getUint64(tx, keyInboxHighWater)
 		return err
@@ -98,7 +98,7 @@ func (db *DB) InboxHighWater() (int, error) {
 // for replay after a restart.
 func (db *DB) InboxPending() ([]InboxEntry, error) {
 	var out []InboxEntry
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketInboxPending).ForEach(func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("bad inbox key %x", k)
@@ -129,7 +129,7 @@ func (db *DB) InboxDone(ids []int, at time.Time) error {
 	buf := make([]byte, 16*len(ids))
 	nanos := uint64(unixNano(at))
 	var again []int
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		handled := tx.Bucket(bucketInboxHandled)
 		handled.FillPercent = appendFill
 		// One cursor per bucket, reused for every id: Bucket.Get and
@@ -169,7 +169,7 @@ func (db *DB) InboxDone(ids []int, at time.Time) error {
 // InboxHandled calls fn for every entry of the handled log in id order. fn
 // runs inside a read transaction: it must not write to the store.
 func (db *DB) InboxHandled(fn func(id int, at time.Time) error) error {
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketInboxHandled).ForEach(func(k, v []byte) error {
 			if len(k) != 8 || len(v) != 8 {
 				return fmt.Errorf("bad handled-log entry %x", k)
@@ -190,7 +190,7 @@ func (db *DB) InboxHandled(fn func(id int, at time.Time) error) error {
 func (db *DB) InboxPruneHandled(before time.Time) (int, error) {
 	limit := unixNano(before)
 	n := 0
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		n = 0
 		c := tx.Bucket(bucketInboxHandled).Cursor()
 		// Re-seek to First after each Delete: a cursor's position after

@@ -23,7 +23,7 @@ var migrations = []func(*bbolt.Tx) error{
 // migrate applies the migrations the file has not had yet.
 func (db *DB) migrate(migs []func(*bbolt.Tx) error) error {
 	var have int
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		have, err = schemaVersion(tx)
 		return err
@@ -36,7 +36,7 @@ func (db *DB) migrate(migs []func(*bbolt.Tx) error) error {
 		return fmt.Errorf("schema version %d is newer than this build's %d", have, len(migs))
 	}
 	for i := have; i < len(migs); i++ {
-		err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		err := db.update(func(tx *bbolt.Tx) error {
 			if err := migs[i](tx); err != nil {
 				return err
 			}

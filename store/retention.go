@@ -109,7 +109,7 @@ func (db *DB) PurgeClosedTickets(at time.Time, expired func(closedAt time.Time) 
 	var from []byte // the first key the next batch may read
 	for {
 		done := false
-		err = db.bolt.Update(func(tx *bbolt.Tx) error {
+		err = db.update(func(tx *bbolt.Tx) error {
 			var keys [][]byte
 			c := tx.Bucket(bucketTicketsClosed).Cursor()
 			k, _ := c.First()
@@ -220,7 +220,7 @@ func unlinkChat(tx *bbolt.Tx, chatID int64, ticketID uint64) error {
 // last told their account will be deleted (zero if never) and whether a
 // legal hold stands. A missing user is an error wrapping valex.ErrNotFound.
 func (db *DB) InactiveStatus(userID int64) (lastActive, noticeAt time.Time, lang string, held bool, err error) {
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.view(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketUsers).Get(idKey(userID))
 		if v == nil {
 			return valex.ErrNotFound
@@ -245,7 +245,7 @@ func (db *DB) InactiveStatus(userID int64) (lastActive, noticeAt time.Time, lang
 // SetInactiveNotice records when a user was told their inactive account
 // will be deleted.
 func (db *DB) SetInactiveNotice(userID int64, at time.Time) error {
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketUsers).Get(idKey(userID)) == nil {
 			return valex.ErrNotFound
 		}
@@ -263,7 +263,7 @@ func (db *DB) SetInactiveNotice(userID int64, at time.Time) error {
 // for inactive users alone, and returns how many went.
 func (db *DB) PruneInactiveNotices() (int, error) {
 	n := 0
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		b := tx.Bucket(bucketInactiveNotices)
 		var drop [][]byte

@@ -16,7 +16,7 @@ import (
 func closedIndex(tb testing.TB, db *DB) []uint64 {
 	tb.Helper()
 	var ids []uint64
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketTicketsClosed).ForEach(func(k, _ []byte) error {
 			ids = append(ids, binary.BigEndian.Uint64(k[8:]))
 			return nil
@@ -76,7 +76,7 @@ func TestClosedIndexFollowsTicketsAndIsBackfilled(t *testing.T) {
 	}
 
 	// A file written before the index existed: version 1, index empty.
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		if err := tx.DeleteBucket(bucketTicketsClosed); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -72,9 +73,28 @@ type Options struct {
 
 // DB is an open store file. It is safe for concurrent use.
 type DB struct {
+	// swap is held for reading by every transaction and for writing while
+	// the file is replaced (online compaction), so no transaction ever sees
+	// a closed handle.
+	swap  sync.RWMutex
 	bolt  *bbolt.DB
 	codec Codec
 	path  string // kept here: bbolt forgets it on Close
+	opts  Options
+}
+
+// view runs fn in a read transaction.
+func (db *DB) view(fn func(*bbolt.Tx) error) error {
+	db.swap.RLock()
+	defer db.swap.RUnlock()
+	return db.bolt.View(fn)
+}
+
+// update runs fn in a read-write transaction.
+func (db *DB) update(fn func(*bbolt.Tx) error) error {
+	db.swap.RLock()
+	defer db.swap.RUnlock()
+	return db.bolt.Update(fn)
 }
 
 // Open opens (creating if needed) the store file at path, creates every
@@ -97,7 +117,7 @@ func open(path string, opts Options, migs []func(*bbolt.Tx) error) (*DB, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db := &DB{bolt: b, codec: opts.Codec, path: path}
+	db := &DB{bolt: b, codec: opts.Codec, path: path, opts: opts}
 	if opts.ReadOnly {
 		if err := db.checkCurrent(len(migs)); err != nil {
 			_ = b.Close()
@@ -139,7 +159,7 @@ func (db *DB) Path() string { return db.path }
 // of bytes written. The copy is a regular store file that Open can read.
 func (db *DB) Backup(w io.Writer) (int64, error) {
 	var n int64
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
@@ -153,7 +173,7 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 // SchemaVersion returns how many migrations the file has had applied.
 func (db *DB) SchemaVersion() (int, error) {
 	var v int
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		v, err = schemaVersion(tx)
 		return err
@@ -194,7 +214,7 @@ func putUint64(tx *bbolt.Tx, key []byte, n uint64) error {
 // checkCurrent reports whether a file opened read-only has every bucket and
 // this build's schema version, so code may assume both as usual.
 func (db *DB) checkCurrent(want int) error {
-	return db.bolt.View(func(tx *bbolt.Tx) error {
+	return db.view(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("bucket %s missing: open the file read-write once to migrate it", name)

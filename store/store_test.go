@@ -21,7 +21,7 @@ func TestOpenCreatesEveryBucket(t *testing.T) {
 	if db.Path() != path {
 		t.Errorf("Path = %q, want %q", db.Path(), path)
 	}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				t.Errorf("bucket %s missing", name)

@@ -64,7 +64,7 @@ func periodKey(userID int64, kind byte, at time.Time) []byte {
 
 // RecordUsage adds one successful call to the ledger.
 func (db *DB) RecordUsage(u valex.AIUsage) error {
-	err := db.bolt.Update(func(tx *bbolt.Tx) error { return putUsage(tx, u) })
+	err := db.update(func(tx *bbolt.Tx) error { return putUsage(tx, u) })
 	if err != nil {
 		return fmt.Errorf("record usage of user %d: %w", u.UserID, err)
 	}
@@ -133,7 +133,7 @@ func putUsage(tx *bbolt.Tx, u valex.AIUsage) error {
 // UsageTotals returns a user's usage per capability on the UTC day and in
 // the UTC month of at, each sorted by capability.
 func (db *DB) UsageTotals(userID int64, at time.Time) (day, month []valex.UsageTotal, err error) {
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.view(func(tx *bbolt.Tx) error {
 		b, err := aiBucket(tx, bucketAIUsageSums)
 		if b == nil || err != nil {
 			return err
@@ -176,7 +176,7 @@ func readSums(b *bbolt.Bucket, prefix []byte) ([]valex.UsageTotal, error) {
 // UsageSince returns a user's ledger entries from since on, oldest first.
 func (db *DB) UsageSince(userID int64, since time.Time) ([]valex.AIUsage, error) {
 	var out []valex.AIUsage
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return eachUsage(tx, userID, since, func(u valex.AIUsage) { out = append(out, u) })
 	})
 	if err != nil {

@@ -119,7 +119,7 @@ func activeKey(nanos, id int64) []byte {
 // valex.ErrNotFound.
 func (db *DB) User(id int64) (valex.User, error) {
 	var u valex.User
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		u, err = db.getUser(tx, id)
 		return err
@@ -132,7 +132,7 @@ func (db *DB) User(id int64) (valex.User, error) {
 
 // PutUser creates or replaces a user.
 func (db *DB) PutUser(u valex.User) error {
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		return db.putUser(tx, u)
 	})
 	if err != nil {
@@ -144,7 +144,7 @@ func (db *DB) PutUser(u valex.User) error {
 // EnsureUser creates u if no user with its id exists. Otherwise it returns
 // the stored user unchanged and created is false.
 func (db *DB) EnsureUser(u valex.User) (stored valex.User, created bool, err error) {
-	err = db.bolt.Update(func(tx *bbolt.Tx) error {
+	err = db.update(func(tx *bbolt.Tx) error {
 		existing, err := db.getUser(tx, u.ID)
 		if err == nil {
 			stored = existing
@@ -170,7 +170,7 @@ func (db *DB) EnsureUser(u valex.User) (stored valex.User, created bool, err err
 // change the id or call other DB methods.
 func (db *DB) UpdateUser(id int64, fn func(*valex.User) error) (valex.User, error) {
 	var out valex.User
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		u, err := db.getUser(tx, id)
 		if err != nil {
 			return err
@@ -197,7 +197,7 @@ func (db *DB) UpdateUser(id int64, fn func(*valex.User) error) (valex.User, erro
 // It patches the record's header in place of a full decode, because it runs
 // on every message and decoding would open the codec.
 func (db *DB) TouchUser(id int64, at time.Time) error {
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		key := idKey(id)
 		old := users.Get(key)
@@ -235,7 +235,7 @@ func (db *DB) TouchUser(id int64, at time.Time) error {
 func (db *DB) InactiveSince(before time.Time, fn func(id int64) error) error {
 	limit := activeKey(unixNano(before), 0)[:8]
 	var ids []int64
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketUsersByActive).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			if len(k) != 16 {
@@ -262,7 +262,7 @@ func (db *DB) InactiveSince(before time.Time, fn func(id int64) error) error {
 // DeleteUser removes a user, its index entry and its dialog state. Deleting
 // a user that does not exist is not an error, so erasure can be retried.
 func (db *DB) DeleteUser(id int64) error {
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		key := idKey(id)
 		users := tx.Bucket(bucketUsers)
 		if v := users.Get(key); v != nil {
@@ -289,7 +289,7 @@ func (db *DB) DeleteUser(id int64) error {
 // transaction: it must not write to the store (a write could deadlock when
 // the file grows).
 func (db *DB) ForEachUser(fn func(valex.User) error) error {
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("bad user key %x", k)
@@ -311,7 +311,7 @@ func (db *DB) ForEachUser(fn func(valex.User) error) error {
 // for an admin command, not for the message path.
 func (db *DB) CountUsers() (int, error) {
 	var n int
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		n = tx.Bucket(bucketUsers).Stats().KeyN
 		return nil
 	})
@@ -324,7 +324,7 @@ func (db *DB) CountUsers() (int, error) {
 // State returns what the user's next message means, or "" if nothing.
 func (db *DB) State(userID int64) (string, error) {
 	var s string
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		s = string(tx.Bucket(bucketStates).Get(idKey(userID)))
 		return nil
 	})
@@ -336,7 +336,7 @@ func (db *DB) State(userID int64) (string, error) {
 
 // SetState records what the user's next message means; "" clears it.
 func (db *DB) SetState(userID int64, state string) error {
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketStates)
 		if state == "" {
 			return b.Delete(idKey(userID))
