@@ -1,6 +1,12 @@
 package valex
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Period is a calendar period added with AddDate in UTC. Retention periods
 // are months and years, not durations: 5×365 days falls a day or two short
@@ -15,6 +21,65 @@ func (p Period) From(t time.Time) time.Time {
 	return t.UTC().AddDate(p.Years, p.Months, p.Days)
 }
 
+// String writes p as ParsePeriod reads it: "1y", "12m", "90d", "1y6m";
+// the zero period is "0d".
+func (p Period) String() string {
+	var b strings.Builder
+	for _, part := range []struct {
+		n    int
+		unit byte
+	}{{p.Years, 'y'}, {p.Months, 'm'}, {p.Days, 'd'}} {
+		if part.n != 0 {
+			b.WriteString(strconv.Itoa(part.n))
+			b.WriteByte(part.unit)
+		}
+	}
+	if b.Len() == 0 {
+		return "0d"
+	}
+	return b.String()
+}
+
+// ParsePeriod reads a calendar period written as numbers with the units
+// y (years), m (months) and d (days), largest first: "90d", "6m", "1y",
+// "1y6m". Hours and smaller are not periods: retention is kept in days.
+func ParsePeriod(s string) (Period, error) {
+	var p Period
+	rest := strings.TrimSpace(s)
+	if rest == "" {
+		return p, errors.New("empty period")
+	}
+	last := 0 // index of the last unit used, to enforce y, m, d order
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 || i == len(rest) {
+			return Period{}, fmt.Errorf("period %q: want a number and a unit y, m or d, like 90d or 1y6m", s)
+		}
+		n, err := strconv.Atoi(rest[:i])
+		if err != nil || n > 1000 {
+			return Period{}, fmt.Errorf("period %q: %q is too large", s, rest[:i])
+		}
+		unit := strings.IndexByte("ymd", rest[i]) + 1
+		if unit == 0 || unit <= last {
+			return Period{}, fmt.Errorf("period %q: units are y, m and d, each once, largest first", s)
+		}
+		last = unit
+		switch unit {
+		case 1:
+			p.Years = n
+		case 2:
+			p.Months = n
+		case 3:
+			p.Days = n
+		}
+		rest = rest[i+1:]
+	}
+	return p, nil
+}
+
 // RetentionPolicy holds how long data is kept (policy section 8). A zero or
 // negative period means the default.
 type RetentionPolicy struct {
@@ -22,6 +87,14 @@ type RetentionPolicy struct {
 	InactiveGrace  Period // then deleted this long after the notice unless they come back (30 days)
 	PaymentRecords Period // kept at least this long (5 years)
 	Communications Period // tickets and feedback kept this long after closing, unless held (1 year)
+	// FeedbackClose: an open feedback ticket nobody answered closes this
+	// long after its last message (30 days); an answered one closes at once.
+	// Closed, it falls under Communications.
+	FeedbackClose Period
+	// Conversations: AI conversation turns (voice transcripts included) are
+	// deleted this long after they were written. Zero, the default: kept
+	// until the user deletes them (/conversations) or the account.
+	Conversations Period
 }
 
 // DefaultRetentionPolicy returns the periods in the privacy policy.
@@ -31,6 +104,7 @@ func DefaultRetentionPolicy() RetentionPolicy {
 		InactiveGrace:  Period{Days: 30},
 		PaymentRecords: Period{Years: 5},
 		Communications: Period{Years: 1},
+		FeedbackClose:  Period{Days: 30},
 	}
 }
 
@@ -55,6 +129,12 @@ func (p RetentionPolicy) orDefaults() RetentionPolicy {
 	}
 	if !p.Communications.valid() {
 		p.Communications = d.Communications
+	}
+	if !p.FeedbackClose.valid() {
+		p.FeedbackClose = d.FeedbackClose
+	}
+	if !p.Conversations.valid() {
+		p.Conversations = Period{} // kept until deleted: never "delete now"
 	}
 	return p
 }
@@ -93,6 +173,66 @@ func (p RetentionPolicy) CommunicationExpired(closedAt time.Time, held bool, now
 	}
 	p = p.orDefaults()
 	return !now.Before(p.Communications.From(closedAt))
+}
+
+// Defaults returns p with every unset or negative period replaced by its
+// default, as the rules read it: what the bot tells users and what
+// `valex check` prints.
+func (p RetentionPolicy) Defaults() RetentionPolicy { return p.orDefaults() }
+
+// ConversationsKept reports whether conversations are kept until the user
+// deletes them (no period configured).
+func (p RetentionPolicy) ConversationsKept() bool {
+	return p.orDefaults().Conversations == Period{}
+}
+
+// ConversationExpired reports whether an AI conversation turn written at
+// `at` has outlived the Conversations period. With no period, never: the
+// turn stays until the user deletes it or the account.
+func (p RetentionPolicy) ConversationExpired(at, now time.Time) bool {
+	p = p.orDefaults()
+	if p.Conversations == (Period{}) || at.IsZero() {
+		return false
+	}
+	return !now.Before(p.Conversations.From(at))
+}
+
+// FeedbackClose is why a feedback ticket closes on its own.
+type FeedbackClose int
+
+const (
+	FeedbackStaysOpen FeedbackClose = iota
+	// FeedbackAnswered: staff wrote the last message.
+	FeedbackAnswered
+	// FeedbackQuiet: FeedbackClose has passed since the last message (or
+	// since it was received) without an answer.
+	FeedbackQuiet
+)
+
+// FeedbackCloseDue decides whether an open feedback or review ticket closes
+// on its own: as soon as staff have answered (the last message is theirs),
+// or once the FeedbackClose period has passed since the last message. Other
+// kinds, closed tickets and tickets on hold (a dispute) stay as they are.
+func (p RetentionPolicy) FeedbackCloseDue(r Request, now time.Time) FeedbackClose {
+	if r.Kind != KindFeedback || !r.Status.Open() || r.Status == StatusOnHold {
+		return FeedbackStaysOpen
+	}
+	last := r.ReceivedAt
+	if n := len(r.Messages); n > 0 {
+		if r.Messages[n-1].FromStaff {
+			return FeedbackAnswered
+		}
+		if r.Messages[n-1].At.After(last) {
+			last = r.Messages[n-1].At
+		}
+	}
+	if last.IsZero() {
+		return FeedbackStaysOpen
+	}
+	if !now.Before(p.orDefaults().FeedbackClose.From(last)) {
+		return FeedbackQuiet
+	}
+	return FeedbackStaysOpen
 }
 
 // PaymentDeletable reports whether the legal minimum for a payment record

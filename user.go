@@ -56,3 +56,11 @@ const (
 // EditableFields are the fields a user may edit by typing; the phone comes
 // only from Telegram's contact-sharing button.
 var EditableFields = []ProfileField{FieldNickname, FieldCity, FieldDescription, FieldEmail}
+
+// PendingErasure is an erasure written to the journal and not yet finished:
+// the user's key and records are deleted on the next start.
+type PendingErasure struct {
+	UserID int64
+	Ticket uint64 // the erasure request; 0 when none
+	At     time.Time
+}

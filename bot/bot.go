@@ -42,6 +42,8 @@ type Config struct {
 	Concurrency     int           // chats handled at once, default 1024
 	ShutdownTimeout time.Duration // in-flight handlers get this long after a stop, default 10s
 	DoneFlush       time.Duration // how often handled ids are committed, default 20ms
+	// Pseudonyms stand for users in log lines (never the Telegram id).
+	Pseudonyms valex.Pseudonymizer
 }
 
 // DefaultAllowedUpdates are the update types Valex handles.
@@ -259,7 +261,7 @@ func (b *Bot) process(ctx context.Context, u *Update) {
 		key, args = ue.Key, ue.Args
 		b.log.Debug().Int("update_id", u.ID).Str("error_key", key).Msg("user error")
 	} else {
-		b.log.Error().Err(err).Int("update_id", u.ID).Int64("chat_id", u.ChatID).Int64("user_id", u.From.ID).Msg("handler failed")
+		b.log.Error().Str("error", b.cfg.Pseudonyms.Redact(err.Error(), u.ChatID, u.From.ID)).Int("update_id", u.ID).Str("chat", b.cfg.Pseudonyms.Chat(u.ChatID)).Str("user", b.cfg.Pseudonyms.User(u.From.ID)).Msg("handler failed")
 	}
 	text := b.tr.T(r.Lang, key, args)
 	var replyErr error
@@ -272,7 +274,7 @@ func (b *Bot) process(ctx context.Context, u *Update) {
 		_, replyErr = b.out.Send(ctx, Message{ChatID: u.ChatID, Text: text})
 	}
 	if replyErr != nil {
-		b.log.Error().Err(replyErr).Int("update_id", u.ID).Int64("chat_id", u.ChatID).Msg("error reply not delivered")
+		b.log.Error().Str("error", b.cfg.Pseudonyms.Redact(replyErr.Error(), u.ChatID)).Int("update_id", u.ID).Str("chat", b.cfg.Pseudonyms.Chat(u.ChatID)).Msg("error reply not delivered")
 	}
 }
 

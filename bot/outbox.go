@@ -11,6 +11,7 @@ import (
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot/tghtml"
 )
 
@@ -66,6 +67,8 @@ type OutboxConfig struct {
 	MaxAttempts int           // for 5xx and network errors, default 6
 	Max429      int           // for flood waits, default 10
 	Backoff     time.Duration // first retry delay after a 5xx/network error, default 500ms
+	// Pseudonyms stand for private chats (= users) in log lines.
+	Pseudonyms valex.Pseudonymizer
 }
 
 // Outbox is the single way out to Telegram: every outgoing call is paced,
@@ -118,7 +121,7 @@ func (o *Outbox) Send(ctx context.Context, m Message) (int, error) {
 		}
 		res, err := o.call(ctx, m.ChatID, "sendMessage", cfg)
 		if isParseError(err) {
-			o.log.Warn().Int64("chat_id", m.ChatID).Msg("telegram refused our HTML, sending plain text")
+			o.log.Warn().Str("chat", o.cfg.Pseudonyms.Chat(m.ChatID)).Msg("telegram refused our HTML, sending plain text")
 			cfg.Text, cfg.ParseMode = tghtml.Strip(part), ""
 			res, err = o.call(ctx, m.ChatID, "sendMessage", cfg)
 		}
@@ -265,7 +268,7 @@ func (o *Outbox) call(ctx context.Context, chatID int64, method string, ch tgbot
 			if wait <= 0 {
 				wait = time.Second
 			}
-			o.log.Warn().Str("method", method).Int64("chat_id", chatID).Dur("retry_after", wait).Msg("flood limit, waiting")
+			o.log.Warn().Str("method", method).Str("chat", o.cfg.Pseudonyms.Chat(chatID)).Dur("retry_after", wait).Msg("flood limit, waiting")
 			if chatID != 0 {
 				o.pace.block(chatID, wait) // the next wait honours it, for every sender to this chat
 			} else if err := sleep(ctx, wait); err != nil {
@@ -280,7 +283,7 @@ func (o *Outbox) call(ctx context.Context, chatID int64, method string, ch tgbot
 			if d > 30*time.Second {
 				d = 30 * time.Second
 			}
-			o.log.Warn().Str("method", method).Int64("chat_id", chatID).Int("attempt", netTries).Err(err).Msg("telegram unavailable, retrying")
+			o.log.Warn().Str("method", method).Str("chat", o.cfg.Pseudonyms.Chat(chatID)).Int("attempt", netTries).Str("error", o.cfg.Pseudonyms.Redact(err.Error(), chatID)).Msg("telegram unavailable, retrying")
 			if err := sleep(ctx, d); err != nil {
 				return nil, err
 			}

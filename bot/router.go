@@ -192,13 +192,15 @@ func Recover() Middleware {
 }
 
 // Logging records each update's kind, ids and duration — never its text.
-func Logging(log zerolog.Logger) Middleware {
+// The user (and a private chat, whose id is the user's) is logged as its
+// pseudonym, never as the Telegram id.
+func Logging(log zerolog.Logger, ids valex.Pseudonymizer) Middleware {
 	return func(next HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, r *Request) error {
 			start := time.Now()
 			err := next(ctx, r)
 			if e := log.Debug(); e.Enabled() {
-				e.Int("update_id", r.ID).Int64("chat_id", r.ChatID).Int64("user_id", r.From.ID).
+				e.Int("update_id", r.ID).Str("chat", ids.Chat(r.ChatID)).Str("user", ids.User(r.From.ID)).
 					Str("command", r.Command).Int("kind", int(r.Kind)).Dur("took", time.Since(start)).Msg("update handled")
 			}
 			return err

@@ -25,3 +25,9 @@ func (a *AI) Register(rt *bot.Router) {
 	rt.Callback("aimd", valex.RoleUser, a.ModePicked)
 	rt.Callback("aii", valex.RoleUser, a.ImageButton)
 }
+
+// Register routes /conversations and its buttons (conversations.go).
+func (c *Conversations) Register(rt *bot.Router) {
+	rt.Command("conversations", valex.RoleUser, "cmd.conversations", c.List)
+	rt.Callback("cv", valex.RoleUser, c.Button)
+}

@@ -231,7 +231,7 @@ func (d *Desk) deliver(ctx context.Context, n valex.Notice, u valex.User) (valex
 	case bot.IsBlocked(err):
 		return valex.DeliveryBlocked, nil
 	}
-	d.Log.Warn().Err(err).Uint64("notice_id", n.ID).Int64("user_id", u.ID).Msg("notice not delivered")
+	d.Log.Warn().Str("error", d.IDs.Redact(err.Error(), u.ID)).Uint64("notice_id", n.ID).Str("user", d.IDs.User(u.ID)).Msg("notice not delivered")
 	return valex.DeliveryFailed, nil
 }
 

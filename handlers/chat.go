@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,8 +35,10 @@ type AIModels interface {
 	Cost(m ai.Model, u ai.Usage) int64
 }
 
-// AIStore keeps conversations, AI settings and the usage ledger.
+// AIStore keeps conversations, AI settings and the usage ledger, and tells
+// why AI processing is not allowed (a restriction is not a missing consent).
 type AIStore interface {
+	ConsentState(userID int64) (valex.ConsentState, error)
 	AISettings(userID int64) (valex.AISettings, error)
 	UpdateAISettings(userID int64, fn func(*valex.AISettings)) (valex.AISettings, error)
 	RecentTurns(userID int64, conv uint64, budget int) (turns []valex.Turn, dropped bool, err error)
@@ -105,7 +108,9 @@ type AIDeps struct {
 // Every call to a provider runs as a job outside the per-chat dispatcher, so
 // that /cancel is handled while a generation runs. A user's jobs still run
 // one at a time in the order they came: a new message waits for the answer
-// before it; /cancel stops the running job and those waiting.
+// before it; /cancel stops the running job and those waiting, keeping what
+// was shown. StopUser (consent withdrawn, AI processing restricted, account
+// erased) stops them too, but keeps nothing.
 type AI struct {
 	h       *Handlers
 	models  AIModels
@@ -125,15 +130,42 @@ type AI struct {
 	// awaiting holds, per user, the message that made the bot ask for
 	// consent, so that it is answered as soon as the user agrees instead of
 	// being lost. In memory only: after a restart the user sends it again.
-	awaiting map[int64]*bot.Request
+	awaiting map[int64]awaitingMsg
 	seq      uint64
+
+	// stops counts StopUser calls; stoppedAt[user] is the count at the
+	// user's latest one. Work admitted (admit) before that never runs, and
+	// a job admitted before it writes nothing.
+	stops     uint64
+	stoppedAt map[int64]uint64
+	// keep orders a job's store writes against StopUser: a write holds the
+	// read lock and checks the job was not stopped; StopUser stops under
+	// the write lock. Once StopUser has stopped a job, nothing of it is
+	// written, even if the job has not returned yet.
+	keep sync.RWMutex
+}
+
+// awaitingMsg is a message held until the user agrees to the AI transfer,
+// with the account it came from: a button of an erased account never
+// answers it in a new one.
+type awaitingMsg struct {
+	r       *bot.Request
+	account time.Time // the account's CreatedAt
 }
 
 type aiJob struct {
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	done   chan struct{}
+	ticket uint64 // a.stops when the work was admitted
 }
+
+// errStopped is the cause of a job stopped by StopUser: it keeps nothing
+// and nothing is reported, the user is told by whoever stopped it.
+var errStopped = errors.New("ai work stopped for privacy")
+
+// jobKey carries a job in its context, for the writes it makes.
+type jobKey struct{}
 
 // NewAI returns the aggregator. Call Register to route its commands and
 // Shutdown when the bot has stopped.
@@ -165,21 +197,37 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 	}
 	a := &AI{
 		h: h, models: d.Models, store: d.Store, consent: d.Consent, out: d.Out, files: d.Files, opt: o,
-		jobs:     make(map[int64][]*aiJob),
-		pending:  make(map[int64]pendingImage),
-		awaiting: make(map[int64]*bot.Request),
+		jobs:      make(map[int64][]*aiJob),
+		pending:   make(map[int64]pendingImage),
+		awaiting:  make(map[int64]awaitingMsg),
+		stoppedAt: make(map[int64]uint64),
 	}
 	a.root, a.stop = context.WithCancel(context.Background())
 	return a
 }
 
-// submit queues fn as the user's next job. It runs after the user's earlier
-// jobs have finished, on a context that CancelGeneration cancels; a job
-// cancelled while it waits never runs.
-func (a *AI) submit(userID int64, fn func(ctx context.Context)) {
-	j := &aiJob{done: make(chan struct{})}
-	j.ctx, j.cancel = context.WithCancel(a.root)
+// admit is taken before a request's consent check: work admitted before a
+// StopUser of its user is dropped by submit.
+func (a *AI) admit() uint64 {
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stops
+}
+
+// submit queues fn as the user's next job. It runs after the user's earlier
+// jobs have finished, on a context that CancelGeneration and StopUser
+// cancel; a job cancelled while it waits never runs, and work admitted
+// before the user's latest StopUser is not queued at all.
+func (a *AI) submit(userID int64, ticket uint64, fn func(ctx context.Context)) {
+	j := &aiJob{done: make(chan struct{}), ticket: ticket}
+	ctx, cancel := context.WithCancelCause(a.root)
+	j.ctx, j.cancel = context.WithValue(ctx, jobKey{}, j), cancel
+	a.mu.Lock()
+	if a.stoppedAt[userID] > ticket {
+		a.mu.Unlock()
+		cancel(errStopped)
+		return
+	}
 	q := a.jobs[userID]
 	var prev *aiJob
 	if len(q) > 0 {
@@ -202,7 +250,7 @@ func (a *AI) submit(userID int64, fn func(ctx context.Context)) {
 }
 
 func (a *AI) finish(userID int64, j *aiJob) {
-	j.cancel()
+	j.cancel(nil)
 	close(j.done)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -227,9 +275,71 @@ func (a *AI) CancelGeneration(userID int64) bool {
 	defer a.mu.Unlock()
 	q := a.jobs[userID]
 	for _, j := range q {
-		j.cancel()
+		j.cancel(nil)
 	}
 	return len(q) > 0
+}
+
+// StopUser stops the user's AI work because the user withdrew the AI
+// consent, restricted AI processing, or is being erased: it cancels the
+// running job and drops those waiting, voids the message held for consent
+// and the image price offer, and waits (bounded by ctx) until the running
+// job has returned. Unlike /cancel nothing is kept or charged: from the
+// moment StopUser returns — even when ctx ended first — no stopped job
+// writes to the store, and no work admitted before it reaches a provider.
+// It returns how many jobs it stopped (running and waiting).
+func (a *AI) StopUser(ctx context.Context, userID int64) (stopped int) {
+	a.keep.Lock() // waits for a write in progress; none starts after
+	a.mu.Lock()
+	a.stops++
+	a.stoppedAt[userID] = a.stops
+	q := append([]*aiJob(nil), a.jobs[userID]...)
+	for _, j := range q {
+		if j.ctx.Err() == nil {
+			stopped++
+		}
+		j.cancel(errStopped)
+	}
+	delete(a.awaiting, userID)
+	delete(a.pending, userID)
+	a.mu.Unlock()
+	a.keep.Unlock()
+
+	for _, j := range q {
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			a.h.Log.Warn().Str("user", a.h.IDs.User(userID)).Msg("stopped ai job still returning; it writes nothing")
+			return stopped
+		}
+	}
+	return stopped
+}
+
+// write runs fn, a store write of the job running on ctx, unless StopUser
+// stopped the job: then it writes nothing and returns errStopped.
+func (a *AI) write(ctx context.Context, userID int64, fn func() error) error {
+	a.keep.RLock()
+	defer a.keep.RUnlock()
+	if j, ok := ctx.Value(jobKey{}).(*aiJob); ok && a.stoppedAt[userID] > j.ticket {
+		return errStopped
+	}
+	return fn()
+}
+
+// stoppedForPrivacy reports whether StopUser cancelled ctx's job.
+func stoppedForPrivacy(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), errStopped)
+}
+
+// allowed is the gate right before every call to a provider: the job was
+// not stopped and the user's consent still stands (it may have changed
+// while the job waited, downloaded a file or read the history).
+func (a *AI) allowed(ctx context.Context, userID int64) (bool, error) {
+	if ctx.Err() != nil {
+		return false, nil
+	}
+	return a.consent.CanUseAI(userID)
 }
 
 // Busy is the number of AI jobs running or waiting.
@@ -263,21 +373,24 @@ func (a *AI) Shutdown(grace time.Duration) {
 // report answers a job's error the way the bot answers a handler's: a
 // UserError as its text, anything else logged and "something went wrong".
 func (a *AI) report(r *bot.Request, err error) {
+	if errors.Is(err, errStopped) {
+		return // the one who stopped it tells the user
+	}
 	key, args := "error.generic", map[string]any(nil)
 	if ue, ok := valex.AsUserError(err); ok {
 		key, args = ue.Key, ue.Args
 	} else {
-		a.h.Log.Error().Err(err).Int64("chat_id", r.ChatID).Int64("user_id", r.From.ID).Msg("ai job failed")
+		a.h.Log.Error().Str("error", a.h.IDs.Redact(err.Error(), r.ChatID, r.From.ID)).Str("chat", a.h.IDs.Chat(r.ChatID)).Str("user", a.h.IDs.User(r.From.ID)).Msg("ai job failed")
 	}
 	if _, err := a.out.Send(a.root, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, key, args)}); err != nil {
-		a.h.Log.Error().Err(err).Int64("chat_id", r.ChatID).Msg("ai error reply not delivered")
+		a.h.Log.Error().Str("error", a.h.IDs.Redact(err.Error(), r.ChatID)).Str("chat", a.h.IDs.Chat(r.ChatID)).Msg("ai error reply not delivered")
 	}
 }
 
 // providerError logs a failed AI request for the operator (the error names
 // models, statuses and codes, never text) and returns what the user is told.
 func (a *AI) providerError(r *bot.Request, err error) error {
-	a.h.Log.Warn().Err(err).Int64("user_id", r.From.ID).Msg("ai request failed")
+	a.h.Log.Warn().Str("error", a.h.IDs.Redact(err.Error(), r.From.ID)).Str("user", a.h.IDs.User(r.From.ID)).Msg("ai request failed")
 	return userError(err)
 }
 
@@ -311,31 +424,61 @@ func usageOf(userID int64, u ai.Usage) valex.AIUsage {
 	}
 }
 
-// ready checks what every AI request needs: a registered user who agreed to
-// the transfer of their requests to AI providers. Without the consent it
-// asks for it and reports false: nothing may reach a provider.
-func (a *AI) ready(ctx context.Context, r *bot.Request) (bool, error) {
-	if _, err := a.h.registered(r); err != nil {
-		return false, err
-	}
-	ok, err := a.consent.CanUseAI(r.From.ID)
-	if err != nil || ok {
-		return ok, err
-	}
-	kb := [][]bot.Button{{{Text: a.h.t(r, "ai.consent.agree", nil), Data: a.h.CB.Data("aic", "y")}}}
-	text := a.h.t(r, "ai.consent.ask", map[string]any{"Version": tghtml.Escape(a.opt.PolicyVersion())})
-	_, err = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: text, Keyboard: kb})
-	return false, err
+// admission is what ready found: whether the request may go to a
+// provider, and the ticket to submit its job with.
+type admission struct {
+	ok      bool
+	ticket  uint64     // from admit, taken before the consent was read
+	ask     bool       // the bot asked for consent (false: AI processing is restricted)
+	account valex.User // the registered user
 }
 
+// ready checks what every AI request needs: a registered user who agreed to
+// the transfer of their requests to AI providers and did not restrict AI
+// processing. Otherwise it says so (asking for the consent when that is
+// what is missing) and reports false: nothing may reach a provider.
+func (a *AI) ready(ctx context.Context, r *bot.Request) (admission, error) {
+	ad := admission{ticket: a.admit()}
+	u, err := a.h.registered(r)
+	if err != nil {
+		return ad, err
+	}
+	ad.account = u
+	if ad.ok, err = a.consent.CanUseAI(r.From.ID); err != nil || ad.ok {
+		return ad, err
+	}
+	st, err := a.store.ConsentState(r.From.ID)
+	if err != nil {
+		return ad, err
+	}
+	if st.Restricted(valex.RestrictAI) {
+		return ad, a.h.reply(ctx, r, a.h.t(r, "ai.restricted", nil), nil)
+	}
+	ad.ask = true
+	kb := [][]bot.Button{{{Text: a.h.t(r, "ai.consent.agree", nil), Data: a.h.CB.Data("aic", "y", accountTag(u))}}}
+	text := a.h.t(r, "ai.consent.ask", map[string]any{"Version": tghtml.Escape(a.opt.PolicyVersion())})
+	_, err = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: text, Keyboard: kb})
+	return ad, err
+}
+
+// accountTag names one account of a Telegram user in callback data: an
+// account created again after an erasure has another.
+func accountTag(u valex.User) string { return strconv.FormatInt(u.CreatedAt.UnixNano(), 36) }
+
 // ConsentButton records the consent given with the button of ready's
-// question.
+// question. A button of an erased account records nothing (the user must
+// /start again) and never answers a message held for an earlier account.
 func (a *AI) ConsentButton(ctx context.Context, r *bot.Request) error {
-	if len(r.CallbackArgs) != 1 || r.CallbackArgs[0] != "y" {
+	args := r.CallbackArgs
+	if len(args) < 1 || len(args) > 2 || args[0] != "y" {
 		return valex.Errorf("error.bad_callback", nil)
 	}
-	if _, err := a.h.registered(r); err != nil {
+	u, err := a.h.registered(r)
+	if err != nil {
 		return err
+	}
+	if len(args) == 2 && args[1] != accountTag(u) {
+		return valex.Errorf("error.bad_callback", nil) // asked of an account since erased
 	}
 	ok, err := a.consent.CanUseAI(r.From.ID)
 	if err != nil {
@@ -354,9 +497,13 @@ func (a *AI) ConsentButton(ctx context.Context, r *bot.Request) error {
 		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.restricted", nil), nil)
 	}
 	a.mu.Lock()
-	waiting := a.awaiting[r.From.ID]
+	held, found := a.awaiting[r.From.ID]
 	delete(a.awaiting, r.From.ID)
 	a.mu.Unlock()
+	waiting := held.r
+	if !found || !held.account.Equal(u.CreatedAt) {
+		waiting = nil // a message of an account that is gone is void
+	}
 	if waiting == nil {
 		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.thanks", nil), nil)
 	}
@@ -383,16 +530,18 @@ func (a *AI) Text(ctx context.Context, r *bot.Request) error {
 	if strings.TrimSpace(text) == "" {
 		return nil // a bare mention
 	}
-	ok, err := a.ready(ctx, r)
-	if !ok || err != nil {
-		if err == nil {
+	ad, err := a.ready(ctx, r)
+	if !ad.ok || err != nil {
+		if err == nil && ad.ask {
 			a.mu.Lock()
-			a.awaiting[r.From.ID] = r // answered once the user agrees
+			if a.stoppedAt[r.From.ID] <= ad.ticket { // not if StopUser came in between
+				a.awaiting[r.From.ID] = awaitingMsg{r: r, account: ad.account.CreatedAt} // answered once the user agrees
+			}
 			a.mu.Unlock()
 		}
 		return err
 	}
-	a.submit(r.From.ID, func(ctx context.Context) {
+	a.submit(r.From.ID, ad.ticket, func(ctx context.Context) {
 		if err := a.turn(ctx, r, turnInput{text: text, stored: text}); err != nil {
 			a.report(r, err)
 		}
@@ -487,7 +636,10 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 			msgs = append(msgs, ai.Message{Role: t.Role, Text: t.Text})
 		}
 		if dropped && s.TrimNotified != conv {
-			if _, err := a.store.UpdateAISettings(uid, func(s *valex.AISettings) { s.TrimNotified = conv }); err != nil {
+			if err := a.write(ctx, uid, func() error {
+				_, err := a.store.UpdateAISettings(uid, func(s *valex.AISettings) { s.TrimNotified = conv })
+				return err
+			}); err != nil {
 				return err
 			}
 			if _, err := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.chat.trimmed", nil)}); err != nil {
@@ -504,10 +656,15 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 	}
 	msgs = append(msgs, user)
 
+	if ok, err := a.allowed(ctx, uid); err != nil || !ok {
+		return err // stopped or withdrawn while the history was read
+	}
 	answer, res, err := a.stream(ctx, r, ai.ChatRequest{Model: m.ID, Messages: msgs})
 	switch {
 	case errors.Is(err, errCutOff):
 		return nil // told already; a failed request is not charged
+	case errors.Is(err, errStopped) || (err != nil && stoppedForPrivacy(ctx)):
+		return nil // consent withdrawn, restricted or erased: nothing is kept
 	case err != nil && ctx.Err() != nil:
 		// Keep what was shown; the provider made it, so it is charged as
 		// estimated, and it stays in the history.
@@ -523,11 +680,11 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 				usage = append(usage, usageOf(uid, u))
 			}
 		}
-		return a.save(r, conv, in, answer, usage)
+		return a.save(ctx, r, conv, in, answer, usage)
 	case err != nil:
 		return a.providerError(r, err)
 	}
-	if err := a.save(r, conv, in, answer, []valex.AIUsage{usageOf(uid, res.Usage)}); err != nil {
+	if err := a.save(ctx, r, conv, in, answer, []valex.AIUsage{usageOf(uid, res.Usage)}); err != nil {
 		return err
 	}
 	if s.Voice {
@@ -536,8 +693,9 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 	return nil
 }
 
-// save stores an exchange (history only in private chats) and its usage.
-func (a *AI) save(r *bot.Request, conv uint64, in turnInput, answer string, usage []valex.AIUsage) error {
+// save stores an exchange (history only in private chats) and its usage,
+// unless StopUser stopped the job.
+func (a *AI) save(ctx context.Context, r *bot.Request, conv uint64, in turnInput, answer string, usage []valex.AIUsage) error {
 	var turns []valex.Turn
 	if r.Private() {
 		now := a.h.Clock.Now()
@@ -546,7 +704,7 @@ func (a *AI) save(r *bot.Request, conv uint64, in turnInput, answer string, usag
 			{Role: valex.TurnAssistant, Text: answer, Tokens: turnTokens(answer), At: now},
 		}
 	}
-	return a.store.SaveExchange(r.From.ID, conv, turns, usage)
+	return a.write(ctx, r.From.ID, func() error { return a.store.SaveExchange(r.From.ID, conv, turns, usage) })
 }
 
 // turnTokens is a turn's estimate, with the framing a chat message adds.
@@ -612,10 +770,17 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 	gate := make(chan (<-chan time.Time), 1)
 	go func() { gate <- s.edit(tctx, stop) }()
 
-	res, err := a.models.ChatStream(genCtx, req, s.add)
+	res, err := a.models.ChatStream(genCtx, req, func(delta string) {
+		if genCtx.Err() == nil { // nothing more is shown once stopped
+			s.add(delta)
+		}
+	})
 	close(stop)
 	last := <-gate
 
+	if stoppedForPrivacy(ctx) {
+		return s.shownRaw, res, errStopped // not even what came is shown
+	}
 	if s.failed() {
 		return s.shownRaw, res, s.err
 	}
@@ -642,7 +807,7 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 		if _, serr := a.out.Send(tctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.chat.cut_off", nil)}); serr != nil {
 			return s.shownRaw, res, serr
 		}
-		a.h.Log.Warn().Err(err).Int64("user_id", r.From.ID).Msg("answer stream broke")
+		a.h.Log.Warn().Str("error", a.h.IDs.Redact(err.Error(), r.From.ID)).Str("user", a.h.IDs.User(r.From.ID)).Msg("answer stream broke")
 		return s.shownRaw, res, errCutOff
 	}
 	return res.Text, res, nil

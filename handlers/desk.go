@@ -85,6 +85,9 @@ type PolicyInfo struct {
 	SupportURL         string // the operator's support contact (policy section 10)
 	ComplaintAuthority string // who a refused request can be taken to; "" = the generic wording
 	ComplaintURL       string
+	// Retention is how long data is kept, as /privacy tells it; the zero
+	// value means the policy's defaults.
+	Retention valex.RetentionPolicy
 }
 
 // ExportSection adds categories to /mydata for data kept outside the
@@ -93,10 +96,13 @@ type PolicyInfo struct {
 // store.DB.ExportAI has this shape.
 type ExportSection func(userID int64) (data map[string]any, counts map[string]int, err error)
 
-// EraseSection erases such categories for /forget and returns how many
-// items went in each. It must be idempotent: a failed erasure is retried
-// from the start. store.DB.EraseAI has this shape.
-type EraseSection func(userID int64) (counts map[string]int, err error)
+// AccountEraser erases an account: stops its AI work, deletes its data key
+// and every record keyed by it, and completes the erasure request ticket.
+// privacy.Eraser is the one implementation; /forget, staff and the
+// inactivity job all use it.
+type AccountEraser interface {
+	Erase(ctx context.Context, userID int64, ticket uint64, at time.Time) (map[string]int, error)
+}
 
 // Desk holds what the privacy desk needs besides the shared handlers.
 type Desk struct {
@@ -108,7 +114,13 @@ type Desk struct {
 	// ExtendBy is the extension when staff give no number of days.
 	ExtendBy time.Duration
 	Export   []ExportSection
-	Erase    []EraseSection
+	Eraser   AccountEraser
+	// AIWork stops a user's AI work in flight when they withdraw the AI
+	// consent or restrict AI processing (AI.StopUser); nil: no AI.
+	AIWork WorkStopper
+	// Access is what the access export says besides the data: purposes,
+	// sources, retention and recipients of each category.
+	Access AccessInfo
 
 	broadcasts sync.WaitGroup
 }
@@ -166,7 +178,7 @@ func (d *Desk) langOf(id int64) string {
 	u, err := d.Users.User(id)
 	if err != nil || u.Language == "" {
 		if err != nil && !errors.Is(err, valex.ErrNotFound) {
-			d.Log.Warn().Err(err).Int64("user_id", id).Msg("load language")
+			d.Log.Warn().Str("error", d.IDs.Redact(err.Error(), id)).Str("user", d.IDs.User(id)).Msg("load language")
 		}
 		return d.Tr.Match("")
 	}
@@ -194,7 +206,7 @@ func (d *Desk) staff() []int64 {
 func (d *Desk) tell(ctx context.Context, to int64, lang string, ticket uint64, key string, args map[string]any, kb [][]bot.Button) bool {
 	msgID, err := d.Out.Send(ctx, bot.Message{ChatID: to, Text: d.Tr.T(lang, key, args), Keyboard: kb})
 	if err != nil {
-		d.Log.Warn().Err(err).Int64("chat_id", to).Uint64("ticket_id", ticket).Str("key", key).Msg("desk message not delivered")
+		d.Log.Warn().Str("error", d.IDs.Redact(err.Error(), to)).Str("chat", d.IDs.Chat(to)).Uint64("ticket_id", ticket).Str("key", key).Msg("desk message not delivered")
 		return false
 	}
 	d.link(to, msgID, ticket)
@@ -208,7 +220,7 @@ func (d *Desk) link(chatID int64, msgID int, ticket uint64) {
 		return
 	}
 	if err := d.Store.LinkMessage(chatID, msgID, ticket); err != nil {
-		d.Log.Warn().Err(err).Int64("chat_id", chatID).Uint64("ticket_id", ticket).Msg("link message to ticket")
+		d.Log.Warn().Str("error", d.IDs.Redact(err.Error(), chatID)).Str("chat", d.IDs.Chat(chatID)).Uint64("ticket_id", ticket).Msg("link message to ticket")
 	}
 }
 

@@ -53,6 +53,9 @@ type Handlers struct {
 	Menu  Menu
 	Roles Roles
 	Log   zerolog.Logger
+	// IDs gives the pseudonyms that stand for users in log lines: a log
+	// line never carries a Telegram id (nor text, names or contacts).
+	IDs valex.Pseudonymizer
 }
 
 // Roles maps Telegram user ids to roles, from configuration.
@@ -95,13 +98,13 @@ func (h *Handlers) Lang(ctx context.Context, f bot.From) string {
 	u, err := h.Users.User(f.ID)
 	if err != nil {
 		if !errors.Is(err, valex.ErrNotFound) {
-			h.Log.Error().Err(err).Int64("user_id", f.ID).Msg("load user")
+			h.Log.Error().Str("error", h.IDs.Redact(err.Error(), f.ID)).Str("user", h.IDs.User(f.ID)).Msg("load user")
 		}
 		return h.Tr.Match(f.LanguageCode)
 	}
 	if now := h.Clock.Now(); now.Sub(u.LastActiveAt) >= touchEvery {
 		if err := h.Users.TouchUser(f.ID, now); err != nil {
-			h.Log.Error().Err(err).Int64("user_id", f.ID).Msg("touch user")
+			h.Log.Error().Str("error", h.IDs.Redact(err.Error(), f.ID)).Str("user", h.IDs.User(f.ID)).Msg("touch user")
 		}
 	}
 	if u.Language == "" {

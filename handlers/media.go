@@ -48,12 +48,12 @@ func (a *AI) Photo(ctx context.Context, r *bot.Request) error {
 	if !r.Private() {
 		caption = stripMention(caption, a.opt.BotUsername)
 	}
-	ok, err := a.ready(ctx, r)
-	if !ok || err != nil {
+	ad, err := a.ready(ctx, r)
+	if !ad.ok || err != nil {
 		return err
 	}
 	fileID := r.Photo.ID
-	a.submit(r.From.ID, func(ctx context.Context) {
+	a.submit(r.From.ID, ad.ticket, func(ctx context.Context) {
 		err := a.photoTurn(ctx, r, fileID, caption)
 		if err != nil && ctx.Err() == nil {
 			a.report(r, err)
@@ -86,12 +86,12 @@ func (a *AI) VoiceIn(ctx context.Context, r *bot.Request) error {
 	if r.Voice.Size > bot.MaxDownloadSize {
 		return valex.Errorf("ai.file.too_big", map[string]any{"MB": bot.MaxDownloadSize >> 20})
 	}
-	ok, err := a.ready(ctx, r)
-	if !ok || err != nil {
+	ad, err := a.ready(ctx, r)
+	if !ad.ok || err != nil {
 		return err
 	}
 	f := *r.Voice
-	a.submit(r.From.ID, func(ctx context.Context) {
+	a.submit(r.From.ID, ad.ticket, func(ctx context.Context) {
 		if err := a.voiceTurn(ctx, r, f); err != nil && ctx.Err() == nil {
 			a.report(r, err)
 		}
@@ -119,11 +119,14 @@ func (a *AI) voiceTurn(ctx context.Context, r *bot.Request, f bot.File) error {
 	if name == "" {
 		name = "voice.ogg"
 	}
+	if ok, err := a.allowed(ctx, r.From.ID); err != nil || !ok {
+		return err // stopped or withdrawn during the download
+	}
 	text, usage, err := a.models.Transcribe(ctx, m.ID, audio, name)
 	if err != nil {
 		return a.callFailed(ctx, r, err)
 	}
-	if err := a.charge(r, usage); err != nil {
+	if err := a.charge(ctx, r, usage); err != nil {
 		return err
 	}
 	text = strings.TrimSpace(text)
@@ -147,8 +150,8 @@ func (a *AI) Image(ctx context.Context, r *bot.Request) error {
 		}
 		return a.h.reply(ctx, r, a.h.t(r, "ai.image.usage", nil), nil)
 	}
-	ok, err := a.ready(ctx, r)
-	if !ok || err != nil {
+	ad, err := a.ready(ctx, r)
+	if !ad.ok || err != nil {
 		return err
 	}
 	m, ok := a.modelFor("", ai.CapImage, a.opt.Plan(r.From.ID))
@@ -157,11 +160,15 @@ func (a *AI) Image(ctx context.Context, r *bot.Request) error {
 	}
 	price := a.models.Cost(m, ai.Usage{Images: 1})
 	if price <= a.opt.ImageConfirmAbove {
-		a.submitImage(r, m.ID, prompt)
+		a.submitImage(r, ad.ticket, m.ID, prompt)
 		return nil
 	}
 	now := a.h.Clock.Now()
 	a.mu.Lock()
+	if a.stoppedAt[r.From.ID] > ad.ticket {
+		a.mu.Unlock()
+		return nil // stopped while this was checked: no offer
+	}
 	a.seq++
 	p := pendingImage{id: strconv.FormatUint(a.seq, 36), model: m.ID, prompt: prompt, at: now}
 	a.pending[r.From.ID] = p
@@ -196,19 +203,19 @@ func (a *AI) ImageButton(ctx context.Context, r *bot.Request) error {
 	if args[0] == "no" {
 		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.image.cancelled", nil), nil)
 	}
-	ok, err := a.ready(ctx, r)
-	if !ok || err != nil {
+	ad, err := a.ready(ctx, r)
+	if !ad.ok || err != nil {
 		return err
 	}
 	if err := a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.image.generating", nil), nil); err != nil {
 		return err
 	}
-	a.submitImage(r, p.model, p.prompt)
+	a.submitImage(r, ad.ticket, p.model, p.prompt)
 	return nil
 }
 
-func (a *AI) submitImage(r *bot.Request, model, prompt string) {
-	a.submit(r.From.ID, func(ctx context.Context) {
+func (a *AI) submitImage(r *bot.Request, ticket uint64, model, prompt string) {
+	a.submit(r.From.ID, ticket, func(ctx context.Context) {
 		if err := a.image(ctx, r, model, prompt); err != nil && ctx.Err() == nil {
 			a.report(r, err)
 		}
@@ -220,11 +227,14 @@ func (a *AI) image(ctx context.Context, r *bot.Request, model, prompt string) er
 		return err
 	}
 	_ = a.out.Typing(a.root, r.ChatID, "upload_photo")
+	if ok, err := a.allowed(ctx, r.From.ID); err != nil || !ok {
+		return err
+	}
 	img, usage, err := a.models.Image(ctx, model, prompt)
 	if err != nil {
 		return a.callFailed(ctx, r, err)
 	}
-	if err := a.charge(r, usage); err != nil {
+	if err := a.charge(ctx, r, usage); err != nil {
 		return err
 	}
 	caption := tghtml.Escape(truncate(prompt, 200))
@@ -248,11 +258,11 @@ func (a *AI) TTS(ctx context.Context, r *bot.Request) error {
 	if n := utf8.RuneCountInString(text); n > a.opt.MaxSpeechChars {
 		return valex.Errorf("ai.tts.too_long", map[string]any{"Max": a.opt.MaxSpeechChars})
 	}
-	ok, err := a.ready(ctx, r)
-	if !ok || err != nil {
+	ad, err := a.ready(ctx, r)
+	if !ad.ok || err != nil {
 		return err
 	}
-	a.submit(r.From.ID, func(ctx context.Context) {
+	a.submit(r.From.ID, ad.ticket, func(ctx context.Context) {
 		if err := a.speak(ctx, r, text, false); err != nil && ctx.Err() == nil {
 			a.report(r, err)
 		}
@@ -274,11 +284,14 @@ func (a *AI) speak(ctx context.Context, r *bot.Request, text string, answer bool
 		return valex.Errorf("ai.error.no_model", nil)
 	}
 	_ = a.out.Typing(a.root, r.ChatID, "record_voice")
+	if ok, err := a.allowed(ctx, r.From.ID); err != nil || !ok {
+		return err
+	}
 	audio, mime, usage, err := a.models.Speech(ctx, m.ID, text)
 	if err != nil {
 		return a.callFailed(ctx, r, err)
 	}
-	if err := a.charge(r, usage); err != nil {
+	if err := a.charge(ctx, r, usage); err != nil {
 		return err
 	}
 	name := "speech.mp3"
@@ -311,7 +324,11 @@ func (a *AI) callFailed(ctx context.Context, r *bot.Request, err error) error {
 	return a.providerError(r, err)
 }
 
-// charge records a successful call outside a chat turn in the usage ledger.
-func (a *AI) charge(r *bot.Request, u ai.Usage) error {
-	return a.store.SaveExchange(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, u)})
+// charge records a successful call outside a chat turn in the usage
+// ledger, unless StopUser stopped the job: then the call is neither
+// recorded nor its result delivered.
+func (a *AI) charge(ctx context.Context, r *bot.Request, u ai.Usage) error {
+	return a.write(ctx, r.From.ID, func() error {
+		return a.store.SaveExchange(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, u)})
+	})
 }

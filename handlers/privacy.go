@@ -104,15 +104,20 @@ func (d *Desk) collect(userID int64) (map[string]any, map[string]int, error) {
 // exportFormat names the layout of the /mydata document.
 const exportFormat = "valex-export/1"
 
-// exportDoc is the /mydata document: machine-readable JSON.
+// exportDoc is the /mydata document: machine-readable JSON. Categories
+// says, for each category of Data, why it is processed, where it came
+// from, how long it is kept and which recipients got it; Recipients lists
+// those (the AI providers, from the usage ledger).
 type exportDoc struct {
-	Format        string         `json:"format"`
-	GeneratedAt   time.Time      `json:"generated_at"`
-	TelegramID    int64          `json:"telegram_id"`
-	RequestID     uint64         `json:"request_id"`
-	PolicyVersion string         `json:"policy_version"`
-	Counts        map[string]int `json:"counts"`
-	Data          map[string]any `json:"data"`
+	Format        string                 `json:"format"`
+	GeneratedAt   time.Time              `json:"generated_at"`
+	TelegramID    int64                  `json:"telegram_id"`
+	RequestID     uint64                 `json:"request_id,omitempty"` // none for the operator's export-user
+	PolicyVersion string                 `json:"policy_version"`
+	Counts        map[string]int         `json:"counts"`
+	Categories    map[string]categoryDoc `json:"categories"`
+	Recipients    []recipientDoc         `json:"recipients"`
+	Data          map[string]any         `json:"data"`
 }
 
 // Privacy shows the policy, what is stored about the user, and a button
@@ -135,7 +140,8 @@ func (d *Desk) Privacy(ctx context.Context, r *bot.Request) error {
 	text := d.t(r, "privacy.menu", map[string]any{
 		"Version": tghtml.Escape(version), "URL": tghtml.Escape(d.Policy.URL),
 		"Stored": d.categoryLines(r.Lang, counts), "Support": tghtml.Escape(d.Policy.SupportURL),
-		"Days": int(d.SLA.Period(valex.KindPersonalData) / (24 * time.Hour)),
+		"Days":      int(d.SLA.Period(valex.KindPersonalData) / (24 * time.Hour)),
+		"Retention": d.retentionLines(r.Lang), // conversations.go
 	})
 	btn := func(key, arg string) bot.Button {
 		return bot.Button{Text: d.t(r, key, nil), Data: d.CB.Data("pv", arg)}
@@ -219,20 +225,9 @@ func (d *Desk) access(ctx context.Context, r *bot.Request) error {
 // sendExport sends the requester everything stored about them as a JSON
 // document and returns the counts per category.
 func (d *Desk) sendExport(ctx context.Context, r *bot.Request, ticket uint64, now time.Time) (map[string]int, error) {
-	version, err := d.policyVersion()
+	doc, counts, err := d.AccessExport(r.From.ID, ticket, now)
 	if err != nil {
 		return nil, err
-	}
-	data, counts, err := d.collect(r.From.ID)
-	if err != nil {
-		return nil, err
-	}
-	doc, err := json.MarshalIndent(exportDoc{
-		Format: exportFormat, GeneratedAt: now.UTC(), TelegramID: r.From.ID, RequestID: ticket,
-		PolicyVersion: version, Counts: counts, Data: data,
-	}, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode export of user %d: %w", r.From.ID, err)
 	}
 	name := fmt.Sprintf("valex-data-%d-%s.json", r.From.ID, now.UTC().Format("20060102-150405"))
 	_, err = d.Files.SendFile(ctx, bot.FileMessage{
@@ -240,6 +235,32 @@ func (d *Desk) sendExport(ctx context.Context, r *bot.Request, ticket uint64, no
 		Caption: d.t(r, "privacy.export_caption", map[string]any{"ID": ticket}),
 	})
 	return counts, err
+}
+
+// AccessExport is the access export of a user as JSON, in their language,
+// and its counts per category: what /mydata sends (for request ticket) and
+// what the operator's `valex export-user` prints (ticket 0).
+func (d *Desk) AccessExport(userID int64, ticket uint64, now time.Time) ([]byte, map[string]int, error) {
+	version, err := d.policyVersion()
+	if err != nil {
+		return nil, nil, err
+	}
+	data, counts, err := d.collect(userID)
+	if err != nil {
+		return nil, nil, err
+	}
+	cats, recipients, err := d.accessFacts(d.langOf(userID), userID, counts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("export user %d: %w", userID, err)
+	}
+	doc, err := json.MarshalIndent(exportDoc{
+		Format: exportFormat, GeneratedAt: now.UTC(), TelegramID: userID, RequestID: ticket,
+		PolicyVersion: version, Counts: counts, Categories: cats, Recipients: recipients, Data: data,
+	}, "", "  ")
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode export of user %d: %w", userID, err)
+	}
+	return doc, counts, nil
 }
 
 // replyTicket replies with a message about a ticket and links it.
@@ -520,7 +541,9 @@ func (d *Desk) forgetConfirm(ctx context.Context, r *bot.Request) error {
 		{{Text: d.t(r, "privacy.btn_forget_yes", nil), Data: d.CB.Data("fg", "yes")}},
 		{{Text: d.t(r, "privacy.btn_forget_no", nil), Data: d.CB.Data("fg", "no")}},
 	}
-	return d.reply(ctx, r, d.t(r, "privacy.forget_confirm", nil), kb)
+	return d.reply(ctx, r, d.t(r, "privacy.forget_confirm", map[string]any{
+		"Payments": periodWords(d.Tr, r.Lang, d.Policy.Retention.Defaults().PaymentRecords),
+	}), kb)
 }
 
 // ForgetButton erases the account after the confirmation, unless a legal
@@ -558,7 +581,7 @@ func (d *Desk) ForgetButton(ctx context.Context, r *bot.Request) error {
 		d.link(r.ChatID, r.MessageID, t.ID)
 		return nil
 	}
-	counts, err := d.eraseNow(r.From.ID, t.ID, now)
+	counts, err := d.Eraser.Erase(ctx, r.From.ID, t.ID, now)
 	if err != nil {
 		d.newTicketToStaff(ctx, t) // the request stays open: staff finish it
 		return err
@@ -588,32 +611,15 @@ func (d *Desk) held(userID int64, except uint64) (bool, error) {
 	return false, nil
 }
 
-// eraseNow erases the account: the registered sections first (they are
-// idempotent), then the store, which completes the ticket and records the
-// counts in its audit trail.
-func (d *Desk) eraseNow(userID int64, ticket uint64, now time.Time) (map[string]int, error) {
-	extra := map[string]int{}
-	for _, section := range d.Erase {
-		n, err := section(userID)
-		if err != nil {
-			return nil, fmt.Errorf("erase user %d: %w", userID, err)
-		}
-		for k, v := range n {
-			extra[k] += v
-		}
-	}
-	return d.Store.EraseUser(userID, ticket, now, extra)
-}
-
 // EraseInactive erases an account the inactivity rule of the retention
 // policy has reached: an erasure request, completed at once by the same
 // routine /forget uses, so its audit trail records what went.
-func (d *Desk) EraseInactive(userID int64, at time.Time) error {
+func (d *Desk) EraseInactive(ctx context.Context, userID int64, at time.Time) error {
 	t, err := d.open(valex.KindErasure, userID, "", at)
 	if err != nil {
 		return err
 	}
-	_, err = d.eraseNow(userID, t.ID, at)
+	_, err = d.Eraser.Erase(ctx, userID, t.ID, at)
 	return err
 }
 
@@ -636,16 +642,16 @@ func (d *Desk) completeErasure(ctx context.Context, t valex.Request, by int64) (
 	lang := d.langOf(t.UserID) // gone with the account in a moment
 	uid := t.UserID
 	now := d.Clock.Now()
-	counts, err := d.eraseNow(uid, t.ID, now)
+	counts, err := d.Eraser.Erase(ctx, uid, t.ID, now)
 	if err != nil {
 		return t, err
 	}
-	d.Log.Info().Uint64("ticket_id", t.ID).Int64("staff_id", by).Msg("account erased by staff")
+	d.Log.Info().Uint64("ticket_id", t.ID).Str("staff", d.IDs.User(by)).Msg("account erased by staff")
 	t.Status = valex.StatusDone
 	args := d.ticketArgs(lang, t)
 	args["Erased"] = d.categoryLines(lang, counts)
 	if _, err := d.Out.Send(ctx, bot.Message{ChatID: uid, Text: d.Tr.T(lang, "privacy.erased", args)}); err != nil {
-		d.Log.Warn().Err(err).Uint64("ticket_id", t.ID).Msg("erasure notice not delivered")
+		d.Log.Warn().Str("error", d.IDs.Redact(err.Error(), uid)).Uint64("ticket_id", t.ID).Msg("erasure notice not delivered")
 	}
 	return d.Store.Ticket(t.ID)
 }
@@ -723,10 +729,22 @@ func boolArg(b bool) string {
 	return "0"
 }
 
+// WorkStopper stops a user's AI work in flight, keeping nothing of it, and
+// returns how many jobs it stopped (AI.StopUser).
+type WorkStopper interface {
+	StopUser(ctx context.Context, userID int64) (stopped int)
+}
+
+// stopAIWait bounds how long a consent change waits for a stopped AI job to
+// return (it writes nothing after StopUser either way).
+const stopAIWait = 5 * time.Second
+
 // ConsentButton records a consent or restriction change, at once and with
 // the policy version, and shows the new state. Withdrawing a consent and
 // restricting or objecting to processing are rights requests: each is also
-// a ticket, completed on the spot.
+// a ticket, completed on the spot. Withdrawing the AI consent or
+// restricting AI processing also stops the AI work in flight, and the user
+// is told what was stopped.
 func (d *Desk) ConsentButton(ctx context.Context, r *bot.Request) error {
 	args := r.CallbackArgs
 	if len(args) != 3 || (args[2] != "0" && args[2] != "1") {
@@ -750,6 +768,7 @@ func (d *Desk) ConsentButton(ctx context.Context, r *bot.Request) error {
 	}
 	var ticket valex.RequestKind
 	var resolution string
+	stopAI := false
 	switch args[0] {
 	case "c":
 		k := valex.ConsentKind(args[1])
@@ -764,6 +783,7 @@ func (d *Desk) ConsentButton(ctx context.Context, r *bot.Request) error {
 		}
 		if !on {
 			ticket, resolution = valex.KindConsentWithdrawal, "consent_withdrawn: "+string(k)
+			stopAI = k == valex.ConsentAITransfer
 		}
 	case "r":
 		k := valex.RestrictionKind(args[1])
@@ -781,9 +801,21 @@ func (d *Desk) ConsentButton(ctx context.Context, r *bot.Request) error {
 			if k == valex.RestrictAnalytics {
 				ticket = valex.KindObjection
 			}
+			stopAI = k == valex.RestrictAI
 		}
 	default:
 		return valex.Errorf("error.bad_callback", nil)
+	}
+	if stopAI && d.AIWork != nil {
+		// After the change is recorded: what is admitted later sees it.
+		sctx, cancel := context.WithTimeout(ctx, stopAIWait)
+		n := d.AIWork.StopUser(sctx, uid)
+		cancel()
+		if n > 0 {
+			if err := d.reply(ctx, r, d.Tr.N(r.Lang, "consent.ai_stopped", n, nil), nil); err != nil {
+				return err
+			}
+		}
 	}
 	text, kb, err := d.consentView(r)
 	if err != nil {

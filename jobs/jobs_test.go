@@ -18,13 +18,13 @@ func TestBackupWritesReadableCopiesAndRotates(t *testing.T) {
 	dir := t.TempDir()
 	day := time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
 	for i := 0; i < 5; i++ {
-		run := Backup(db, dir, 3, fixedClock{day.AddDate(0, 0, i)})
+		run := Backup(db, BackupConfig{Dir: dir, Keep: 3}, fixedClock{day.AddDate(0, 0, i)})
 		if _, err := run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Idempotent: the same day again replaces, it does not add.
-	if _, err := Backup(db, dir, 3, fixedClock{day.AddDate(0, 0, 4)})(context.Background()); err != nil {
+	if _, err := Backup(db, BackupConfig{Dir: dir, Keep: 3}, fixedClock{day.AddDate(0, 0, 4)})(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "valex-*.db"))
@@ -39,7 +39,7 @@ func TestBackupWritesReadableCopiesAndRotates(t *testing.T) {
 	if u, err := copyDB.User(7); err != nil || u.Nickname != "kept" {
 		t.Fatalf("user in backup = %+v, %v", u, err)
 	}
-	if tmp, _ := filepath.Glob(filepath.Join(dir, ".backup-*")); len(tmp) != 0 {
+	if tmp, _ := filepath.Glob(filepath.Join(dir, ".*")); len(tmp) != 0 {
 		t.Fatalf("temporary files left: %v", tmp)
 	}
 }

@@ -153,6 +153,35 @@ func (s *Scheduler) RunNow(name string) {
 	}()
 }
 
+// RunAndWait runs a job now and returns its summary and error, for an
+// operator command or a test that needs the result. A job already running
+// is not doubled up: it returns an error instead.
+func (s *Scheduler) RunAndWait(ctx context.Context, name string) (string, error) {
+	s.mu.Lock()
+	var job *Job
+	for i := range s.jobs {
+		if s.jobs[i].job.Name == name {
+			job = &s.jobs[i].job
+		}
+	}
+	if job == nil {
+		s.mu.Unlock()
+		return "", fmt.Errorf("no job %q", name)
+	}
+	if s.running[name] {
+		s.mu.Unlock()
+		return "", fmt.Errorf("job %s is running", name)
+	}
+	s.running[name] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.running, name)
+		s.mu.Unlock()
+	}()
+	return safeRun(ctx, *job)
+}
+
 func (s *Scheduler) runOnce(ctx context.Context, j Job) {
 	start := s.clock.Now()
 	summary, err := safeRun(ctx, j)

@@ -128,7 +128,10 @@ func (db *DB) CreateNotice(n valex.Notice) (valex.Notice, error) {
 			return err
 		}
 		n = rec.notice(id)
-		return b.Put(ticketKey(id), v)
+		if err := b.Put(ticketKey(id), v); err != nil {
+			return err
+		}
+		return db.auditNotice(tx, n)
 	})
 	if err != nil {
 		return valex.Notice{}, fmt.Errorf("create %s notice: %w", n.Kind, err)
@@ -224,6 +227,9 @@ func (db *DB) RecordDelivery(d valex.Delivery) error {
 		return err
 	}
 	err = db.update(func(tx *bbolt.Tx) error {
+		if err := requireAccount(tx, d.UserID); err != nil {
+			return err // erased while the broadcast ran: nothing to record
+		}
 		rec, err := getNotice(tx, d.NoticeID)
 		if err != nil {
 			return err

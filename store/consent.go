@@ -57,6 +57,9 @@ func (db *DB) appendEvent(bucket []byte, userID int64, rec consentRecord) error 
 		return err
 	}
 	return db.update(func(tx *bbolt.Tx) error {
+		if err := requireAccount(tx, userID); err != nil {
+			return err
+		}
 		b := tx.Bucket(bucket)
 		seq, err := b.NextSequence()
 		if err != nil {

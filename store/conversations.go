@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -135,6 +136,9 @@ func (db *DB) AISettings(userID int64) (valex.AISettings, error) {
 func (db *DB) UpdateAISettings(userID int64, fn func(*valex.AISettings)) (valex.AISettings, error) {
 	var s valex.AISettings
 	err := db.update(func(tx *bbolt.Tx) error {
+		if err := requireAccount(tx, userID); err != nil {
+			return err
+		}
 		var err error
 		if s, err = getAISettings(tx, userID); err != nil {
 			return err
@@ -249,6 +253,11 @@ func prevWithPrefix(c *bbolt.Cursor, prefix []byte) ([]byte, []byte) {
 // transaction: a chat turn costs one disk sync.
 func (db *DB) SaveExchange(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage) error {
 	err := db.update(func(tx *bbolt.Tx) error {
+		// An answer that finishes after its user was erased must not
+		// bring them back.
+		if err := requireAccount(tx, userID); err != nil {
+			return err
+		}
 		if len(turns) > 0 {
 			b, err := aiBucket(tx, bucketAITurns)
 			if err != nil {
@@ -266,6 +275,9 @@ func (db *DB) SaveExchange(userID int64, conv uint64, turns []valex.Turn, usage 
 				}
 				k := binary.BigEndian.AppendUint64(prefix[:16:16], seq)
 				if err := b.Put(k, v); err != nil {
+					return err
+				}
+				if err := indexTurn(tx, k, v); err != nil { // retention.go
 					return err
 				}
 			}
@@ -356,35 +368,136 @@ func (db *DB) ExportAI(userID int64) (data map[string]any, counts map[string]int
 // settings and the usage ledger — in one transaction and returns what went,
 // by category. Erasing twice is not an error.
 func (db *DB) EraseAI(userID int64) (map[string]int, error) {
-	counts := map[string]int{}
+	var counts map[string]int
 	err := db.update(func(tx *bbolt.Tx) error {
-		clear(counts)
-		prefix := idKey(userID)
-		for _, c := range []struct {
-			bucket   []byte
-			category string
-		}{
-			{bucketAITurns, CategoryConversations},
-			{bucketAIUsage, CategoryAIUsage},
-			{bucketAIUsageSums, ""},
-			{bucketAISettings, CategoryAISettings},
-		} {
-			b, err := aiBucket(tx, c.bucket)
-			if err != nil {
-				return err
-			}
-			n, err := deleteRange(b, prefix)
-			if err != nil {
-				return err
-			}
-			if c.category != "" {
-				counts[c.category] = n
-			}
-		}
-		return nil
+		var err error
+		counts, err = eraseAITx(tx, userID)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("erase ai data of user %d: %w", userID, err)
 	}
 	return counts, nil
+}
+
+func eraseAITx(tx *bbolt.Tx, userID int64) (map[string]int, error) {
+	counts := map[string]int{}
+	prefix := idKey(userID)
+	// The turns with their time-index entries (retention.go); the range
+	// delete below then finds none left.
+	n, _, err := deleteTurns(tx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	counts[CategoryConversations] = n
+	for _, c := range []struct {
+		bucket   []byte
+		category string
+	}{
+		{bucketAIUsage, CategoryAIUsage},
+		{bucketAIUsageSums, ""},
+		{bucketAISettings, CategoryAISettings},
+	} {
+		b, err := aiBucket(tx, c.bucket)
+		if err != nil {
+			return nil, err
+		}
+		n, err := deleteRange(b, prefix)
+		if err != nil {
+			return nil, err
+		}
+		if c.category != "" {
+			counts[c.category] += n
+		}
+	}
+	return counts, nil
+}
+
+// conversationTitleRunes is how much of a conversation's first user turn
+// its summary keeps.
+const conversationTitleRunes = 40
+
+// Conversations lists a user's conversations, newest first, with the first
+// words of the first user turn still stored in each. It seeks from one
+// conversation to the next and opens the codec once per conversation: its
+// cost grows with the number of conversations, not of turns.
+func (db *DB) Conversations(userID int64) ([]valex.ConversationSummary, error) {
+	var out []valex.ConversationSummary
+	err := db.view(func(tx *bbolt.Tx) error {
+		b, err := aiBucket(tx, bucketAITurns)
+		if b == nil || err != nil {
+			return err
+		}
+		user := idKey(userID)
+		c := b.Cursor()
+		k, v := c.Seek(user)
+		for k != nil && bytes.HasPrefix(k, user) {
+			if len(k) != turnKeyLen {
+				return fmt.Errorf("bad turn key %x", k)
+			}
+			conv := binary.BigEndian.Uint64(k[8:])
+			prefix := turnPrefix(userID, conv)
+			s := valex.ConversationSummary{ID: conv}
+			if at, ok := turnAtNano(v); ok {
+				s.StartedAt = fromUnixNano(at)
+			}
+			// The first user turn gives the title (an answer never does).
+			for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				if len(v) > 1 && v[1] == roleUser {
+					t, err := db.decodeTurn(userID, v)
+					if err != nil {
+						return fmt.Errorf("turn %x: %w", k, err)
+					}
+					s.Title = valex.ConversationTitle(t.Text, conversationTitleRunes)
+					break
+				}
+			}
+			if lk, lv := lastWithPrefix(c, prefix); lk != nil {
+				if at, ok := turnAtNano(lv); ok {
+					s.LastAt = fromUnixNano(at)
+				}
+			}
+			out = append(out, s)
+			if conv == ^uint64(0) {
+				break
+			}
+			k, v = c.Seek(turnPrefix(userID, conv+1))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list conversations of user %d: %w", userID, err)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// DeleteConversation deletes one of a user's conversations for real (the
+// keys go; compaction reclaims their pages) and returns how many turns went.
+// Deleting a conversation that is not there deletes nothing.
+func (db *DB) DeleteConversation(userID int64, conv uint64) (int, error) {
+	var n int
+	err := db.update(func(tx *bbolt.Tx) error {
+		var err error
+		n, _, err = deleteTurns(tx, turnPrefix(userID, conv))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete conversation %d of user %d: %w", conv, userID, err)
+	}
+	return n, nil
+}
+
+// DeleteConversations deletes all of a user's conversations and returns how
+// many conversations and turns went. Settings and the usage ledger stay.
+func (db *DB) DeleteConversations(userID int64) (convs, turns int, err error) {
+	err = db.update(func(tx *bbolt.Tx) error {
+		var err error
+		turns, convs, err = deleteTurns(tx, idKey(userID))
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("delete conversations of user %d: %w", userID, err)
+	}
+	return convs, turns, nil
 }

@@ -66,6 +66,7 @@ func texts(ts []valex.Turn) []string {
 
 func TestTurnsAreSealedAndReadBackInOrder(t *testing.T) {
 	db := openTest(t, testCodec{})
+	mustAccount(t, db, 7)
 	const secret = "my diagnosis is confidential"
 	err := db.SaveExchange(7, 1, []valex.Turn{
 		turn(valex.TurnUser, secret, 10),
@@ -91,6 +92,7 @@ func TestTurnsAreSealedAndReadBackInOrder(t *testing.T) {
 
 func TestRecentTurnsStopsAtTheBudget(t *testing.T) {
 	db := openTest(t, nil)
+	mustAccount(t, db, 1)
 	var turns []valex.Turn
 	for i := range 10 {
 		turns = append(turns, turn(valex.TurnUser, fmt.Sprint(i), 10))
@@ -127,6 +129,7 @@ func TestRecentTurnsStopsAtTheBudget(t *testing.T) {
 // where the end of a range carries into the next prefix.
 func TestRecentTurnsStaysInsideItsConversation(t *testing.T) {
 	db := openTest(t, nil)
+	mustAccount(t, db, 1, 2, -1)
 	put := func(user int64, conv uint64, text string) {
 		t.Helper()
 		if err := db.SaveExchange(user, conv, []valex.Turn{turn(valex.TurnUser, text, 1)}, nil); err != nil {
@@ -166,6 +169,7 @@ func TestRecentTurnsStaysInsideItsConversation(t *testing.T) {
 
 func TestAISettings(t *testing.T) {
 	db := openTest(t, nil)
+	mustAccount(t, db, 5)
 	s, err := db.AISettings(5)
 	if err != nil || s != (valex.AISettings{}) {
 		t.Fatalf("fresh settings = %+v, %v", s, err)
@@ -185,6 +189,7 @@ func TestAISettings(t *testing.T) {
 
 func TestExportAndEraseAI(t *testing.T) {
 	db := openTest(t, testCodec{})
+	mustAccount(t, db, 1, 2)
 	for _, uid := range []int64{1, 2} {
 		_, err := db.UpdateAISettings(uid, func(s *valex.AISettings) { s.Model = "m" })
 		if err != nil {

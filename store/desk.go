@@ -285,6 +285,9 @@ func (db *DB) CreateTicket(r valex.Request) (valex.Request, error) {
 		return valex.Request{}, fmt.Errorf("create ticket: id %d, user %d, kind %q, status %q: not a new ticket", r.ID, r.UserID, r.Kind, r.Status)
 	}
 	err := db.update(func(tx *bbolt.Tx) error {
+		if err := requireAccount(tx, r.UserID); err != nil {
+			return err
+		}
 		id, err := tx.Bucket(bucketTickets).NextSequence()
 		if err != nil {
 			return err
@@ -293,7 +296,7 @@ func (db *DB) CreateTicket(r valex.Request) (valex.Request, error) {
 		if err := db.putTicket(tx, nil, r); err != nil {
 			return err
 		}
-		_, err = appendAudit(tx, valex.AuditEntry{TicketID: id, At: r.ReceivedAt, Action: valex.AuditCreated, Detail: "kind=" + string(r.Kind)})
+		_, err = db.appendAudit(tx, valex.AuditEntry{TicketID: id, At: r.ReceivedAt, Action: valex.AuditCreated, Detail: "kind=" + string(r.Kind)})
 		return err
 	})
 	if err != nil {
@@ -357,7 +360,7 @@ func (db *DB) UpdateTicket(id uint64, actor int64, at time.Time, fn func(*valex.
 			if e.At.IsZero() {
 				e.At = at
 			}
-			if _, err := appendAudit(tx, e); err != nil {
+			if _, err := db.appendAudit(tx, e); err != nil {
 				return err
 			}
 		}
@@ -611,13 +614,25 @@ func (db *DB) SetHold(userID int64, held bool, by int64, at time.Time) error {
 	err := db.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketHolds)
 		if !held {
-			return b.Delete(idKey(userID))
+			if b.Get(idKey(userID)) == nil {
+				return nil // nothing to lift, nothing to audit
+			}
+			if err := b.Delete(idKey(userID)); err != nil {
+				return err
+			}
+			return db.auditHold(tx, false, by, at)
+		}
+		if err := requireAccount(tx, userID); err != nil {
+			return err
 		}
 		v, err := json.Marshal(holdRecord{At: unixNano(at), By: by})
 		if err != nil {
 			return err
 		}
-		return b.Put(idKey(userID), v)
+		if err := b.Put(idKey(userID), v); err != nil {
+			return err
+		}
+		return db.auditHold(tx, true, by, at)
 	})
 	if err != nil {
 		return fmt.Errorf("set hold of user %d: %w", userID, err)

@@ -27,7 +27,7 @@ func seedTickets(tb testing.TB, db *DB, n int, mk func(i int) valex.Request) {
 				if err := db.putTicket(tx, nil, r); err != nil {
 					return err
 				}
-				if _, err := appendAudit(tx, valex.AuditEntry{TicketID: id, At: r.ReceivedAt, Action: valex.AuditCreated}); err != nil {
+				if _, err := db.appendAudit(tx, valex.AuditEntry{TicketID: id, At: r.ReceivedAt, Action: valex.AuditCreated}); err != nil {
 					return err
 				}
 			}

@@ -81,6 +81,7 @@ func ticketIDs(rs []valex.Request) []uint64 {
 
 func TestTicketRoundTripAndCodec(t *testing.T) {
 	db := openTest(t, testCodec{})
+	mustAccount(t, db, 42, 43)
 	r := newTicket(t, valex.KindPersonalData, 42, "secret-Qx1 please delete my email", t0)
 	r = mustCreate(t, db, r)
 	if r.ID != 1 {
@@ -129,6 +130,7 @@ func TestTicketRoundTripAndCodec(t *testing.T) {
 
 func TestUpdateTicketRefusesRewrites(t *testing.T) {
 	db := openTest(t, nil)
+	mustAccount(t, db, 42)
 	r := mustCreate(t, db, newTicket(t, valex.KindSupport, 42, "hello", t0))
 	tests := []struct {
 		name string
@@ -162,6 +164,7 @@ func TestUpdateTicketRefusesRewrites(t *testing.T) {
 
 func TestOpenIndexFollowsEveryChange(t *testing.T) {
 	db := openTest(t, nil)
+	mustAccount(t, db, 1, 2, 3)
 	// Received on different days: due in that order (30 days later each).
 	a := mustCreate(t, db, newTicket(t, valex.KindAccess, 1, "", t0.Add(2*deskDay)))
 	b := mustCreate(t, db, newTicket(t, valex.KindSupport, 2, "b", t0))
@@ -235,6 +238,7 @@ func TestOpenIndexFollowsEveryChange(t *testing.T) {
 func TestRemindersExactlyOnceAcrossReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "valex.db")
 	db := openAt(t, path, nil)
+	mustAccount(t, db, 1, 2, 3)
 	r := mustCreate(t, db, newTicket(t, valex.KindAccess, 1, "", t0))                  // due t0+30d
 	r2 := mustCreate(t, db, newTicket(t, valex.KindAccess, 2, "", t0.Add(20*deskDay))) // due t0+50d
 
@@ -339,6 +343,7 @@ func TestDueOpenTicketsVisitsOnlyDue(t *testing.T) {
 	db := openTest(t, nil)
 	db.bolt.NoSync = true
 	for i := range 500 {
+		mustAccount(t, db, int64(i+1))
 		// One ticket per hour from t0: due 30 days after.
 		mustCreate(t, db, newTicket(t, valex.KindSupport, int64(i+1), "x", t0.Add(time.Duration(i)*time.Hour)))
 	}
@@ -355,6 +360,7 @@ func TestDueOpenTicketsVisitsOnlyDue(t *testing.T) {
 
 func TestAuditTrailAndVerify(t *testing.T) {
 	db := openTest(t, nil)
+	mustAccount(t, db, 42, 43)
 	r := mustCreate(t, db, newTicket(t, valex.KindErasure, 42, "delete me, text-Pp9", t0))
 	other := mustCreate(t, db, newTicket(t, valex.KindSupport, 43, "hi", t0))
 	at := t0.Add(time.Hour)
@@ -385,7 +391,7 @@ func TestAuditTrailAndVerify(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("trail = %q\nwant    %q", got, want)
 	}
-	if err := valex.VerifyChain(trail); err != nil {
+	if err := valex.VerifyChain([]byte(DevAuditKey), trail); err != nil {
 		t.Fatal(err)
 	}
 	if trail[1].Actor != 7 || !trail[1].At.Equal(at) {
@@ -411,6 +417,7 @@ func TestAuditTrailAndVerify(t *testing.T) {
 func TestVerifyAuditCatchesTampering(t *testing.T) {
 	setup := func(t *testing.T) (*DB, uint64) {
 		db := openTest(t, nil)
+		mustAccount(t, db, 42, 43)
 		r := mustCreate(t, db, newTicket(t, valex.KindAccess, 42, "", t0))
 		for i := range 3 {
 			transition(t, db, r.ID, []valex.RequestStatus{valex.StatusInProgress, valex.StatusWaitingUser, valex.StatusInProgress}[i], 7, "", t0.Add(time.Duration(i+1)*time.Hour))
@@ -467,8 +474,13 @@ func TestVerifyAuditCatchesTampering(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(rep.Broken) != 1 || rep.Broken[0].TicketID != id {
+			if rep.OK() {
 				t.Fatalf("report = %+v, want ticket %d broken", rep, id)
+			}
+			for _, p := range rep.Problems {
+				if p.Log || p.Trail != id {
+					t.Errorf("problem %s, want only ticket %d's", p, id)
+				}
 			}
 		})
 	}
@@ -476,6 +488,7 @@ func TestVerifyAuditCatchesTampering(t *testing.T) {
 
 func TestConsentEvents(t *testing.T) {
 	db := openTest(t, nil)
+	mustAccount(t, db, 42, 43)
 	add := func(user int64, kind valex.ConsentKind, granted bool, at time.Time) {
 		t.Helper()
 		if err := db.AddConsent(valex.ConsentEvent{UserID: user, Kind: kind, Granted: granted, At: at, PolicyVersion: "v1", Source: "test"}); err != nil {
@@ -510,6 +523,7 @@ func TestConsentEvents(t *testing.T) {
 
 func TestHold(t *testing.T) {
 	db := openTest(t, nil)
+	mustAccount(t, db, 42)
 	if held, _, err := db.Hold(42); held || err != nil {
 		t.Fatalf("hold before any = %v, %v", held, err)
 	}
@@ -529,6 +543,7 @@ func TestHold(t *testing.T) {
 
 func TestNoticesAndDeliveries(t *testing.T) {
 	db := openTest(t, nil)
+	mustAccount(t, db, 1, 2)
 	if _, ok, err := db.LatestPolicyVersion(); ok || err != nil {
 		t.Fatalf("policy before any = %v, %v", ok, err)
 	}
@@ -769,6 +784,7 @@ func TestDeskBucketsCreatedOnExistingFile(t *testing.T) {
 	}
 	b.Close()
 	db := openAt(t, path, nil)
+	mustAccount(t, db, 1)
 	mustCreate(t, db, newTicket(t, valex.KindAccess, 1, "", t0))
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)

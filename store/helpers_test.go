@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/valex-ai/valex"
 )
 
 // openTest opens a store in a fresh temp dir and closes it when the test ends.
@@ -26,6 +28,17 @@ func openAt(tb testing.TB, path string, codec Codec) *DB {
 	}
 	tb.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// mustAccount creates an account for each id, as /start would: the store
+// refuses writes keyed by a user who has no account (ErrNoAccount).
+func mustAccount(tb testing.TB, db *DB, ids ...int64) {
+	tb.Helper()
+	for _, id := range ids {
+		if _, _, err := db.EnsureUser(valex.User{ID: id, Language: "en"}); err != nil {
+			tb.Fatalf("EnsureUser %d: %v", id, err)
+		}
+	}
 }
 
 // formatTest is testCodec's format byte; PlainCodec uses formatPlain.

@@ -18,6 +18,13 @@ var migrations = []func(*bbolt.Tx) error{
 	// v2: index the tickets closed before the closed-tickets index existed,
 	// so the communications purge finds them (retention.go).
 	rebuildClosedIndex,
+	// v3: index the conversation turns by the time they were written, so
+	// the conversations purge finds the expired ones (retention.go).
+	rebuildTurnTimeIndex,
+	// v4: the global audit log. The trails are re-keyed and anchored in it
+	// right after, by settleAuditKey: that needs the audit key, which
+	// migrations do not get.
+	createAuditLog,
 }
 
 // migrate applies the migrations the file has not had yet.
@@ -46,7 +53,7 @@ func (db *DB) migrate(migs []func(*bbolt.Tx) error) error {
 			return fmt.Errorf("migrate to version %d: %w", i+1, err)
 		}
 	}
-	return nil
+	return db.settleAuditKey()
 }
 
 func schemaVersion(tx *bbolt.Tx) (int, error) {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -189,7 +190,7 @@ func (db *DB) purgeTicket(tx *bbolt.Tx, k []byte, at time.Time) (held bool, err 
 	if err := unlinkChat(tx, uid, id); err != nil {
 		return false, err
 	}
-	_, err = appendAudit(tx, valex.AuditEntry{TicketID: id, At: at, Action: valex.AuditPurged,
+	_, err = db.appendAudit(tx, valex.AuditEntry{TicketID: id, At: at, Action: valex.AuditPurged,
 		Detail: fmt.Sprintf("messages=%d", len(old.Messages))})
 	return false, err
 }
@@ -297,4 +298,174 @@ func (db *DB) PruneInactiveNotices() (int, error) {
 		return 0, fmt.Errorf("prune inactivity notices: %w", err)
 	}
 	return n, nil
+}
+
+// The turn-time index, for the conversations retention rule:
+//
+//   - ai_turns_by_time: be(atUnixNano)‖turn key → empty, one entry per
+//     stored conversation turn (voice transcripts are turns too),
+//     maintained by SaveExchange and every deletion of turns. The
+//     conversations purge seeks from the start and stops at the first turn
+//     that has not expired: a run costs what expired, not what exists.
+//
+// The bucket is created by the migration that backfills it (migrate.go), so
+// it exists in every file this build has opened.
+var bucketAITurnsByTime = []byte("ai_turns_by_time")
+
+// turnKeyLen is the length of a turn key: be(userID)‖be(conv)‖be(seq).
+const turnKeyLen = 24
+
+// turnPurgeBatch is how many turns one write transaction purges: deleting a
+// turn touches two small keys, so batches are larger than for tickets.
+const turnPurgeBatch = 4096
+
+// turnTimeKey is the index key of the turn with key k written at at (the
+// record header's time, in unix nanoseconds).
+func turnTimeKey(atNano int64, k []byte) []byte {
+	out := make([]byte, 8, 8+len(k))
+	binary.BigEndian.PutUint64(out, uint64(atNano))
+	return append(out, k...)
+}
+
+// turnAtNano reads the write time from a turn record's plain header, never
+// the codec.
+func turnAtNano(v []byte) (int64, bool) {
+	if len(v) < turnHeaderLen {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(v[6:])), true
+}
+
+// indexTurn adds the index entry of a turn just stored under key k with
+// record v.
+func indexTurn(tx *bbolt.Tx, k, v []byte) error {
+	at, ok := turnAtNano(v)
+	if !ok {
+		return fmt.Errorf("turn %x: bad header", k)
+	}
+	idx, err := aiBucket(tx, bucketAITurnsByTime)
+	if err != nil {
+		return err
+	}
+	return idx.Put(turnTimeKey(at, k), nil)
+}
+
+// deleteTurns deletes every turn whose key starts with prefix (a user, or a
+// user's conversation) with its index entries, and returns how many turns
+// went and in how many conversations.
+func deleteTurns(tx *bbolt.Tx, prefix []byte) (turns, convs int, err error) {
+	b, err := aiBucket(tx, bucketAITurns)
+	if err != nil {
+		return 0, 0, err
+	}
+	idx, err := aiBucket(tx, bucketAITurnsByTime)
+	if err != nil {
+		return 0, 0, err
+	}
+	var keys, times [][]byte
+	var lastConv []byte
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) == turnKeyLen {
+			if at, ok := turnAtNano(v); ok {
+				times = append(times, turnTimeKey(at, k))
+			}
+			if !bytes.Equal(k[:16], lastConv) {
+				lastConv = slices.Clone(k[:16])
+				convs++
+			}
+		}
+		keys = append(keys, slices.Clone(k))
+	}
+	for _, k := range times {
+		if err := idx.Delete(k); err != nil {
+			return 0, 0, err
+		}
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return 0, 0, err
+		}
+	}
+	return len(keys), convs, nil
+}
+
+// rebuildTurnTimeIndex builds the turn-time index from the turn records'
+// plain headers, never the codec.
+func rebuildTurnTimeIndex(tx *bbolt.Tx) error {
+	if err := tx.DeleteBucket(bucketAITurnsByTime); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
+		return err
+	}
+	idx, err := tx.CreateBucket(bucketAITurnsByTime)
+	if err != nil {
+		return err
+	}
+	turns, err := aiBucket(tx, bucketAITurns)
+	if err != nil {
+		return err
+	}
+	return turns.ForEach(func(k, v []byte) error {
+		if len(k) != turnKeyLen {
+			return fmt.Errorf("bad turn key %x", k)
+		}
+		at, ok := turnAtNano(v)
+		if !ok {
+			return fmt.Errorf("turn %x: bad header", k)
+		}
+		return idx.Put(turnTimeKey(at, k), nil)
+	})
+}
+
+// PurgeTurns deletes, oldest first, every conversation turn for which
+// expired(writtenAt) holds, and stops at the first that has not expired
+// (expired must be monotone: true up to a cutoff). It reads only the
+// turn-time index entries that expired, plus the first that has not, and
+// never the codec. It returns how many index entries it visited and how
+// many turns it deleted (an entry whose turn went already counts as
+// visited only).
+func (db *DB) PurgeTurns(expired func(writtenAt time.Time) bool) (visited, purged int, err error) {
+	for {
+		done := false
+		err = db.update(func(tx *bbolt.Tx) error {
+			idx, err := aiBucket(tx, bucketAITurnsByTime)
+			if err != nil {
+				return err
+			}
+			turns, err := aiBucket(tx, bucketAITurns)
+			if err != nil {
+				return err
+			}
+			var keys [][]byte
+			c := idx.Cursor()
+			for k, _ := c.First(); k != nil && len(keys) < turnPurgeBatch; k, _ = c.Next() {
+				if len(k) != 8+turnKeyLen {
+					return fmt.Errorf("bad turn-time index key %x", k)
+				}
+				if !expired(fromUnixNano(int64(binary.BigEndian.Uint64(k)))) {
+					break
+				}
+				keys = append(keys, slices.Clone(k))
+			}
+			done = len(keys) < turnPurgeBatch
+			for _, k := range keys {
+				visited++
+				if turns.Get(k[8:]) != nil {
+					if err := turns.Delete(k[8:]); err != nil {
+						return err
+					}
+					purged++
+				}
+				if err := idx.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return visited, purged, fmt.Errorf("purge conversation turns: %w", err)
+		}
+		if done {
+			return visited, purged, nil
+		}
+	}
 }

@@ -53,6 +53,7 @@ func closeTicket(tb testing.TB, db *DB, id uint64, at time.Time) {
 func TestClosedIndexFollowsTicketsAndIsBackfilled(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "valex.db")
 	db := openAt(t, path, testCodec{})
+	mustAccount(t, db, 1, 2)
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	a := newClosable(t, db, 1, t0)
 	b := newClosable(t, db, 1, t0)

@@ -6,7 +6,6 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -49,7 +48,7 @@ var (
 		bucketTickets, bucketTicketsOpen, bucketTicketsByUser, bucketTicketReminders,
 		bucketAudit, bucketAuditHeads, bucketConsents, bucketRestrictions, bucketHolds,
 		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser, bucketTicketMessages,
-		bucketTicketsClosed, bucketInactiveNotices,
+		bucketTicketsClosed, bucketInactiveNotices, bucketErasures,
 		// AI aggregator (conversations.go, usage.go).
 		bucketAISettings, bucketAITurns, bucketAIUsage, bucketAIUsageSums,
 	}
@@ -69,6 +68,12 @@ type Options struct {
 	// backup): no bucket is created and no migration runs, so the file must
 	// already be at this build's schema.
 	ReadOnly bool
+	// Now is the clock for what Open itself records (erasures of keyless
+	// users); default time.Now.
+	Now func() time.Time
+	// AuditKey MACs the audit trails (audit.go). Main always passes the key
+	// store's audit key; nil means DevAuditKey, for tests and tools only.
+	AuditKey []byte
 }
 
 // DB is an open store file. It is safe for concurrent use.
@@ -76,11 +81,16 @@ type DB struct {
 	// swap is held for reading by every transaction and for writing while
 	// the file is replaced (online compaction), so no transaction ever sees
 	// a closed handle.
-	swap  sync.RWMutex
+	swap sync.RWMutex
+	// maint serialises Backup and Compact, so a compaction waiting for a
+	// long backup does not hold swap half-taken (which would stall every
+	// new transaction behind it).
+	maint sync.Mutex
 	bolt  *bbolt.DB
 	codec Codec
 	path  string // kept here: bbolt forgets it on Close
 	opts  Options
+	swept int // keyless users erased by Open
 }
 
 // view runs fn in a read transaction.
@@ -113,9 +123,16 @@ func open(path string, opts Options, migs []func(*bbolt.Tx) error) (*DB, error) 
 	if opts.Codec == nil {
 		opts.Codec = PlainCodec{}
 	}
-	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	b, err := bbolt.Open(path, 0o600, boltOptions(opts))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if !opts.ReadOnly {
+		// With the file lock held: no compaction of this file is running.
+		if err := removeStaleCompaction(path); err != nil {
+			_ = b.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
 	}
 	db := &DB{bolt: b, codec: opts.Codec, path: path, opts: opts}
 	if opts.ReadOnly {
@@ -136,6 +153,17 @@ func open(path string, opts Options, migs []func(*bbolt.Tx) error) (*DB, error) 
 	if err == nil {
 		err = db.migrate(migs)
 	}
+	if owner, ok := opts.Codec.(KeyOwner); ok && err == nil {
+		if err = db.bindKeys(owner); err == nil {
+			now := time.Now
+			if opts.Now != nil {
+				now = opts.Now
+			}
+			db.swept, err = db.sweepKeyless(owner, now())
+		}
+	} else if err == nil {
+		err = db.refuseBound()
+	}
 	if err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -143,8 +171,28 @@ func open(path string, opts Options, migs []func(*bbolt.Tx) error) (*DB, error) 
 	return db, nil
 }
 
+// refuseBound fails when a file that belongs to a key store is opened
+// without one: its personal values would not read, and new ones would be
+// written unsealed.
+func (db *DB) refuseBound() error {
+	return db.view(func(tx *bbolt.Tx) error {
+		if id := tx.Bucket(bucketMeta).Get(keyKeysID); len(id) > 0 {
+			return fmt.Errorf("the database is encrypted: open it with its key store (keys.db)")
+		}
+		return nil
+	})
+}
+
+// boltOptions are the bbolt options for opts, the same at Open and when a
+// compacted file replaces the store.
+func boltOptions(opts Options) *bbolt.Options {
+	return &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly}
+}
+
 // Close releases the file. Pending transactions finish first.
 func (db *DB) Close() error {
+	db.swap.Lock() // not in the middle of a compaction swapping the handle
+	defer db.swap.Unlock()
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -153,22 +201,6 @@ func (db *DB) Close() error {
 
 // Path returns the file the store was opened from.
 func (db *DB) Path() string { return db.path }
-
-// Backup writes a consistent copy of the whole file to w while the store
-// stays in use (a read transaction pins the snapshot) and returns the number
-// of bytes written. The copy is a regular store file that Open can read.
-func (db *DB) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := db.view(func(tx *bbolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	if err != nil {
-		return n, fmt.Errorf("backup: %w", err)
-	}
-	return n, nil
-}
 
 // SchemaVersion returns how many migrations the file has had applied.
 func (db *DB) SchemaVersion() (int, error) {

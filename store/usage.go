@@ -75,6 +75,9 @@ func putUsage(tx *bbolt.Tx, u valex.AIUsage) error {
 	if u.UserID == 0 || u.Capability == "" || u.At.IsZero() {
 		return fmt.Errorf("usage: user %d, capability %q: incomplete record", u.UserID, u.Capability)
 	}
+	if err := requireAccount(tx, u.UserID); err != nil {
+		return err
+	}
 	if len(u.Capability) > 32 {
 		return fmt.Errorf("usage: capability name too long")
 	}

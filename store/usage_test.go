@@ -9,6 +9,7 @@ import (
 
 func TestUsageTotalsPerDayMonthAndCapability(t *testing.T) {
 	db := openTest(t, nil)
+	mustAccount(t, db, 1, 2)
 	day1 := time.Date(2025, 3, 31, 23, 59, 0, 0, time.UTC)
 	day2 := time.Date(2025, 4, 1, 0, 1, 0, 0, time.UTC)
 	// In UTC+3 this is already 1 April; usage periods are UTC days.

@@ -132,6 +132,9 @@ func (db *DB) User(id int64) (valex.User, error) {
 
 // PutUser creates or replaces a user.
 func (db *DB) PutUser(u valex.User) error {
+	if err := db.createKey(u.ID); err != nil {
+		return fmt.Errorf("put user %d: %w", u.ID, err)
+	}
 	err := db.update(func(tx *bbolt.Tx) error {
 		return db.putUser(tx, u)
 	})
@@ -144,6 +147,11 @@ func (db *DB) PutUser(u valex.User) error {
 // EnsureUser creates u if no user with its id exists. Otherwise it returns
 // the stored user unchanged and created is false.
 func (db *DB) EnsureUser(u valex.User) (stored valex.User, created bool, err error) {
+	// The key first: creating one that exists is a no-op, and a key left
+	// by a failed transaction below is harmless.
+	if err := db.createKey(u.ID); err != nil {
+		return valex.User{}, false, fmt.Errorf("ensure user %d: %w", u.ID, err)
+	}
 	err = db.update(func(tx *bbolt.Tx) error {
 		existing, err := db.getUser(tx, u.ID)
 		if err == nil {
@@ -163,6 +171,15 @@ func (db *DB) EnsureUser(u valex.User) (stored valex.User, created bool, err err
 		return valex.User{}, false, fmt.Errorf("ensure user %d: %w", u.ID, err)
 	}
 	return stored, created, nil
+}
+
+// createKey gives a new account its data key, when the codec keeps keys.
+// Only account creation calls it.
+func (db *DB) createKey(userID int64) error {
+	if owner, ok := db.codec.(KeyOwner); ok && userID != 0 {
+		return owner.Create(userID)
+	}
+	return nil
 }
 
 // UpdateUser loads a user, lets fn change it and stores the result, all in
@@ -340,6 +357,9 @@ func (db *DB) SetState(userID int64, state string) error {
 		b := tx.Bucket(bucketStates)
 		if state == "" {
 			return b.Delete(idKey(userID))
+		}
+		if err := requireAccount(tx, userID); err != nil {
+			return err
 		}
 		return b.Put(idKey(userID), []byte(state))
 	})

@@ -463,6 +463,7 @@ func TestForEachAndCountUsers(t *testing.T) {
 func TestState(t *testing.T) {
 	path := t.TempDir() + "/valex.db"
 	db := openAt(t, path, nil)
+	mustAccount(t, db, 1, 2)
 	steps := []struct {
 		name  string
 		set   *string // nil: only read

@@ -13,10 +13,12 @@ import (
 
 const auditUsage = "usage: valex audit verify [FILE]   (FILE: a database or backup; default: the data dir's)"
 
-// auditCommand runs `valex audit verify [FILE]`: every ticket's hash-chained
-// audit trail is checked (store.VerifyAudit) and each broken one named. It
-// reads the database in the data directory, which needs the bot stopped
-// (the file is locked while it runs), or any backup of it.
+// auditCommand runs `valex audit verify [FILE]`: every audit trail and the
+// global log that anchors them are checked under the audit key
+// (store.VerifyAudit), and each problem is named: which trail, and whether
+// it was deleted, rewritten, has a gap or a cut-off tail. It reads the
+// database in the data directory, which needs the bot stopped (the file is
+// locked while it runs), or any backup of it.
 func auditCommand(args []string, stdout io.Writer, getenv func(string) string) error {
 	if len(args) == 0 || args[0] != "verify" || len(args) > 2 {
 		return errors.New(auditUsage)
@@ -31,11 +33,18 @@ func auditCommand(args []string, stdout io.Writer, getenv func(string) string) e
 		}
 		path = filepath.Join(cfg.DataDir, "valex.db")
 	}
+	return verifyAudit(path, nil, stdout) // TODO(lead): key store
+}
+
+// verifyAudit checks the audit of the store file at path under key (nil:
+// store.DevAuditKey, which proves nothing), prints each problem and fails
+// when there is any.
+func verifyAudit(path string, key []byte, stdout io.Writer) error {
 	// Open would create a missing file and find it "intact".
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
-	db, err := store.Open(path, store.Options{Timeout: time.Second, ReadOnly: true})
+	db, err := store.Open(path, store.Options{Timeout: time.Second, ReadOnly: true, AuditKey: key})
 	if err != nil {
 		return fmt.Errorf("open %s (a running bot holds its database: verify a backup instead): %w", path, err)
 	}
@@ -44,12 +53,13 @@ func auditCommand(args []string, stdout io.Writer, getenv func(string) string) e
 	if err != nil {
 		return err
 	}
-	for _, b := range rep.Broken {
-		fmt.Fprintf(stdout, "ticket %d: %v\n", b.TicketID, b.Err)
+	for _, p := range rep.Problems {
+		fmt.Fprintln(stdout, p)
 	}
 	if !rep.OK() {
-		return fmt.Errorf("audit: %d of %d trails broken", len(rep.Broken), rep.Tickets)
+		return fmt.Errorf("audit: %d problems in %d ticket trails, the system trail and the global log", len(rep.Problems), rep.Tickets)
 	}
-	fmt.Fprintf(stdout, "audit OK: %d trails, %d entries, every chain intact\n", rep.Tickets, rep.Entries)
+	fmt.Fprintf(stdout, "audit OK: %d trails, %d entries, %d system entries, %d anchored in the global log (root %x)\n",
+		rep.Tickets, rep.Entries, rep.System, rep.Anchors, rep.Root[:8])
 	return nil
 }

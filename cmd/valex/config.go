@@ -28,6 +28,11 @@ type Config struct {
 	Jobs     Jobs       `toml:"jobs"`
 	AI       AIConfig   `toml:"ai"`
 	Desk     DeskConfig `toml:"desk"`
+	// Retention periods (policy section 8): retention_config.go.
+	Retention RetentionConfig `toml:"retention"`
+	// MasterKey wraps every user's data key (VALEX_MASTER_KEY only: a
+	// secret stays out of the file).
+	MasterKey string `toml:"-"`
 
 	path string // the file it was read from, "" if none
 }
@@ -63,6 +68,8 @@ type Jobs struct {
 	// Retention (policy section 8).
 	PurgeCommunications string `toml:"purge_communications"`
 	InactiveAccounts    string `toml:"inactive_accounts"`
+	CloseFeedback       string `toml:"close_feedback"`
+	PurgeConversations  string `toml:"purge_conversations"`
 }
 
 // Log configures zerolog.
@@ -93,12 +100,14 @@ func Defaults() Config {
 			UserPerMin:  30,
 			Pace:        Pace{GlobalPerSecond: 30, PrivatePerSecond: 1, GroupPerMinute: 20, Burst: 3},
 		},
-		Log:  Log{Level: "info", Format: "console"},
-		Desk: DefaultDeskConfig(),
+		Log:       Log{Level: "info", Format: "console"},
+		Desk:      DefaultDeskConfig(),
+		Retention: DefaultRetention(),
 		Jobs: Jobs{
 			Timezone: "UTC", Backup: "0 3 * * *", BackupKeep: 7, InboxPrune: "30 4 * * *",
 			Reminders: "0 * * * *", Digest: "0 9 * * *",
 			PurgeCommunications: "15 4 * * *", InactiveAccounts: "45 4 * * *",
+			CloseFeedback: "5 4 * * *", PurgeConversations: "25 4 * * *",
 		},
 	}
 }
@@ -139,6 +148,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return func(v string) error { l, err := parseIDs(v); *dst = l; return err }
 	}
 	env("VALEX_TELEGRAM_TOKEN", str(&cfg.Telegram.Token))
+	env("VALEX_MASTER_KEY", str(&cfg.MasterKey))
 	env("VALEX_TELEGRAM_API_URL", str(&cfg.Telegram.APIURL))
 	env("VALEX_DATA_DIR", str(&cfg.DataDir))
 	env("VALEX_ADMINS", ids(&cfg.Admins))
@@ -208,12 +218,14 @@ func (c Config) validate() []error {
 		p = append(p, fmt.Errorf("jobs timezone %q: %w", c.Jobs.Timezone, err))
 	}
 	for name, spec := range map[string]string{"backup": c.Jobs.Backup, "inbox_prune": c.Jobs.InboxPrune, "desk_reminders": c.Jobs.Reminders, "desk_digest": c.Jobs.Digest,
-		"purge_communications": c.Jobs.PurgeCommunications, "inactive_accounts": c.Jobs.InactiveAccounts} {
+		"purge_communications": c.Jobs.PurgeCommunications, "inactive_accounts": c.Jobs.InactiveAccounts,
+		"close_feedback": c.Jobs.CloseFeedback, "purge_conversations": c.Jobs.PurgeConversations} {
 		if err := jobs.ParseSpec(spec); err != nil {
 			p = append(p, fmt.Errorf("jobs %s %q: %w", name, spec, err))
 		}
 	}
 	p = append(p, c.Desk.validate()...)
+	p = append(p, c.Retention.validate()...)
 	for _, id := range c.Admins {
 		if id <= 0 {
 			p = append(p, fmt.Errorf("admins: %d is not a Telegram user id", id))

@@ -131,9 +131,9 @@ func (c DeskConfig) Policy() handlers.PolicyInfo {
 
 // newDesk wires the privacy desk: the desk's own part of the store, plus
 // the export and erasure of data other features keep (sections).
-func newDesk(c DeskConfig, h *handlers.Handlers, db *store.DB, files handlers.FileSender, export []handlers.ExportSection, erase []handlers.EraseSection) *handlers.Desk {
+func newDesk(c DeskConfig, h *handlers.Handlers, db *store.DB, files handlers.FileSender, export []handlers.ExportSection, eraser handlers.AccountEraser) *handlers.Desk {
 	return &handlers.Desk{
 		Handlers: h, Store: db, Files: files, Policy: c.Policy(), SLA: c.SLA(),
-		ExtendBy: time.Duration(c.ExtendDays) * deskDay, Export: export, Erase: erase,
+		ExtendBy: time.Duration(c.ExtendDays) * deskDay, Export: export, Eraser: eraser,
 	}
 }

@@ -70,6 +70,10 @@ func TestAuditVerifyCommand(t *testing.T) {
 	}
 	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	for _, user := range []int64{1, 2} {
+		// The store takes tickets only from users with an account.
+		if _, _, err := db.EnsureUser(valex.User{ID: user, Language: "en"}); err != nil {
+			t.Fatal(err)
+		}
 		r, err := valex.NewRequest(valex.KindAccess, user, "", now, valex.DefaultSLAPolicy())
 		if err != nil {
 			t.Fatal(err)

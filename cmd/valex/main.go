@@ -23,6 +23,7 @@ import (
 	"github.com/valex-ai/valex/handlers"
 	"github.com/valex-ai/valex/jobs"
 	"github.com/valex-ai/valex/locales"
+	"github.com/valex-ai/valex/privacy"
 	"github.com/valex-ai/valex/store"
 )
 
@@ -36,6 +37,8 @@ Usage:
                           the running bot makes daily backups itself, see jobs.backup)
   valex restore FILE      replace the database with a backup (with the bot stopped)
   valex audit verify [FILE]  check every audit chain (bot stopped, or a backup FILE)
+  valex whois-log ID      print the pseudonym that stands for Telegram user ID in the logs
+  valex export-user ID    print user ID's data as /mydata would (JSON; bot stopped)
   valex version           print the version
 
 Configuration: valex.toml (or VALEX_CONFIG) and VALEX_* environment variables; see README.md.
@@ -72,6 +75,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return errors.New("configuration is not valid")
 		}
 		fmt.Fprintln(stdout, "configuration OK")
+		for _, line := range cfg.Retention.Summary() {
+			fmt.Fprintln(stdout, line)
+		}
 		return nil
 	case "run":
 		cfg, err := LoadConfig(getenv)
@@ -110,13 +116,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
 		}
-		if err := restore(cfg, args[1]); err != nil {
+		erased, err := restore(cfg, newLogger(cfg.Log, stderr), args[1])
+		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "restored", args[1], "into", cfg.DataDir)
+		if erased > 0 {
+			fmt.Fprintf(stdout, "%d account(s) erased since the backup stay erased: their records were removed\n", erased)
+		}
 		return nil
 	case "audit":
 		return auditCommand(args[1:], stdout, getenv)
+	case "whois-log":
+		return whoisLogCommand(args[1:], stdout, getenv)
+	case "export-user":
+		return exportUserCommand(args[1:], stdout, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -141,8 +155,12 @@ type Main struct {
 	Log        zerolog.Logger
 	Clock      valex.Clock
 	HTTPClient *http.Client // for the Bot API; nil = default
+	// IDs stand for users in log lines (set by Open, from the log key).
+	IDs valex.Pseudonymizer
 
 	DB     *store.DB
+	Keys   *store.Keys // keys.db: per-user data keys, audit and log keys
+	Eraser *privacy.Eraser
 	Jobs   *jobs.Scheduler
 	Bot    *bot.Bot
 	Outbox *bot.Outbox
@@ -173,11 +191,12 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	db, err := store.Open(filepath.Join(c.DataDir, "valex.db"), store.Options{})
+	keys, db, err := openStores(c, m.Log, m.Clock.Now)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
-	m.DB = db
+	m.Keys, m.DB = keys, db
+	m.IDs = valex.NewPseudonymizer(keys.LogKey()) // log lines name users by pseudonym only
 
 	tr, err := locales.Load()
 	if err != nil {
@@ -193,7 +212,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Outbox = bot.NewOutbox(client, bot.OutboxConfig{Pace: bot.PaceConfig{
 		Disabled: p.Disabled, Global: p.GlobalPerSecond, PrivatePerSec: p.PrivatePerSecond,
 		GroupPerMinute: p.GroupPerMinute, Burst: p.Burst,
-	}}, m.Log)
+	}, Pseudonyms: m.IDs}, m.Log)
 
 	// Callback buttons are signed with a key derived from the token: no extra
 	// secret to configure, and a new token invalidates old buttons.
@@ -201,15 +220,23 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Router = bot.NewRouter(signer)
 	h := &handlers.Handlers{
 		Users: db, Out: m.Outbox, Tr: tr, CB: signer, Clock: m.Clock, Menu: m.Router,
-		Roles: handlers.Roles{Admins: idSet(c.Admins), Support: idSet(c.Support)}, Log: m.Log,
+		Roles: handlers.Roles{Admins: idSet(c.Admins), Support: idSet(c.Support)}, Log: m.Log, IDs: m.IDs,
 	}
-	m.Router.Use(bot.Recover(), bot.Logging(m.Log), bot.Identity(h.Lang, h.Roles.Of), bot.UserLimit(c.Telegram.UserPerMin))
+	m.Router.Use(bot.Recover(), bot.Logging(m.Log, m.IDs), bot.Identity(h.Lang, h.Roles.Of), bot.UserLimit(c.Telegram.UserPerMin))
 	h.Register(m.Router)
 	if m.AI, err = wireAI(m, h, c.AI, c.Desk.PolicyVersion); err != nil {
 		return err
 	}
-	m.Desk = newDesk(c.Desk, h, db, m.Outbox, []handlers.ExportSection{db.ExportAI}, []handlers.EraseSection{db.EraseAI})
+	m.Eraser = &privacy.Eraser{Work: m.AI, Store: db, Keys: keys, Log: m.Log}
+	m.Desk = newDesk(c.Desk, h, db, m.Outbox, exportSections(db), m.Eraser)
+	m.Desk.Access = accessInfo(c, db)
+	m.Desk.Policy.Retention = c.Retention.Policy() // what /privacy says is what the jobs do
 	m.Desk.Register(m.Router)
+	if n, err := m.Eraser.Resume(); err != nil {
+		return err
+	} else if n > 0 {
+		m.Log.Warn().Int("accounts", n).Msg("finished erasures a stop had interrupted")
+	}
 	m.Router.Use(m.Desk.Intercept)
 
 	for _, lang := range append([]string{""}, tr.Languages()...) {
@@ -226,6 +253,7 @@ func (m *Main) Open(ctx context.Context) error {
 		PollTimeout:     c.Telegram.PollTimeout.Duration,
 		Concurrency:     c.Telegram.Concurrency,
 		ShutdownTimeout: c.Telegram.Shutdown.Duration,
+		Pseudonyms:      m.IDs,
 	})
 	if err := m.openJobs(); err != nil {
 		return err
@@ -242,13 +270,15 @@ func (m *Main) openJobs() error {
 		return fmt.Errorf("jobs timezone: %w", err)
 	}
 	m.Jobs = jobs.New(loc, m.DB, m.Clock, m.Log)
-	retention := valex.DefaultRetentionPolicy()
+	retention := m.Config.Retention.Policy()
 	for _, j := range []jobs.Job{
 		{Name: "backup", Spec: c.Backup, Run: jobs.Backup(m.DB, filepath.Join(m.Config.DataDir, "backups"), c.BackupKeep, m.Clock)},
 		{Name: "inbox_prune", Spec: c.InboxPrune, Run: jobs.InboxPrune(m.DB, m.Clock)},
 		{Name: "desk_reminders", Spec: c.Reminders, Run: m.Desk.ReminderJob},
 		{Name: "desk_digest", Spec: c.Digest, Run: m.Desk.DigestJob},
 		{Name: "purge_communications", Spec: c.PurgeCommunications, Run: jobs.PurgeCommunications(m.DB, retention, m.Clock)},
+		{Name: "close_feedback", Spec: c.CloseFeedback, Run: jobs.CloseFeedback(m.DB, retention, m.Clock)},
+		{Name: "purge_conversations", Spec: c.PurgeConversations, Run: jobs.PurgeConversations(m.DB, retention, m.Clock)},
 		{Name: "inactive_accounts", Spec: c.InactiveAccounts, Run: jobs.InactiveAccounts(m.DB, m.inactiveNotice(retention), m.eraseInactive, retention, m.Clock)},
 	} {
 		if err := m.Jobs.Add(j); err != nil {
@@ -283,8 +313,8 @@ func (m *Main) inactiveNotice(p valex.RetentionPolicy) jobs.InactiveNotifier {
 }
 
 // eraseInactive erases an inactive account through the desk, as /forget does.
-func (m *Main) eraseInactive(_ context.Context, userID int64, at time.Time) error {
-	return m.Desk.EraseInactive(userID, at)
+func (m *Main) eraseInactive(ctx context.Context, userID int64, at time.Time) error {
+	return m.Desk.EraseInactive(ctx, userID, at)
 }
 
 // Run polls and runs the jobs until ctx is cancelled, then shuts down
@@ -309,12 +339,18 @@ func (m *Main) Run(ctx context.Context) error {
 
 // Close releases the store.
 func (m *Main) Close() error {
+	var err error
 	if m.DB != nil {
-		err := m.DB.Close()
+		err = m.DB.Close()
 		m.DB = nil
-		return err
 	}
-	return nil
+	if m.Keys != nil {
+		if kerr := m.Keys.Close(); err == nil {
+			err = kerr
+		}
+		m.Keys = nil
+	}
+	return err
 }
 
 func idSet(ids []int64) map[int64]bool {
@@ -326,54 +362,73 @@ func idSet(ids []int64) map[int64]bool {
 }
 
 func backup(cfg Config, dst string) error {
-	db, err := store.Open(filepath.Join(cfg.DataDir, "valex.db"), store.Options{})
+	keys, db, err := openStores(cfg, zerolog.Nop(), time.Now)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
+	defer keys.Close()
 	defer db.Close()
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
+	if _, err := os.Stat(dst); err == nil {
+		return fmt.Errorf("%s exists: choose a new file name", dst)
 	}
-	if _, err := db.Backup(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	_, err = db.Backup(dst)
+	return err
 }
 
-// restore puts a backup in place of the database: it works on a copy (the
-// backup file itself is never written), checks the copy opens (migrating an
-// older backup), keeps the current database as valex.db.before-restore and
-// moves the copy in.
-func restore(cfg Config, src string) error {
+// restore puts a backup in place of the database. It works on a copy (the
+// backup file itself is never written) and opens the copy with the current
+// key store: users erased since the backup have no key there, so their
+// records are removed as it opens (erased stays erased). The copy then
+// replaces valex.db in one rename: the previous database is kept only until
+// the restored one has opened cleanly, and nothing is left beside it.
+// keys.db is never restored from a backup.
+func restore(cfg Config, log zerolog.Logger, src string) (erased int, err error) {
 	data, err := os.ReadFile(src)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return err
+		return 0, err
 	}
-	dst := filepath.Join(cfg.DataDir, "valex.db")
-	// Opening takes the file lock: a running bot makes this fail instead of
-	// having its database replaced underneath it.
-	cur, err := store.Open(dst, store.Options{Timeout: time.Second})
+	dst := filepath.Join(cfg.DataDir, dbFile)
+	// Opening takes the file locks: a running bot makes this fail instead
+	// of having its database replaced underneath it.
+	keys, cur, err := openStores(cfg, log, time.Now)
 	if err != nil {
-		return fmt.Errorf("open current database (is the bot running?): %w", err)
+		return 0, fmt.Errorf("open the current database (is the bot running?): %w", err)
 	}
+	defer keys.Close()
 	cur.Close()
 	tmp := dst + ".restoring"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
+		return 0, err
 	}
-	check, err := store.Open(tmp, store.Options{})
+	check, err := store.Open(tmp, store.Options{Codec: keys, AuditKey: keys.AuditKey()})
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("%s is not a usable backup: %w", src, err)
+		if errors.Is(err, store.ErrKeysMismatch) {
+			return 0, fmt.Errorf("%s was made with another key store than %s: %w", src, keys.Path(), err)
+		}
+		return 0, fmt.Errorf("%s is not a usable backup: %w", src, err)
 	}
-	check.Close()
-	if err := os.Rename(dst, dst+".before-restore"); err != nil {
+	erased = check.Swept()
+	if err := check.Close(); err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	return erased, syncDir(cfg.DataDir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, dst)
+	defer d.Close()
+	return d.Sync()
 }

@@ -42,10 +42,11 @@ func (s *syncBuffer) String() string {
 
 // app is the real Main against the Bot API emulator.
 type app struct {
-	t   *testing.T
-	emu *bottest.Server
-	m   *Main
-	log *syncBuffer
+	t    *testing.T
+	emu  *bottest.Server
+	m    *Main
+	log  *syncBuffer
+	stop func() // stops the bot and closes its files; idempotent
 }
 
 func startApp(t *testing.T, tweak func(*Config)) *app {
@@ -77,12 +78,18 @@ func startApp(t *testing.T, tweak func(*Config)) *app {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.m.Run(ctx) }()
+	var once sync.Once
+	a.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+			a.m.Close()
+		})
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-		a.m.Close()
+		a.stop()
 		// No secret and no message text may reach the log.
 		logs := a.log.String()
 		for _, secret := range []string{strings.Split(testToken, ":")[1], "Berlin", "alice@example.com"} {

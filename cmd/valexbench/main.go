@@ -205,7 +205,7 @@ func newBot(ctx context.Context, db *store.DB, url, token string, h echoFunc) (*
 	log := zerolog.Nop()
 	out := bot.NewOutbox(client, bot.OutboxConfig{Pace: bot.PaceConfig{Disabled: true}}, log)
 	rt := bot.NewRouter(bot.NewSigner([]byte(token)))
-	rt.Use(bot.Recover(), bot.Logging(log), bot.Identity(
+	rt.Use(bot.Recover(), bot.Logging(log, valex.Pseudonymizer{}), bot.Identity(
 		func(context.Context, bot.From) string { return "en" },
 		func(int64) valex.Role { return valex.RoleUser }))
 	rt.On(bot.KindText, func(ctx context.Context, r *bot.Request) error { return h(ctx, out, r) })

@@ -1,0 +1,403 @@
+package store
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// The key store is a bbolt file of its own (keys.db), never inside valex.db
+// or its backups. It holds one data key per user, wrapped by the master key.
+// Every personal value in valex.db is sealed with its owner's data key, so
+// deleting that one key makes every copy of the owner's data unreadable: the
+// live file, its freed pages and every backup (crypto-shredding).
+//
+// It also holds the service keys that must not travel with the database:
+// the audit key (audit chains are keyed with it) and the log key (log lines
+// carry a keyed pseudonym instead of the Telegram id).
+
+var (
+	bucketKeyMeta  = []byte("meta")      // id, check, audit, log
+	bucketUserKeys = []byte("user_keys") // be(userID) → wrapped data key
+)
+
+var (
+	keyStoreID    = []byte("id")    // random, also written into valex.db: binds the two files
+	keyCheck      = []byte("check") // a known value sealed by the master key: detects a wrong master key
+	keyAuditKey   = []byte("audit")
+	keyLogKey     = []byte("log")
+	checkPlain    = []byte("valex key store")
+	systemOwnerID = int64(0) // anonymized records are sealed with the system key
+)
+
+// Errors of the key store. ErrNoKey means the user has no data key: never
+// registered, or erased.
+var (
+	ErrNoKey          = errors.New("no data key for this user (erased or never registered)")
+	ErrWrongMasterKey = errors.New("the master key does not open this key store")
+	ErrKeysMissing    = errors.New("the key store file is missing")
+)
+
+// formatSealed is the format byte of a value sealed with AES-256-GCM under
+// the owner's data key: formatSealed | nonce(12) | ciphertext+tag. The
+// owner's id is the additional data, so a value moved to another user's
+// record does not open.
+const formatSealed byte = 2
+
+// MasterKeyLen is the length of the master key and of every data key.
+const MasterKeyLen = 32
+
+// KeysOptions configures OpenKeys.
+type KeysOptions struct {
+	Timeout time.Duration // bbolt lock timeout, default 2s
+	// Create allows making a new key store when the file does not exist.
+	// It must be false when valex.db already belongs to a key store: a
+	// database without its keys is refused, never given new ones.
+	Create   bool
+	ReadOnly bool
+}
+
+// Keys is an open key store. It implements Codec. It is safe for concurrent
+// use.
+type Keys struct {
+	bolt   *bbolt.DB
+	master cipher.AEAD
+	id     string
+	audit  []byte
+	log    []byte
+
+	mu    sync.RWMutex
+	cache map[int64]cipher.AEAD // unwrapped data keys
+}
+
+// OpenKeys opens the key store at path with the master key. A wrong master
+// key, or a missing file when opts.Create is false, is refused before
+// anything is written.
+func OpenKeys(path string, master []byte, opts KeysOptions) (*Keys, error) {
+	if len(master) != MasterKeyLen {
+		return nil, fmt.Errorf("open key store: master key is %d bytes, want %d", len(master), MasterKeyLen)
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && (!opts.Create || opts.ReadOnly) {
+		return nil, fmt.Errorf("open key store %s: %w", path, ErrKeysMissing)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	m, err := newAEAD(master)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("open key store %s: %w", path, err)
+	}
+	k := &Keys{bolt: b, master: m, cache: map[int64]cipher.AEAD{}}
+	if err := k.init(opts.ReadOnly); err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("open key store %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// init checks the master key against the stored check value, or, in a new
+// file, creates the id, the check value, the service keys and the system
+// data key.
+func (k *Keys) init(readOnly bool) error {
+	load := func(tx *bbolt.Tx) (bool, error) {
+		meta := tx.Bucket(bucketKeyMeta)
+		if meta == nil || meta.Get(keyCheck) == nil {
+			return false, nil
+		}
+		plain, err := k.unwrap(keyCheck, meta.Get(keyCheck))
+		if err != nil || string(plain) != string(checkPlain) {
+			return true, ErrWrongMasterKey
+		}
+		k.id = string(meta.Get(keyStoreID))
+		if k.audit, err = k.unwrap(keyAuditKey, meta.Get(keyAuditKey)); err != nil {
+			return true, fmt.Errorf("audit key: %w", err)
+		}
+		if k.log, err = k.unwrap(keyLogKey, meta.Get(keyLogKey)); err != nil {
+			return true, fmt.Errorf("log key: %w", err)
+		}
+		return true, nil
+	}
+	var found bool
+	err := k.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		found, err = load(tx)
+		return err
+	})
+	if err != nil || found {
+		return err
+	}
+	if readOnly {
+		return ErrKeysMissing
+	}
+	return k.bolt.Update(func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketKeyMeta)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketUserKeys); err != nil {
+			return err
+		}
+		id := randomBytes(16)
+		put := func(name, plain []byte) error {
+			w, err := k.wrap(name, plain)
+			if err != nil {
+				return err
+			}
+			return meta.Put(name, w)
+		}
+		if err := meta.Put(keyStoreID, []byte(hex.EncodeToString(id))); err != nil {
+			return err
+		}
+		if err := put(keyCheck, checkPlain); err != nil {
+			return err
+		}
+		if err := put(keyAuditKey, randomBytes(MasterKeyLen)); err != nil {
+			return err
+		}
+		if err := put(keyLogKey, randomBytes(MasterKeyLen)); err != nil {
+			return err
+		}
+		if err := k.createTx(tx, systemOwnerID); err != nil {
+			return err
+		}
+		_, err = load(tx)
+		return err
+	})
+}
+
+// Close releases the file.
+func (k *Keys) Close() error {
+	if err := k.bolt.Close(); err != nil {
+		return fmt.Errorf("close key store: %w", err)
+	}
+	return nil
+}
+
+// ID identifies this key store; valex.db records it so a database is never
+// opened with another store's keys.
+func (k *Keys) ID() string { return k.id }
+
+// AuditKey is the key audit chains are MACed with.
+func (k *Keys) AuditKey() []byte { return k.audit }
+
+// LogKey is the key log pseudonyms are derived with.
+func (k *Keys) LogKey() []byte { return k.log }
+
+// Path returns the file the key store was opened from.
+func (k *Keys) Path() string { return k.bolt.Path() }
+
+// Create gives a user a new data key. It is called only when an account is
+// created (/start): no other write can create a key, so data written for an
+// erased user fails instead of recreating them. Creating an existing key is
+// a no-op.
+func (k *Keys) Create(userID int64) error {
+	if k.Has(userID) {
+		return nil // the common case (/start again): no write
+	}
+	err := k.bolt.Update(func(tx *bbolt.Tx) error { return k.createTx(tx, userID) })
+	if err != nil {
+		return fmt.Errorf("create data key of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+func (k *Keys) createTx(tx *bbolt.Tx, userID int64) error {
+	b := tx.Bucket(bucketUserKeys)
+	if b.Get(idKey(userID)) != nil {
+		return nil
+	}
+	w, err := k.wrap(idKey(userID), randomBytes(MasterKeyLen))
+	if err != nil {
+		return err
+	}
+	return b.Put(idKey(userID), w)
+}
+
+// Delete destroys a user's data key, durably, before it returns: from then
+// on every copy of the user's sealed data is unreadable. Deleting a missing
+// key is a no-op.
+func (k *Keys) Delete(userID int64) error {
+	if userID == systemOwnerID {
+		return fmt.Errorf("delete data key: the system key is not a user's")
+	}
+	k.mu.Lock()
+	delete(k.cache, userID)
+	k.mu.Unlock()
+	err := k.bolt.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketUserKeys).Delete(idKey(userID))
+	})
+	if err != nil {
+		return fmt.Errorf("delete data key of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// Has reports whether the user has a data key.
+func (k *Keys) Has(userID int64) bool {
+	k.mu.RLock()
+	_, ok := k.cache[userID]
+	k.mu.RUnlock()
+	if ok {
+		return true
+	}
+	_ = k.bolt.View(func(tx *bbolt.Tx) error {
+		ok = tx.Bucket(bucketUserKeys).Get(idKey(userID)) != nil
+		return nil
+	})
+	return ok
+}
+
+// Count returns how many user data keys exist (the system key excluded).
+func (k *Keys) Count() (int, error) {
+	var n int
+	err := k.bolt.View(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketUserKeys).Stats().KeyN
+		return nil
+	})
+	return n - 1, err
+}
+
+// Backup writes a consistent copy of the key store to w. Key snapshots are
+// kept for a short window only (see jobs.Backup), so an erased key leaves
+// every snapshot within that window.
+func (k *Keys) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := k.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("back up key store: %w", err)
+	}
+	return n, nil
+}
+
+// aead returns the user's unwrapped data key, from the cache when it can.
+func (k *Keys) aead(userID int64) (cipher.AEAD, error) {
+	k.mu.RLock()
+	a, ok := k.cache[userID]
+	k.mu.RUnlock()
+	if ok {
+		return a, nil
+	}
+	var wrapped []byte
+	err := k.bolt.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketUserKeys).Get(idKey(userID)); v != nil {
+			wrapped = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if wrapped == nil {
+		return nil, ErrNoKey
+	}
+	raw, err := k.unwrap(idKey(userID), wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("unwrap data key of user %d: %w", userID, err)
+	}
+	if a, err = newAEAD(raw); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	k.cache[userID] = a
+	k.mu.Unlock()
+	return a, nil
+}
+
+// Seal encrypts plain with the user's data key.
+func (k *Keys) Seal(userID int64, plain []byte) ([]byte, error) {
+	a, err := k.aead(userID)
+	if err != nil {
+		return nil, fmt.Errorf("seal personal data of user %d: %w", userID, err)
+	}
+	out := make([]byte, 1+a.NonceSize(), 1+a.NonceSize()+len(plain)+a.Overhead())
+	out[0] = formatSealed
+	if _, err := rand.Read(out[1:]); err != nil {
+		return nil, err
+	}
+	return a.Seal(out, out[1:], plain, idKey(userID)), nil
+}
+
+// Open decrypts a value sealed for the user. Values written before the key
+// store existed (the plain format) still read, so an upgraded database keeps
+// working; they are sealed when next written.
+func (k *Keys) Open(userID int64, sealed []byte) ([]byte, error) {
+	if len(sealed) > 0 && sealed[0] == formatPlain {
+		return PlainCodec{}.Open(userID, sealed)
+	}
+	if len(sealed) == 0 || sealed[0] != formatSealed {
+		return nil, fmt.Errorf("open personal data of user %d: unknown format", userID)
+	}
+	a, err := k.aead(userID)
+	if err != nil {
+		return nil, fmt.Errorf("open personal data of user %d: %w", userID, err)
+	}
+	ns := a.NonceSize()
+	if len(sealed) < 1+ns+a.Overhead() {
+		return nil, fmt.Errorf("open personal data of user %d: truncated", userID)
+	}
+	plain, err := a.Open(nil, sealed[1:1+ns], sealed[1+ns:], idKey(userID))
+	if err != nil {
+		return nil, fmt.Errorf("open personal data of user %d: %w", userID, err)
+	}
+	return plain, nil
+}
+
+// wrap seals a key (or the check value) with the master key; name is the
+// additional data, so a wrapped key cannot be moved to another user.
+func (k *Keys) wrap(name, plain []byte) ([]byte, error) {
+	nonce := randomBytes(k.master.NonceSize())
+	return k.master.Seal(nonce, nonce, plain, name), nil
+}
+
+func (k *Keys) unwrap(name, wrapped []byte) ([]byte, error) {
+	ns := k.master.NonceSize()
+	if len(wrapped) < ns+k.master.Overhead() {
+		return nil, fmt.Errorf("wrapped key truncated")
+	}
+	return k.master.Open(nil, wrapped[:ns], wrapped[ns:], name)
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("key: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on Linux since Go 1.24
+	}
+	return b
+}
+
+// KeyOwner is what a codec that holds keys per user also does: the store
+// asks it whether a user still has a key (records of a user without one
+// are removed on open) and gives a new account its key.
+type KeyOwner interface {
+	Codec
+	ID() string
+	Has(userID int64) bool
+	Create(userID int64) error
+}
+
+var _ KeyOwner = (*Keys)(nil)
