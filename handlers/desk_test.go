@@ -1052,6 +1052,11 @@ func TestRequestsPagingAndFilters(t *testing.T) {
 func BenchmarkRequestsPage(b *testing.B) {
 	x := newDeskHarness(b)
 	kinds := valex.RequestKinds
+	for i := range 500 { // the store takes tickets only from users with an account
+		if _, _, err := x.db.EnsureUser(valex.User{ID: int64(1000 + i), Language: "en"}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for i := range 10_000 {
 		r, err := valex.NewRequest(kinds[i%len(kinds)], int64(1000+i%500), "text", deskT0.Add(time.Duration(i)*time.Minute), x.desk.SLA)
 		if err != nil {

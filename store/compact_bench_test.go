@@ -38,6 +38,14 @@ func BenchmarkCompact(b *testing.B) {
 	dir := b.TempDir()
 	template := filepath.Join(dir, "template.db")
 	buildFragmented(b, template, int64(mb)<<20)
+	// The bot below writes state for users 1..100: they need accounts.
+	tdb := openAt(b, template, nil)
+	for id := int64(1); id <= 100; id++ {
+		mustAccount(b, tdb, id)
+	}
+	if err := tdb.Close(); err != nil {
+		b.Fatal(err)
+	}
 	path := filepath.Join(dir, "valex.db")
 
 	var before, after int64
@@ -182,36 +190,44 @@ func copyFile(tb testing.TB, src, dst string) {
 // free). Each day: 20 sign-ups, 60 AI exchanges (a 300-byte question and a
 // 1,200-byte answer), 400 Telegram updates through the inbox in batches of
 // 100 (handled log pruned after 7 days) and 3 erasures (profile and
-// conversations).
+// conversations); every 30 days a retention purge erases a quarter of the
+// accounts (standing in for the inactive-account and conversation purges).
+// The bot's policy is the last case: the compact job at 25 % plus a
+// compaction after every erasure batch (the Compactor coalesces a day's
+// erasures into one here). final-compacted-MB is what one compaction at
+// the end of the year would leave.
 //
 //	go test ./store -run '^$' -bench BenchmarkYearOfTraffic -benchtime 1x -count 5
 func BenchmarkYearOfTraffic(b *testing.B) {
 	for _, tc := range []struct {
-		name      string
-		threshold float64 // 0 = never compact
+		name          string
+		threshold     float64 // 0 = never on free space
+		afterErasures bool
 	}{
-		{"compaction=none", 0},
-		{"compaction=at25pct", 0.25},
+		{"compaction=none", 0, false},
+		{"compaction=at25pct", 0.25, false},
+		{"compaction=at25pct+after_erasures", 0.25, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var last yearResult
 			for i := 0; i < b.N; i++ {
-				last = simulateYear(b, filepath.Join(b.TempDir(), "valex.db"), tc.threshold)
+				last = simulateYear(b, filepath.Join(b.TempDir(), "valex.db"), tc.threshold, tc.afterErasures)
 			}
 			b.ReportMetric(float64(last.size)/(1<<20), "file-MB")
 			b.ReportMetric(float64(last.peak)/(1<<20), "peak-file-MB")
 			b.ReportMetric(float64(last.live)/(1<<20), "live-MB")
 			b.ReportMetric(float64(last.compactions), "compactions")
+			b.ReportMetric(float64(last.compacted)/(1<<20), "final-compacted-MB")
 		})
 	}
 }
 
 type yearResult struct {
-	size, peak, live int64
-	compactions      int
+	size, peak, live, compacted int64
+	compactions                 int
 }
 
-func simulateYear(tb testing.TB, path string, threshold float64) yearResult {
+func simulateYear(tb testing.TB, path string, threshold float64, afterErasures bool) yearResult {
 	tb.Helper()
 	db, err := Open(path, Options{})
 	if err != nil {
@@ -276,10 +292,20 @@ func simulateYear(tb testing.TB, path string, threshold float64) yearResult {
 			_, err := db.EraseAI(id)
 			must(err)
 		}
+		if day%30 == 29 {
+			rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
+			purge := live[:len(live)/4]
+			live = live[len(purge):]
+			for _, id := range purge {
+				must(db.DeleteUser(id))
+				_, err := db.EraseAI(id)
+				must(err)
+			}
+		}
 		st, err := db.Stats()
 		must(err)
 		res.peak = max(res.peak, st.FileSize)
-		if threshold > 0 && st.FreeRatio() >= threshold {
+		if (threshold > 0 && st.FreeRatio() >= threshold) || afterErasures {
 			_, _, err := db.Compact()
 			must(err)
 			nosync()
@@ -291,5 +317,7 @@ func simulateYear(tb testing.TB, path string, threshold float64) yearResult {
 	res.size = st.FileSize
 	res.live = st.DataSize - st.FreeBytes
 	res.peak = max(res.peak, st.FileSize)
+	_, res.compacted, err = db.Compact()
+	must(err)
 	return res
 }

@@ -206,32 +206,27 @@ func TestPurgeTurnsStopsAtTheCutoffAndSpansBatches(t *testing.T) {
 // is the real PurgeTurns with its disk syncs.
 func BenchmarkPurgeTurns(b *testing.B) {
 	const total, expired, users = 1_000_000, 1_000, 10_000
+	const perUser = total / users
 	db := openTest(b, PlainCodec{})
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	cutoff := t0.Add(time.Duration(expired) * time.Second)
-	put := func(tx *bbolt.Tx, i int) error {
-		b := tx.Bucket(bucketAITurns)
-		seq, err := b.NextSequence()
+	// Turn j of user u is written at second j*users+u: the oldest turns are
+	// spread over many users, as they are in a real file.
+	at := func(u, j int) time.Time { return t0.Add(time.Duration(j*users+u) * time.Second) }
+	cutoff := t0.Add(expired * time.Second)
+	record := func(u, j int) []byte {
+		v, err := encodeTurn(db, int64(u+1), valex.Turn{Role: valex.TurnUser, Text: "a question of average length", Tokens: 9, At: at(u, j)})
 		if err != nil {
-			return err
+			b.Fatal(err)
 		}
-		uid := int64(1 + i%users)
-		k := binary.BigEndian.AppendUint64(turnPrefix(uid, 1), seq)
-		v, err := encodeTurn(db, uid, valex.Turn{Role: valex.TurnUser, Text: "a question of average length", Tokens: 9,
-			At: t0.Add(time.Duration(i) * time.Second)})
-		if err != nil {
-			return err
-		}
-		if err := b.Put(k, v); err != nil {
-			return err
-		}
-		return indexTurn(tx, k, v)
+		return v
 	}
-	fill := func(from, to int) {
-		for lo := from; lo < to; lo += 100_000 {
+	key := func(u int, seq uint64) []byte { return binary.BigEndian.AppendUint64(turnPrefix(int64(u+1), 1), seq) }
+	// batched runs fn(tx, i) for i in [0, n) in transactions of 100,000.
+	batched := func(n int, fn func(tx *bbolt.Tx, i int) error) {
+		for lo := 0; lo < n; lo += 100_000 {
 			err := db.update(func(tx *bbolt.Tx) error {
-				for i := lo; i < min(lo+100_000, to); i++ {
-					if err := put(tx, i); err != nil {
+				for i := lo; i < min(lo+100_000, n); i++ {
+					if err := fn(tx, i); err != nil {
 						return err
 					}
 				}
@@ -242,11 +237,41 @@ func BenchmarkPurgeTurns(b *testing.B) {
 			}
 		}
 	}
+	// The million, built in key order for speed: the turns user by user,
+	// then the index in time order; then the sequence is set past them.
 	db.bolt.NoSync = true
-	fill(0, total)
+	batched(total, func(tx *bbolt.Tx, i int) error {
+		u, j := i/perUser, i%perUser
+		return tx.Bucket(bucketAITurns).Put(key(u, uint64(i+1)), record(u, j))
+	})
+	batched(total, func(tx *bbolt.Tx, t int) error {
+		u, j := t%users, t/users
+		return tx.Bucket(bucketAITurnsByTime).Put(turnTimeKey(at(u, j).UnixNano(), key(u, uint64(u*perUser+j+1))), nil)
+	})
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	must(db.update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketAITurns).SetSequence(total) }))
 	db.bolt.NoSync = false
-	if err := db.bolt.Sync(); err != nil {
-		b.Fatal(err)
+	must(db.bolt.Sync())
+	// refill writes the expired turns again (new keys, the same times), as
+	// SaveExchange does.
+	refill := func() {
+		batched(expired, func(tx *bbolt.Tx, t int) error {
+			u, j := t%users, t/users
+			bk := tx.Bucket(bucketAITurns)
+			seq, err := bk.NextSequence()
+			if err != nil {
+				return err
+			}
+			k, v := key(u, seq), record(u, j)
+			if err := bk.Put(k, v); err != nil {
+				return err
+			}
+			return indexTurn(tx, k, v)
+		})
 	}
 	isExpired := func(at time.Time) bool { return at.Before(cutoff) }
 
@@ -260,12 +285,15 @@ func BenchmarkPurgeTurns(b *testing.B) {
 			}
 			visited = v
 			b.StopTimer()
-			fill(0, expired) // the same times again, new keys
+			refill()
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(visited), "visited/op")
 	})
 	if got := bucketLen(b, db, bucketAITurns); got != total {
 		b.Fatalf("%d turns after the runs, want %d", got, total)
+	}
+	if got := bucketLen(b, db, bucketAITurnsByTime); got != total {
+		b.Fatalf("%d index entries after the runs, want %d", got, total)
 	}
 }

@@ -258,6 +258,7 @@ func fillConversation(tb testing.TB, db *DB, user int64, conv uint64, n int) {
 func BenchmarkRecentTurns(b *testing.B) {
 	for _, n := range []int{100, 10_000} {
 		db := openTest(b, testCodec{})
+		mustAccount(b, db, 1, 2)
 		fillConversation(b, db, 1, 1, n)
 		fillConversation(b, db, 2, 1, 100) // a neighbour's range after ours
 		for _, budget := range []int{1000, 4000} {
@@ -278,6 +279,7 @@ func BenchmarkRecentTurns(b *testing.B) {
 // transaction (dominated by the disk sync).
 func BenchmarkSaveExchange(b *testing.B) {
 	db := openTest(b, testCodec{})
+	mustAccount(b, db, 1)
 	turns := []valex.Turn{turn(valex.TurnUser, "what is the capital of France?", 12), turn(valex.TurnAssistant, "Paris.", 6)}
 	usage := []valex.AIUsage{{UserID: 1, Model: "gpt-4o-mini", Capability: "chat", InputTokens: 30, OutputTokens: 6, Cost: 900, At: convT0}}
 	for b.Loop() {

@@ -288,7 +288,7 @@ func (db *DB) eraseUserTx(tx *bbolt.Tx, userID int64, erasureTicket uint64, at t
 		if r.ID == erasureTicket {
 			audit = append(audit, valex.AuditEntry{At: at, Action: valex.AuditErased, Detail: valex.AuditCounts(counts)})
 		}
-		if r.Status == valex.StatusOnHold {
+		if r.Status == valex.StatusOnHold && erasureTicket == 0 {
 			// Only a keyless sweep gets here (the erasure routine refuses
 			// while a ticket is held): the data is unreadable already.
 			if err := r.Transition(valex.StatusInProgress, 0, "", at); err != nil {

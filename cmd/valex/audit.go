@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/valex-ai/valex/store"
 )
 
@@ -23,17 +25,21 @@ func auditCommand(args []string, stdout io.Writer, getenv func(string) string) e
 	if len(args) == 0 || args[0] != "verify" || len(args) > 2 {
 		return errors.New(auditUsage)
 	}
-	path := ""
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	path := filepath.Join(cfg.DataDir, dbFile)
 	if len(args) == 2 {
 		path = args[1]
-	} else {
-		cfg, err := LoadConfig(getenv)
-		if err != nil {
-			return fmt.Errorf("configuration:\n%w", err)
-		}
-		path = filepath.Join(cfg.DataDir, "valex.db")
 	}
-	return verifyAudit(path, nil, stdout) // TODO(lead): key store
+	// The audit key lives in keys.db, never in the database or a backup.
+	keys, err := openKeys(cfg, zerolog.Nop(), true)
+	if err != nil {
+		return fmt.Errorf("open the key store for the audit key: %w", err)
+	}
+	defer keys.Close()
+	return verifyAudit(path, keys.AuditKey(), stdout)
 }
 
 // verifyAudit checks the audit of the store file at path under key (nil:

@@ -70,6 +70,14 @@ type Jobs struct {
 	InactiveAccounts    string `toml:"inactive_accounts"`
 	CloseFeedback       string `toml:"close_feedback"`
 	PurgeConversations  string `toml:"purge_conversations"`
+
+	// KeySnapshotDays is how long keys-*.db snapshots are kept: an erased
+	// user's key leaves every backup within this many days.
+	KeySnapshotDays int `toml:"key_snapshot_days"`
+	// Compact checks (hourly by default) and compacts when CompactFreeRatio
+	// of the file is free pages, which still hold deleted data.
+	Compact          string  `toml:"compact"`
+	CompactFreeRatio float64 `toml:"compact_free_ratio"`
 }
 
 // Log configures zerolog.
@@ -105,6 +113,7 @@ func Defaults() Config {
 		Retention: DefaultRetention(),
 		Jobs: Jobs{
 			Timezone: "UTC", Backup: "0 3 * * *", BackupKeep: 7, InboxPrune: "30 4 * * *",
+			KeySnapshotDays: 7, Compact: "50 * * * *", CompactFreeRatio: 0.25,
 			Reminders: "0 * * * *", Digest: "0 9 * * *",
 			PurgeCommunications: "15 4 * * *", InactiveAccounts: "45 4 * * *",
 			CloseFeedback: "5 4 * * *", PurgeConversations: "25 4 * * *",
@@ -219,10 +228,19 @@ func (c Config) validate() []error {
 	}
 	for name, spec := range map[string]string{"backup": c.Jobs.Backup, "inbox_prune": c.Jobs.InboxPrune, "desk_reminders": c.Jobs.Reminders, "desk_digest": c.Jobs.Digest,
 		"purge_communications": c.Jobs.PurgeCommunications, "inactive_accounts": c.Jobs.InactiveAccounts,
-		"close_feedback": c.Jobs.CloseFeedback, "purge_conversations": c.Jobs.PurgeConversations} {
+		"close_feedback": c.Jobs.CloseFeedback, "purge_conversations": c.Jobs.PurgeConversations, "compact": c.Jobs.Compact} {
 		if err := jobs.ParseSpec(spec); err != nil {
 			p = append(p, fmt.Errorf("jobs %s %q: %w", name, spec, err))
 		}
+	}
+	if c.Jobs.BackupKeep <= 0 {
+		p = append(p, fmt.Errorf("jobs backup_keep %d: keep at least 1 backup", c.Jobs.BackupKeep))
+	}
+	if c.Jobs.KeySnapshotDays <= 0 {
+		p = append(p, fmt.Errorf("jobs key_snapshot_days %d: must be at least 1", c.Jobs.KeySnapshotDays))
+	}
+	if r := c.Jobs.CompactFreeRatio; !(r > 0 && r < 1) {
+		p = append(p, fmt.Errorf("jobs compact_free_ratio %v: must be between 0 and 1 (0.25 = compact when a quarter of the file is free)", r))
 	}
 	p = append(p, c.Desk.validate()...)
 	p = append(p, c.Retention.validate()...)

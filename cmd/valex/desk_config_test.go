@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/valex-ai/valex"
-	"github.com/valex-ai/valex/store"
 )
 
 func TestDeskConfigValidate(t *testing.T) {
@@ -63,8 +62,11 @@ func TestDeskConfigSLA(t *testing.T) {
 }
 
 func TestAuditVerifyCommand(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "valex.db")
-	db, err := store.Open(path, store.Options{})
+	// The audit key is in the data directory's key store, as in production.
+	env := envFrom(map[string]string{"VALEX_DATA_DIR": t.TempDir()})
+	cfg, _ := LoadConfig(env)
+	path := filepath.Join(cfg.DataDir, "valex.db")
+	db, err := openStoreAt(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 	}
 	db.Close()
 	var out strings.Builder
-	if err := auditCommand([]string{"verify", path}, &out, func(string) string { return "" }); err != nil {
+	if err := auditCommand([]string{"verify", path}, &out, env); err != nil {
 		t.Fatalf("verify: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "audit OK: 2 trails, 2 entries") {
@@ -95,13 +97,12 @@ func TestAuditVerifyCommand(t *testing.T) {
 			t.Errorf("audit %v: %v", args, err)
 		}
 	}
-	if err := auditCommand([]string{"verify", filepath.Join(t.TempDir(), "typo.db")}, &out, func(string) string { return "" }); err == nil {
+	if err := auditCommand([]string{"verify", filepath.Join(t.TempDir(), "typo.db")}, &out, env); err == nil {
 		t.Error("verify of a missing file succeeded (and created it)")
 	}
 	// Without a file the data directory's database is verified.
-	env := map[string]string{"VALEX_DATA_DIR": filepath.Dir(path), "VALEX_CONFIG": ""}
 	out.Reset()
-	if err := auditCommand([]string{"verify"}, &out, func(k string) string { return env[k] }); err != nil || !strings.Contains(out.String(), "audit OK") {
+	if err := auditCommand([]string{"verify"}, &out, env); err != nil || !strings.Contains(out.String(), "audit OK") {
 		t.Fatalf("verify of the data dir: %v, %q", err, out.String())
 	}
 }

@@ -24,7 +24,7 @@ type markers struct{ prefix string }
 func (m markers) of(field string) string { return m.prefix + "-" + field }
 
 var personalFields = []string{
-	"first", "last", "username", "nickname", "city", "description", "email",
+	"first", "username", "nickname", "city", "description", "email",
 	"chat", "answer", "voice", "support", "feedback", "personaldata", "staffreply",
 }
 
@@ -131,8 +131,8 @@ func TestErasureReachesEveryByte(t *testing.T) {
 	a := startApp(t, func(c *Config) { c.AI = demoAIConfig(aisv.URL()) })
 	dataDir := a.m.Config.DataDir
 
-	gone := bottest.User{ID: 5005, Username: "zq-gone-username", FirstName: "zq-gone-first", LastName: "zq-gone-last", LanguageCode: "en"}
-	kept := bottest.User{ID: 6006, Username: "zq-kept-username", FirstName: "zq-kept-first", LastName: "zq-kept-last", LanguageCode: "en"}
+	gone := bottest.User{ID: 5005, Username: "zq-gone-username", FirstName: "zq-gone-first", LanguageCode: "en"}
+	kept := bottest.User{ID: 6006, Username: "zq-kept-username", FirstName: "zq-kept-first", LanguageCode: "en"}
 	goneMk, keptMk := markers{"zq-gone"}, markers{"zq-kept"}
 	seedUser(t, a, aisv, gone, goneMk)
 	seedUser(t, a, aisv, kept, keptMk)
@@ -152,7 +152,13 @@ func TestErasureReachesEveryByte(t *testing.T) {
 	a.emu.SendText(bottest.PrivateChat(gone), gone, "stream please "+goneMk.of("chat"))
 	a.waitText(gone.ID, seq, "slow")
 	a.emu.SendText(bottest.PrivateChat(gone), gone, "/forget")
-	a.waitText(gone.ID, seq, "Yes, delete everything")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.emu.WaitFor(ctx, func(e bottest.Event) bool {
+		return e.Seq > seq && e.ChatID == gone.ID && len(e.Keyboard) > 0 && strings.Contains(e.Keyboard[0][0].Text, "Yes, delete everything")
+	}); err != nil {
+		t.Fatalf("no /forget confirmation while the answer streams: %v", err)
+	}
 	a.press(gone, "Yes, delete everything")
 	a.idle()
 	if _, err := a.m.DB.User(gone.ID); !errors.Is(err, valex.ErrNotFound) {
@@ -196,6 +202,12 @@ func TestErasureReachesEveryByte(t *testing.T) {
 	}
 	a.stop()
 
+	// The scan itself finds a marker where one is.
+	probe := t.TempDir()
+	os.WriteFile(filepath.Join(probe, "p.bin"), []byte("\x00\x01zq-probe\x00"), 0o600)
+	if len(scan(t, []string{probe}, "", []string{"zq-probe"})) != 1 {
+		t.Fatal("the scan misses a marker")
+	}
 	hits := scan(t, []string{dataDir, backupDir}, a.log.String(), goneMk.all())
 	// Telegram's own copy (the emulator's chat history) is not ours to
 	// erase; everything Valex wrote is checked above.

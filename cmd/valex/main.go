@@ -39,6 +39,8 @@ Usage:
   valex audit verify [FILE]  check every audit chain (bot stopped, or a backup FILE)
   valex whois-log ID      print the pseudonym that stands for Telegram user ID in the logs
   valex export-user ID    print user ID's data as /mydata would (JSON; bot stopped)
+  valex compact           rewrite the database without its free pages, which still hold deleted
+                          data (bot stopped; the running bot compacts itself, see jobs.compact)
   valex version           print the version
 
 Configuration: valex.toml (or VALEX_CONFIG) and VALEX_* environment variables; see README.md.
@@ -129,6 +131,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return auditCommand(args[1:], stdout, getenv)
 	case "whois-log":
 		return whoisLogCommand(args[1:], stdout, getenv)
+	case "compact":
+		return compactCommand(args[1:], stdout, getenv)
 	case "export-user":
 		return exportUserCommand(args[1:], stdout, getenv)
 	case "help", "-h", "--help":
@@ -167,6 +171,10 @@ type Main struct {
 	Router *bot.Router
 	AI     *handlers.AI
 	Desk   *handlers.Desk
+
+	// Compactor compacts the database on a schedule and, on Request, after
+	// erasures (freed pages keep deleted data until then).
+	Compactor *jobs.Compactor
 }
 
 // NewMain returns a Main logging to w as the configuration says.
@@ -227,6 +235,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.AI, err = wireAI(m, h, c.AI, c.Desk.PolicyVersion); err != nil {
 		return err
 	}
+	handlers.NewConversations(h, db, m.AI, c.Retention.Policy()).Register(m.Router)
 	m.Eraser = &privacy.Eraser{Work: m.AI, Store: db, Keys: keys, Log: m.Log}
 	m.Desk = newDesk(c.Desk, h, db, m.Outbox, exportSections(db), m.Eraser)
 	m.Desk.Access = accessInfo(c, db)
@@ -271,8 +280,17 @@ func (m *Main) openJobs() error {
 	}
 	m.Jobs = jobs.New(loc, m.DB, m.Clock, m.Log)
 	retention := m.Config.Retention.Policy()
+	var keySnapshots jobs.KeySnapshotter // an untyped nil without a key store
+	if m.Keys != nil {
+		keySnapshots = m.Keys
+	}
+	backups := jobs.BackupConfig{Dir: filepath.Join(m.Config.DataDir, "backups"), Keep: c.BackupKeep,
+		Keys: keySnapshots, KeyDays: c.KeySnapshotDays}
+	// A requested compaction waits a minute, so an erasure batch shares one.
+	m.Compactor = jobs.NewCompactor(m.DB, time.Minute, m.Log)
 	for _, j := range []jobs.Job{
-		{Name: "backup", Spec: c.Backup, Run: jobs.Backup(m.DB, filepath.Join(m.Config.DataDir, "backups"), c.BackupKeep, m.Clock)},
+		{Name: "backup", Spec: c.Backup, Run: jobs.Backup(m.DB, backups, m.Clock)},
+		{Name: "compact", Spec: c.Compact, Run: m.Compactor.Job(c.CompactFreeRatio)},
 		{Name: "inbox_prune", Spec: c.InboxPrune, Run: jobs.InboxPrune(m.DB, m.Clock)},
 		{Name: "desk_reminders", Spec: c.Reminders, Run: m.Desk.ReminderJob},
 		{Name: "desk_digest", Spec: c.Digest, Run: m.Desk.DigestJob},
@@ -332,6 +350,9 @@ func (m *Main) Run(ctx context.Context) error {
 	defer cancel()
 	if jerr := m.Jobs.Stop(stopCtx); jerr != nil {
 		m.Log.Warn().Err(jerr).Msg("stopping jobs")
+	}
+	if m.Compactor != nil {
+		m.Compactor.Stop() // runs a compaction an erasure requested, before the store closes
 	}
 	m.Log.Info().Msg("valex stopped")
 	return err

@@ -60,7 +60,7 @@ func (r RetentionConfig) Policy() valex.RetentionPolicy {
 		InactiveAfter:  valex.Period{Months: r.InactiveMonths},
 		InactiveGrace:  valex.Period{Days: r.InactiveGraceDays},
 		PaymentRecords: valex.Period{Years: r.PaymentsYears},
-		Communications: valex.Period{Months: r.CommunicationsMonths},
+		Communications: valex.Period{Years: r.CommunicationsMonths / 12, Months: r.CommunicationsMonths % 12}, // "1 year", not "12 months"
 		FeedbackClose:  valex.Period{Days: r.FeedbackCloseDays},
 		Conversations:  conv,
 	}
