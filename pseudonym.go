@@ -20,10 +20,11 @@ const PseudonymLen = 16
 // without the key it cannot be turned back into the id: Telegram ids are
 // few enough to enumerate, which is why it is keyed and not a plain hash.
 //
-// The key is global, not per user: after an erasure, old log lines stay
-// linkable for whoever holds the log key. What makes them unlinkable in
-// practice is that logs are kept only for a short period (see README,
-// "Logs"); rotating the log key cuts every old line loose at once.
+// A Pseudonymizer with a salt source mixes a per-user salt derived from the
+// user's data key into the key: erasing the user deletes that key, and with
+// it the only way to recompute their pseudonym, so their old log lines can
+// no longer be linked to them. Before /start (no key yet) the log key alone
+// is used.
 func Pseudonym(key []byte, userID int64) string {
 	mac := hmac.New(sha256.New, key)
 	var b [8]byte
@@ -36,18 +37,25 @@ func Pseudonym(key []byte, userID int64) string {
 // zero value uses an empty key: it still never shows an id, but anyone can
 // recompute its pseudonyms, so the running bot always gets the log key.
 type Pseudonymizer struct {
-	key []byte
+	key  []byte
+	salt func(userID int64) []byte // per-user salt, nil when the user has none
 }
 
-// NewPseudonymizer returns a Pseudonymizer using key (copied).
-func NewPseudonymizer(key []byte) Pseudonymizer {
-	return Pseudonymizer{key: append([]byte(nil), key...)}
+// NewPseudonymizer returns a Pseudonymizer using key (copied) and, when
+// salt is not nil, each user's salt (store.Keys.LogSalt).
+func NewPseudonymizer(key []byte, salt func(userID int64) []byte) Pseudonymizer {
+	return Pseudonymizer{key: append([]byte(nil), key...), salt: salt}
 }
 
 // User returns the pseudonym of a Telegram user id; 0 (no user) stays "".
 func (p Pseudonymizer) User(userID int64) string {
 	if userID == 0 {
 		return ""
+	}
+	if p.salt != nil {
+		if s := p.salt(userID); s != nil {
+			return Pseudonym(append(slices.Clip(p.key), s...), userID)
+		}
 	}
 	return Pseudonym(p.key, userID)
 }

@@ -24,8 +24,8 @@ func TestPseudonym(t *testing.T) {
 		{"stable for one user and key", true, a, valex.Pseudonym(k1, 1001)},
 		{"differs per user", false, a, valex.Pseudonym(k1, 1002)},
 		{"differs per key", false, a, valex.Pseudonym(k2, 1001)},
-		{"pseudonymizer agrees with the function", true, a, valex.NewPseudonymizer(k1).User(1001)},
-		{"private chat is its user", true, a, valex.NewPseudonymizer(k1).Chat(1001)},
+		{"pseudonymizer agrees with the function", true, a, valex.NewPseudonymizer(k1, nil).User(1001)},
+		{"private chat is its user", true, a, valex.NewPseudonymizer(k1, nil).Chat(1001)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -37,7 +37,7 @@ func TestPseudonym(t *testing.T) {
 	if strings.Contains(a, "1001") || strings.Contains(a, strconv.FormatInt(1001, 16)) {
 		t.Fatalf("pseudonym %q shows the id", a)
 	}
-	p := valex.NewPseudonymizer(k1)
+	p := valex.NewPseudonymizer(k1, nil)
 	if got := p.Chat(-1001234); got != "-1001234" {
 		t.Fatalf("group chat = %q, want the id", got)
 	}
@@ -46,7 +46,7 @@ func TestPseudonym(t *testing.T) {
 	}
 	// The pseudonymizer keeps its own copy of the key.
 	key := []byte("mutable")
-	q := valex.NewPseudonymizer(key)
+	q := valex.NewPseudonymizer(key, nil)
 	before := q.User(7)
 	key[0] = 'X'
 	if q.User(7) != before {
@@ -55,7 +55,7 @@ func TestPseudonym(t *testing.T) {
 }
 
 func TestPseudonymRedact(t *testing.T) {
-	p := valex.NewPseudonymizer([]byte("k"))
+	p := valex.NewPseudonymizer([]byte("k"), nil)
 	u := p.User(1001)
 	tests := []struct{ name, in, want string }{
 		{"an id in an error", "load user 1001: not found", "load user " + u + ": not found"},
@@ -71,5 +71,23 @@ func TestPseudonymRedact(t *testing.T) {
 				t.Fatalf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// With a per-user salt the pseudonym depends on it: once the salt (derived
+// from the user's data key) is gone, the old pseudonym cannot be made again.
+func TestPseudonymWithUserSalt(t *testing.T) {
+	salts := map[int64][]byte{7: []byte("salt-of-7")}
+	p := valex.NewPseudonymizer([]byte("log key"), func(id int64) []byte { return salts[id] })
+	with := p.User(7)
+	if with == valex.Pseudonym([]byte("log key"), 7) {
+		t.Fatal("the salt changed nothing")
+	}
+	if p.User(7) != with {
+		t.Fatal("not stable")
+	}
+	delete(salts, 7) // the key is erased
+	if p.User(7) == with {
+		t.Fatal("the erased user's pseudonym can still be recomputed")
 	}
 }

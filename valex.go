@@ -25,4 +25,8 @@ var Version = "dev"
 type InboxEntry struct {
 	ID      int
 	Payload []byte
+	// UserID is the sender (0 when the update has none). The store seals
+	// the payload with the sender's key while it waits, so erasing them
+	// makes even a pending update in a backup unreadable.
+	UserID int64
 }

@@ -177,7 +177,7 @@ func (b *Bot) poll(ctx, work context.Context) error {
 				b.log.Error().Err(err).Msg("update without update_id skipped")
 				continue
 			}
-			batch = append(batch, InboxEntry{ID: head.UpdateID, Payload: raw})
+			batch = append(batch, InboxEntry{ID: head.UpdateID, Payload: raw, UserID: senderOf(raw)})
 			if head.UpdateID >= offset {
 				offset = head.UpdateID + 1
 			}
@@ -323,3 +323,27 @@ func (b *Bot) commitDone() {
 
 // Busy returns how many chats have updates queued or being handled.
 func (b *Bot) Busy() int { return b.disp.Busy() }
+
+// senderOf returns the id in the "from" of an update's one object (message,
+// callback_query, …), or 0. It reads the raw JSON because the inbox stores
+// updates before they are parsed.
+func senderOf(raw []byte) int64 {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return 0
+	}
+	for name, v := range fields {
+		if name == "update_id" || len(v) == 0 || v[0] != '{' {
+			continue
+		}
+		var obj struct {
+			From struct {
+				ID int64 `json:"id"`
+			} `json:"from"`
+		}
+		if json.Unmarshal(v, &obj) == nil && obj.From.ID != 0 {
+			return obj.From.ID
+		}
+	}
+	return 0
+}

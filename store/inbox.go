@@ -63,7 +63,11 @@ func (db *DB) InboxAdd(batch []InboxEntry) (added []InboxEntry, err error) {
 			if uint64(e.ID) <= top && hasKey(pending, key) {
 				continue
 			}
-			if err := pending.Put(key, e.Payload); err != nil {
+			v, err := db.sealInbox(e)
+			if err != nil {
+				return fmt.Errorf("update %d: %w", e.ID, err)
+			}
+			if err := pending.Put(key, v); err != nil {
 				return fmt.Errorf("update %d: %w", e.ID, err)
 			}
 			added = append(added, e)
@@ -98,18 +102,34 @@ func (db *DB) InboxHighWater() (int, error) {
 // for replay after a restart.
 func (db *DB) InboxPending() ([]InboxEntry, error) {
 	var out []InboxEntry
+	var void [][]byte // updates of erased senders: nothing to replay
 	err := db.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketInboxPending).ForEach(func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("bad inbox key %x", k)
 			}
-			out = append(out, InboxEntry{
-				ID:      int(binary.BigEndian.Uint64(k)),
-				Payload: bytes.Clone(v), // v dies with the transaction
-			})
+			e, err := db.openInbox(int(binary.BigEndian.Uint64(k)), v)
+			if errors.Is(err, ErrNoKey) {
+				void = append(void, bytes.Clone(k))
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
 			return nil
 		})
 	})
+	if err == nil && len(void) > 0 {
+		err = db.update(func(tx *bbolt.Tx) error {
+			for _, k := range void {
+				if err := tx.Bucket(bucketInboxPending).Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list pending updates: %w", err)
 	}
@@ -220,4 +240,46 @@ func (db *DB) InboxPruneHandled(before time.Time) (int, error) {
 func hasKey(b *bbolt.Bucket, key []byte) bool {
 	k, _ := b.Cursor().Seek(key)
 	return bytes.Equal(k, key)
+}
+
+// formatInboxSealed starts a pending update sealed at rest:
+// formatInboxSealed | be(owner) | sealed payload. Raw JSON starts with '{'.
+const formatInboxSealed byte = 3
+
+// sealInbox seals a pending update's payload with its sender's key, or with
+// the system key when the sender has none (a first /start). Without a key
+// store (tests with a plain codec) the payload is stored as it came.
+func (db *DB) sealInbox(e InboxEntry) ([]byte, error) {
+	owner, ok := db.codec.(KeyOwner)
+	if !ok {
+		return e.Payload, nil
+	}
+	uid := e.UserID
+	if uid != 0 && !owner.Has(uid) {
+		uid = systemOwnerID
+	}
+	sealed, err := owner.Seal(uid, e.Payload)
+	if err != nil {
+		return nil, err
+	}
+	v := make([]byte, 0, 9+len(sealed))
+	v = append(v, formatInboxSealed)
+	v = binary.BigEndian.AppendUint64(v, uint64(uid))
+	return append(v, sealed...), nil
+}
+
+// openInbox is sealInbox's inverse; the payload is a copy.
+func (db *DB) openInbox(id int, v []byte) (InboxEntry, error) {
+	if len(v) == 0 || v[0] != formatInboxSealed {
+		return InboxEntry{ID: id, Payload: bytes.Clone(v)}, nil // v dies with the transaction
+	}
+	if len(v) < 9 {
+		return InboxEntry{}, fmt.Errorf("update %d: truncated", id)
+	}
+	uid := int64(binary.BigEndian.Uint64(v[1:9]))
+	plain, err := db.codec.Open(uid, v[9:])
+	if err != nil {
+		return InboxEntry{}, fmt.Errorf("update %d: %w", id, err)
+	}
+	return InboxEntry{ID: id, Payload: bytes.Clone(plain), UserID: uid}, nil
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -76,7 +78,13 @@ type Keys struct {
 	log    []byte
 
 	mu    sync.RWMutex
-	cache map[int64]cipher.AEAD // unwrapped data keys
+	cache map[int64]dataKey // unwrapped data keys
+}
+
+// dataKey is an unwrapped user key: the AEAD and the user's log salt.
+type dataKey struct {
+	aead cipher.AEAD
+	salt []byte
 }
 
 // OpenKeys opens the key store at path with the master key. A wrong master
@@ -100,7 +108,7 @@ func OpenKeys(path string, master []byte, opts KeysOptions) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open key store %s: %w", path, err)
 	}
-	k := &Keys{bolt: b, master: m, cache: map[int64]cipher.AEAD{}}
+	k := &Keys{bolt: b, master: m, cache: map[int64]dataKey{}}
 	if err := k.init(opts.ReadOnly); err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("open key store %s: %w", path, err)
@@ -288,11 +296,28 @@ func (k *Keys) Backup(w io.Writer) (int64, error) {
 
 // aead returns the user's unwrapped data key, from the cache when it can.
 func (k *Keys) aead(userID int64) (cipher.AEAD, error) {
+	d, err := k.dataKey(userID)
+	return d.aead, err
+}
+
+// LogSalt is a value derived from the user's data key that makes their log
+// pseudonym: once the key is deleted it cannot be recomputed, so the user's
+// old log lines can no longer be linked to them. nil when the user has no
+// key.
+func (k *Keys) LogSalt(userID int64) []byte {
+	d, err := k.dataKey(userID)
+	if err != nil {
+		return nil
+	}
+	return d.salt
+}
+
+func (k *Keys) dataKey(userID int64) (dataKey, error) {
 	k.mu.RLock()
-	a, ok := k.cache[userID]
+	d, ok := k.cache[userID]
 	k.mu.RUnlock()
 	if ok {
-		return a, nil
+		return d, nil
 	}
 	var wrapped []byte
 	err := k.bolt.View(func(tx *bbolt.Tx) error {
@@ -302,22 +327,26 @@ func (k *Keys) aead(userID int64) (cipher.AEAD, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return dataKey{}, err
 	}
 	if wrapped == nil {
-		return nil, ErrNoKey
+		return dataKey{}, ErrNoKey
 	}
 	raw, err := k.unwrap(idKey(userID), wrapped)
 	if err != nil {
-		return nil, fmt.Errorf("unwrap data key of user %d: %w", userID, err)
+		return dataKey{}, fmt.Errorf("unwrap data key of user %d: %w", userID, err)
 	}
-	if a, err = newAEAD(raw); err != nil {
-		return nil, err
+	a, err := newAEAD(raw)
+	if err != nil {
+		return dataKey{}, err
 	}
+	mac := hmac.New(sha256.New, raw)
+	mac.Write([]byte("valex log pseudonym"))
+	d = dataKey{aead: a, salt: mac.Sum(nil)}
 	k.mu.Lock()
-	k.cache[userID] = a
+	k.cache[userID] = d
 	k.mu.Unlock()
-	return a, nil
+	return d, nil
 }
 
 // Seal encrypts plain with the user's data key.

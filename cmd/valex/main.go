@@ -204,7 +204,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Keys, m.DB = keys, db
-	m.IDs = valex.NewPseudonymizer(keys.LogKey()) // log lines name users by pseudonym only
+	m.IDs = valex.NewPseudonymizer(keys.LogKey(), keys.LogSalt) // log lines name users by pseudonym only
 
 	tr, err := locales.Load()
 	if err != nil {

@@ -36,7 +36,7 @@ func whoisLogCommand(args []string, stdout io.Writer, getenv func(string) string
 		return fmt.Errorf("open the key store (whois-log needs the bot stopped): %w", err)
 	}
 	defer keys.Close()
-	fmt.Fprintln(stdout, valex.NewPseudonymizer(keys.LogKey()).User(id))
+	fmt.Fprintln(stdout, valex.NewPseudonymizer(keys.LogKey(), keys.LogSalt).User(id))
 	return nil
 }
 
