@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -235,6 +236,13 @@ func (d *Desk) deliver(ctx context.Context, n valex.Notice, u valex.User) (valex
 	return valex.DeliveryFailed, nil
 }
 
+// record keeps what became of a notice for one user. A user without an
+// account (never registered, or erased while the broadcast ran) gets no
+// record: the store refuses to write anything keyed by them.
 func (d *Desk) record(n valex.Notice, userID int64, s valex.DeliveryStatus) error {
-	return d.Store.RecordDelivery(valex.Delivery{NoticeID: n.ID, Kind: n.Kind, UserID: userID, Status: s, At: d.Clock.Now()})
+	err := d.Store.RecordDelivery(valex.Delivery{NoticeID: n.ID, Kind: n.Kind, UserID: userID, Status: s, At: d.Clock.Now()})
+	if errors.Is(err, valex.ErrNotFound) {
+		return nil
+	}
+	return err
 }
