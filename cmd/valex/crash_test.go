@@ -7,13 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/valex-ai/valex/bot/bottest"
-	"github.com/valex-ai/valex/store"
 )
 
 // TestMain lets the crash test start this test binary as a real `valex run`.
@@ -129,7 +127,7 @@ func TestCrashLosesNoUpdate(t *testing.T) {
 		}
 	}
 	// The handled log has every update id exactly once, and nothing is pending.
-	db, err := store.Open(filepath.Join(dataDir, "valex.db"), store.Options{})
+	db, err := openStoreAt(Config{DataDir: dataDir})
 	if err != nil {
 		t.Fatal(err)
 	}
