@@ -243,10 +243,20 @@ func (a *AI) submit(userID int64, ticket uint64, fn func(ctx context.Context)) {
 		if prev != nil {
 			<-prev.done // it ends soon when cancelled too, so order holds
 		}
-		if j.ctx.Err() == nil {
+		if a.mayStart(userID, j) {
 			fn(j.ctx)
 		}
 	}()
+}
+
+// mayStart reports whether a job whose turn has come may run: it was not
+// cancelled, and no StopUser came after its work was admitted (StopUser
+// cancels the running job first; the next one must not slip in before it
+// is cancelled too).
+func (a *AI) mayStart(userID int64, j *aiJob) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return j.ctx.Err() == nil && a.stoppedAt[userID] <= j.ticket
 }
 
 func (a *AI) finish(userID int64, j *aiJob) {
@@ -298,6 +308,8 @@ func (a *AI) StopUser(ctx context.Context, userID int64) (stopped int) {
 		if j.ctx.Err() == nil {
 			stopped++
 		}
+	}
+	for _, j := range q {
 		j.cancel(errStopped)
 	}
 	delete(a.awaiting, userID)

@@ -236,7 +236,13 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	handlers.NewConversations(h, db, m.AI, c.Retention.Policy()).Register(m.Router)
-	m.Eraser = &privacy.Eraser{Work: m.AI, Store: db, Keys: keys, Log: m.Log}
+	m.Eraser = &privacy.Eraser{Work: m.AI, Store: db, Keys: keys, Log: m.Log, Compact: func() {
+		// The erased records' freed pages leave the file with the next
+		// compaction; an erasure asks for one (batched by the compactor).
+		if m.Compactor != nil {
+			m.Compactor.Request()
+		}
+	}}
 	m.Desk = newDesk(c.Desk, h, db, m.Outbox, exportSections(db), m.Eraser)
 	m.Desk.Access = accessInfo(c, db)
 	m.Desk.Policy.Retention = c.Retention.Policy() // what /privacy says is what the jobs do
