@@ -281,13 +281,25 @@ func (k *Keys) Count() (int, error) {
 // Backup writes a consistent copy of the key store to w. Key snapshots are
 // kept for a short window only (see jobs.Backup), so an erased key leaves
 // every snapshot within that window.
+//
+// The copy is compacted: deleted (erased) keys stay in the live file's
+// freed pages until they are reused, and must not travel into a snapshot.
 func (k *Keys) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := k.bolt.View(func(tx *bbolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
+	dir, err := os.MkdirTemp("", "valex-keys-")
+	if err != nil {
+		return 0, fmt.Errorf("back up key store: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	tmp := dir + "/keys.db"
+	if err := compactTo(tmp, k.bolt, Options{}); err != nil {
+		return 0, fmt.Errorf("back up key store: %w", err)
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		return 0, fmt.Errorf("back up key store: %w", err)
+	}
+	defer f.Close()
+	n, err := io.Copy(w, f)
 	if err != nil {
 		return n, fmt.Errorf("back up key store: %w", err)
 	}
