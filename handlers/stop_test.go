@@ -48,7 +48,8 @@ func newProviderProxy(tb testing.TB) *providerProxy {
 	p := &providerProxy{}
 	rp := &httputil.ReverseProxy{
 		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(p.target.Load()) },
-		FlushInterval: -1, // pass every streamed chunk on at once
+		Transport:     &http.Transport{DisableKeepAlives: true}, // nothing pooled across emulators
+		FlushInterval: -1,                                       // pass every streamed chunk on at once
 		ErrorLog:      log.New(io.Discard, "", 0),
 	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -153,7 +154,12 @@ func (x *stopHarness) waitBusy(n int) {
 	deadline := time.Now().Add(10 * time.Second)
 	for x.ai.Busy() != n {
 		if time.Now().After(deadline) {
-			x.t.Fatalf("%d AI jobs, want %d", x.ai.Busy(), n)
+			for _, e := range x.emu.Events() {
+				if e.Method != "getUpdates" {
+					x.t.Logf("%s", e)
+				}
+			}
+			x.t.Fatalf("%d AI jobs, want %d; provider requests ended: %+v", x.ai.Busy(), n, x.proxy.ended(0))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -244,6 +244,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}}
 	m.Desk = newDesk(c.Desk, h, db, m.Outbox, exportSections(db), m.Eraser)
+	m.Desk.AIWork = m.AI // consent withdrawal and restriction stop the answer in flight
 	m.Desk.Access = accessInfo(c, db)
 	m.Desk.Policy.Retention = c.Retention.Policy() // what /privacy says is what the jobs do
 	m.Desk.Register(m.Router)
