@@ -111,20 +111,9 @@ func (db *DB) PurgeClosedTickets(at time.Time, expired func(closedAt time.Time) 
 	for {
 		done := false
 		err = db.update(func(tx *bbolt.Tx) error {
-			var keys [][]byte
-			c := tx.Bucket(bucketTicketsClosed).Cursor()
-			k, _ := c.First()
-			if from != nil {
-				k, _ = c.Seek(from)
-			}
-			for ; k != nil && len(keys) < purgeBatch; k, _ = c.Next() {
-				if len(k) != 16 {
-					return fmt.Errorf("bad closed-ticket index key %x", k)
-				}
-				if !expired(fromUnixNano(int64(binary.BigEndian.Uint64(k)))) {
-					break
-				}
-				keys = append(keys, slices.Clone(k))
+			keys, err := expiredKeys(tx.Bucket(bucketTicketsClosed), from, 16, purgeBatch, expired)
+			if err != nil {
+				return err
 			}
 			done = len(keys) < purgeBatch
 			for _, k := range keys {
@@ -435,16 +424,9 @@ func (db *DB) PurgeTurns(expired func(writtenAt time.Time) bool) (visited, purge
 			if err != nil {
 				return err
 			}
-			var keys [][]byte
-			c := idx.Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < turnPurgeBatch; k, _ = c.Next() {
-				if len(k) != 8+turnKeyLen {
-					return fmt.Errorf("bad turn-time index key %x", k)
-				}
-				if !expired(fromUnixNano(int64(binary.BigEndian.Uint64(k)))) {
-					break
-				}
-				keys = append(keys, slices.Clone(k))
+			keys, err := expiredKeys(idx, nil, 8+turnKeyLen, turnPurgeBatch, expired)
+			if err != nil {
+				return err
 			}
 			done = len(keys) < turnPurgeBatch
 			for _, k := range keys {
@@ -468,4 +450,27 @@ func (db *DB) PurgeTurns(expired func(writtenAt time.Time) bool) (visited, purge
 			return visited, purged, nil
 		}
 	}
+}
+
+// expiredKeys reads up to limit keys of a time index (keys begin with
+// be(unixNano) and are keyLen long) from `from` (nil: the start), stopping
+// at the first that has not expired. The keys are copies, so the caller may
+// delete while it walks them.
+func expiredKeys(idx *bbolt.Bucket, from []byte, keyLen, limit int, expired func(time.Time) bool) ([][]byte, error) {
+	var keys [][]byte
+	c := idx.Cursor()
+	k, _ := c.First()
+	if from != nil {
+		k, _ = c.Seek(from)
+	}
+	for ; k != nil && len(keys) < limit; k, _ = c.Next() {
+		if len(k) != keyLen {
+			return nil, fmt.Errorf("bad time index key %x", k)
+		}
+		if !expired(fromUnixNano(int64(binary.BigEndian.Uint64(k)))) {
+			break
+		}
+		keys = append(keys, slices.Clone(k))
+	}
+	return keys, nil
 }
