@@ -199,13 +199,99 @@ func compactTo(path string, src *bbolt.DB, opts Options) error {
 	if err != nil {
 		return err
 	}
-	err = bbolt.Compact(dst, src, compactTxMaxSize)
+	err = src.View(func(srcTx *bbolt.Tx) error { return copyAll(dst, srcTx, compactTxMaxSize) })
 	if err == nil {
 		err = dst.Sync()
 	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
+	return err
+}
+
+// copyAll copies everything srcTx sees into dst, committing every txMax
+// bytes. Unlike bbolt.Compact it commits the last batch while srcTx is still
+// open: a pending Put keeps pointing into the source's memory map until its
+// commit, and a writer on a live source may grow and remap that file as soon
+// as no read transaction holds it (bbolt.Compact's last commit then copied
+// from unmapped memory: a SIGSEGV during a backup under load).
+func copyAll(dst *bbolt.DB, srcTx *bbolt.Tx, txMax int64) error {
+	tx, err := dst.Begin(true)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var size int64
+	// grow commits the batch before it passes txMax, so memory stays flat.
+	grow := func(n int64) error {
+		if size == 0 || size+n <= txMax {
+			size += n
+			return nil
+		}
+		err := tx.Commit()
+		tx = nil
+		if err != nil {
+			return err
+		}
+		if tx, err = dst.Begin(true); err != nil {
+			tx = nil
+			return err
+		}
+		size = n
+		return nil
+	}
+	// target finds the copy of a bucket in the current batch's transaction.
+	target := func(path [][]byte) *bbolt.Bucket {
+		b := tx.Bucket(path[0])
+		for _, name := range path[1:] {
+			b = b.Bucket(name)
+		}
+		b.FillPercent = 1.0 // the copy is read far more than written
+		return b
+	}
+	var copyBucket func(path [][]byte, src *bbolt.Bucket) error
+	copyBucket = func(path [][]byte, src *bbolt.Bucket) error {
+		return src.ForEach(func(k, v []byte) error {
+			if err := grow(int64(len(k) + len(v))); err != nil {
+				return err
+			}
+			parent := target(path)
+			if v != nil {
+				return parent.Put(k, v)
+			}
+			child := src.Bucket(k)
+			nb, err := parent.CreateBucket(k)
+			if err != nil {
+				return err
+			}
+			if err := nb.SetSequence(child.Sequence()); err != nil {
+				return err
+			}
+			return copyBucket(append(path[:len(path):len(path)], k), child)
+		})
+	}
+	err = srcTx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+		if err := grow(int64(len(name))); err != nil {
+			return err
+		}
+		nb, err := tx.CreateBucket(name)
+		if err != nil {
+			return err
+		}
+		if err := nb.SetSequence(b.Sequence()); err != nil {
+			return err
+		}
+		return copyBucket([][]byte{name}, b)
+	})
+	if err != nil {
+		return err
+	}
+	err = tx.Commit()
+	tx = nil
 	return err
 }
 

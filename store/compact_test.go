@@ -365,3 +365,54 @@ func TestCompactReadOnlyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A backup copies a live store while writers grow its file. bbolt.Compact
+// committed its last batch after releasing the source, and a writer's remap
+// in between made that commit read unmapped memory (a SIGSEGV seen in CI);
+// the copy must hold the source until its last commit.
+func TestBackupWhileWritersGrowTheFile(t *testing.T) {
+	db := openTest(t, PlainCodec{})
+	putBulk(t, db, 0, 300, 4000)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // each batch adds ~400 KB, so the file grows and remaps often
+		defer wg.Done()
+		for from := 1000; from < 1000+100*100; from += 100 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			putBulk(t, db, from, 100, 4000)
+		}
+	}()
+	dir := t.TempDir()
+	for i := 0; i < 10; i++ {
+		dst := filepath.Join(dir, fmt.Sprintf("b%d.db", i))
+		if _, err := db.Backup(dst); err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("backup %d: %v", i, err)
+		}
+		copyDB := openAt(t, dst, PlainCodec{})
+		err := copyDB.view(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketBulk)
+			for j := 0; j < 300; j++ {
+				if v := b.Get(idKey(int64(j))); !bytes.Equal(v, bulkValue(j, 4000)) {
+					return fmt.Errorf("value %d differs in the backup", j)
+				}
+			}
+			return nil
+		})
+		_ = copyDB.Close()
+		if err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("backup %d: %v", i, err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
