@@ -23,6 +23,7 @@ type Compacter interface {
 // inside a caller's transaction.
 type Compactor struct {
 	db    Compacter
+	keys  Compacter // the key store; nil when there is none
 	delay time.Duration
 	log   zerolog.Logger
 
@@ -41,23 +42,42 @@ func NewCompactor(db Compacter, delay time.Duration, log zerolog.Logger) *Compac
 	return &Compactor{db: db, delay: delay, log: log}
 }
 
+// WithKeyStore makes every requested compaction compact the key store first:
+// an erased user's wrapped key stays in its freed pages, beside the master
+// key, until then. The scheduled job compacts it past the same threshold.
+func (c *Compactor) WithKeyStore(keys Compacter) *Compactor {
+	c.keys = keys
+	return c
+}
+
 // Job is the scheduled compaction: it compacts when at least threshold of
 // the file is free pages, and otherwise only reports the ratio.
 func (c *Compactor) Job(threshold float64) func(context.Context) (string, error) {
 	return func(context.Context) (string, error) {
+		keysNote := ""
+		if c.keys != nil {
+			if kr, err := c.keys.FreeRatio(); err != nil {
+				return "", err
+			} else if kr >= threshold {
+				if err := c.compactKeys(); err != nil {
+					return "", err
+				}
+				keysNote = "; key store compacted"
+			}
+		}
 		ratio, err := c.db.FreeRatio()
 		if err != nil {
 			return "", err
 		}
 		if ratio < threshold {
-			return fmt.Sprintf("%.0f%% of the file free, under %.0f%%: not compacted", ratio*100, threshold*100), nil
+			return fmt.Sprintf("%.0f%% of the file free, under %.0f%%: not compacted%s", ratio*100, threshold*100, keysNote), nil
 		}
 		before, after, pause, err := c.compact()
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%.0f%% of the file free: compacted %s → %s, handling paused %s",
-			ratio*100, sizeString(before), sizeString(after), pause.Round(time.Millisecond)), nil
+		return fmt.Sprintf("%.0f%% of the file free: compacted %s → %s, handling paused %s%s",
+			ratio*100, sizeString(before), sizeString(after), pause.Round(time.Millisecond), keysNote), nil
 	}
 }
 
@@ -99,6 +119,11 @@ func (c *Compactor) Stop() {
 }
 
 func (c *Compactor) runRequested() {
+	if c.keys != nil {
+		if err := c.compactKeys(); err != nil {
+			c.log.Error().Err(err).Msg("requested key store compaction")
+		}
+	}
 	before, after, pause, err := c.compact()
 	if err != nil {
 		c.log.Error().Err(err).Msg("requested compaction")
@@ -115,6 +140,13 @@ func (c *Compactor) compact() (before, after int64, pause time.Duration, err err
 	start := time.Now() // a duration to report, not a decision: the real clock
 	before, after, err = c.db.Compact()
 	return before, after, time.Since(start), err
+}
+
+func (c *Compactor) compactKeys() error {
+	c.run.Lock()
+	defer c.run.Unlock()
+	_, _, err := c.keys.Compact()
+	return err
 }
 
 // sizeString formats a byte count for a log line.

@@ -106,6 +106,26 @@ func TestCompactorStopRunsAPendingRequest(t *testing.T) {
 	}
 }
 
+// An erasure's requested compaction reaches the key store too; the
+// scheduled job compacts it only past the threshold.
+func TestCompactorCompactsTheKeyStore(t *testing.T) {
+	db, keys := &fakeCompacter{}, &fakeCompacter{ratio: 0.1}
+	c := NewCompactor(db, time.Hour, zerolog.Nop()).WithKeyStore(keys)
+	c.Request()
+	c.Stop()
+	if db.count() != 1 || keys.count() != 1 {
+		t.Fatalf("requested: %d database and %d key store compactions, want 1 and 1", db.count(), keys.count())
+	}
+	c = NewCompactor(db, time.Hour, zerolog.Nop()).WithKeyStore(keys)
+	if _, err := c.Job(0.25)(context.Background()); err != nil || keys.count() != 1 {
+		t.Fatalf("key store under the threshold compacted: %d, %v", keys.count(), err)
+	}
+	keys.ratio = 0.5
+	if summary, err := c.Job(0.25)(context.Background()); err != nil || keys.count() != 2 || !strings.Contains(summary, "key store compacted") {
+		t.Fatalf("key store over the threshold: %d compactions, %q, %v", keys.count(), summary, err)
+	}
+}
+
 // TestCompactJobOnRealStore: the job shrinks a real store whose data was
 // mostly deleted, while the store stays open and usable.
 func TestCompactJobOnRealStore(t *testing.T) {

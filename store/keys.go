@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -72,13 +73,20 @@ type KeysOptions struct {
 // use.
 type Keys struct {
 	bolt   *bbolt.DB
+	path   string
+	opts   KeysOptions
 	master cipher.AEAD
 	id     string
 	audit  []byte
 	log    []byte
 
-	mu    sync.RWMutex
-	cache map[int64]dataKey // unwrapped data keys
+	// swap is held for reading by every use of bolt and for writing while
+	// Compact replaces the file.
+	swap sync.RWMutex
+
+	mu      sync.RWMutex
+	cache   map[int64]dataKey // unwrapped data keys
+	deletes uint64            // Delete calls so far: a key read before one is not cached
 }
 
 // dataKey is an unwrapped user key: the AEAD and the user's log salt.
@@ -108,7 +116,13 @@ func OpenKeys(path string, master []byte, opts KeysOptions) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open key store %s: %w", path, err)
 	}
-	k := &Keys{bolt: b, master: m, cache: map[int64]dataKey{}}
+	if !opts.ReadOnly { // the file lock is ours: no compaction is running
+		if err := removeStaleCompaction(path); err != nil {
+			_ = b.Close()
+			return nil, fmt.Errorf("open key store %s: %w", path, err)
+		}
+	}
+	k := &Keys{bolt: b, path: path, opts: opts, master: m, cache: map[int64]dataKey{}}
 	if err := k.init(opts.ReadOnly); err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("open key store %s: %w", path, err)
@@ -188,6 +202,8 @@ func (k *Keys) init(readOnly bool) error {
 
 // Close releases the file.
 func (k *Keys) Close() error {
+	k.swap.Lock()
+	defer k.swap.Unlock()
 	if err := k.bolt.Close(); err != nil {
 		return fmt.Errorf("close key store: %w", err)
 	}
@@ -205,7 +221,7 @@ func (k *Keys) AuditKey() []byte { return k.audit }
 func (k *Keys) LogKey() []byte { return k.log }
 
 // Path returns the file the key store was opened from.
-func (k *Keys) Path() string { return k.bolt.Path() }
+func (k *Keys) Path() string { return k.path }
 
 // Create gives a user a new data key. It is called only when an account is
 // created (/start): no other write can create a key, so data written for an
@@ -215,7 +231,7 @@ func (k *Keys) Create(userID int64) error {
 	if k.Has(userID) {
 		return nil // the common case (/start again): no write
 	}
-	err := k.bolt.Update(func(tx *bbolt.Tx) error { return k.createTx(tx, userID) })
+	err := k.update(func(tx *bbolt.Tx) error { return k.createTx(tx, userID) })
 	if err != nil {
 		return fmt.Errorf("create data key of user %d: %w", userID, err)
 	}
@@ -243,8 +259,9 @@ func (k *Keys) Delete(userID int64) error {
 	}
 	k.mu.Lock()
 	delete(k.cache, userID)
+	k.deletes++
 	k.mu.Unlock()
-	err := k.bolt.Update(func(tx *bbolt.Tx) error {
+	err := k.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketUserKeys).Delete(idKey(userID))
 	})
 	if err != nil {
@@ -261,17 +278,32 @@ func (k *Keys) Has(userID int64) bool {
 	if ok {
 		return true
 	}
-	_ = k.bolt.View(func(tx *bbolt.Tx) error {
+	_ = k.view(func(tx *bbolt.Tx) error {
 		ok = tx.Bucket(bucketUserKeys).Get(idKey(userID)) != nil
 		return nil
 	})
 	return ok
 }
 
+// Wrapped returns the stored (master-key-wrapped) form of a user's data
+// key, nil when there is none: what an erasure must remove from every file,
+// for a check that it did.
+func (k *Keys) Wrapped(userID int64) []byte {
+	var w []byte
+	_ = k.view(func(tx *bbolt.Tx) error {
+		w = append([]byte(nil), tx.Bucket(bucketUserKeys).Get(idKey(userID))...)
+		return nil
+	})
+	if len(w) == 0 {
+		return nil
+	}
+	return w
+}
+
 // Count returns how many user data keys exist (the system key excluded).
 func (k *Keys) Count() (int, error) {
 	var n int
-	err := k.bolt.View(func(tx *bbolt.Tx) error {
+	err := k.view(func(tx *bbolt.Tx) error {
 		n = tx.Bucket(bucketUserKeys).Stats().KeyN
 		return nil
 	})
@@ -291,7 +323,10 @@ func (k *Keys) Backup(w io.Writer) (int64, error) {
 	}
 	defer os.RemoveAll(dir)
 	tmp := dir + "/keys.db"
-	if err := compactTo(tmp, k.bolt, Options{}); err != nil {
+	k.swap.RLock()
+	err = compactTo(tmp, k.bolt, Options{})
+	k.swap.RUnlock()
+	if err != nil {
 		return 0, fmt.Errorf("back up key store: %w", err)
 	}
 	f, err := os.Open(tmp)
@@ -304,6 +339,78 @@ func (k *Keys) Backup(w io.Writer) (int64, error) {
 		return n, fmt.Errorf("back up key store: %w", err)
 	}
 	return n, nil
+}
+
+func (k *Keys) view(fn func(*bbolt.Tx) error) error {
+	k.swap.RLock()
+	defer k.swap.RUnlock()
+	return k.bolt.View(fn)
+}
+
+func (k *Keys) update(fn func(*bbolt.Tx) error) error {
+	k.swap.RLock()
+	defer k.swap.RUnlock()
+	return k.bolt.Update(fn)
+}
+
+// FreeRatio is the share of the key store file on bbolt's freelist.
+func (k *Keys) FreeRatio() (float64, error) {
+	var s FileStats
+	err := k.view(func(tx *bbolt.Tx) error {
+		fi, err := os.Stat(k.path)
+		if err != nil {
+			return err
+		}
+		st := tx.DB().Stats()
+		s = FileStats{FileSize: fi.Size(), PageSize: tx.DB().Info().PageSize, FreePages: st.FreePageN + st.PendingPageN}
+		s.FreeBytes = int64(s.FreePages) * int64(s.PageSize)
+		return nil
+	})
+	return s.FreeRatio(), err
+}
+
+// Compact rewrites the key store without its free pages and swaps it in,
+// like DB.Compact. A deleted key's wrapped bytes stay in the live file's
+// freed pages until then, beside the master key file: compacting after an
+// erasure is what makes the deletion final on this disk too. The file is
+// small (about 100 bytes a user), so this takes milliseconds.
+func (k *Keys) Compact() (before, after int64, err error) {
+	if k.opts.ReadOnly {
+		return 0, 0, errors.New("compact key store: opened read-only")
+	}
+	k.swap.Lock()
+	defer k.swap.Unlock()
+	if fi, err := os.Stat(k.path); err == nil {
+		before = fi.Size()
+	}
+	tmp := k.path + compactingSuffix
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return before, before, fmt.Errorf("compact key store: %w", err)
+	}
+	err = compactTo(tmp, k.bolt, Options{Timeout: k.opts.Timeout})
+	var fresh *bbolt.DB
+	if err == nil {
+		fresh, err = bbolt.Open(tmp, 0o600, &bbolt.Options{Timeout: k.opts.Timeout})
+	}
+	if err == nil {
+		if err = os.Rename(tmp, k.path); err != nil {
+			_ = fresh.Close()
+		}
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return before, before, fmt.Errorf("compact key store %s: %w", k.path, err)
+	}
+	old := k.bolt
+	k.bolt = fresh
+	errs := []error{syncDir(filepath.Dir(k.path)), old.Close()}
+	if fi, err := os.Stat(k.path); err == nil {
+		after = fi.Size()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return before, after, fmt.Errorf("compacted key store %s, but: %w", k.path, err)
+	}
+	return before, after, nil
 }
 
 // aead returns the user's unwrapped data key, from the cache when it can.
@@ -327,12 +434,13 @@ func (k *Keys) LogSalt(userID int64) []byte {
 func (k *Keys) dataKey(userID int64) (dataKey, error) {
 	k.mu.RLock()
 	d, ok := k.cache[userID]
+	deletes := k.deletes
 	k.mu.RUnlock()
 	if ok {
 		return d, nil
 	}
 	var wrapped []byte
-	err := k.bolt.View(func(tx *bbolt.Tx) error {
+	err := k.view(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(bucketUserKeys).Get(idKey(userID)); v != nil {
 			wrapped = append([]byte(nil), v...)
 		}
@@ -356,7 +464,9 @@ func (k *Keys) dataKey(userID int64) (dataKey, error) {
 	mac.Write([]byte("valex log pseudonym"))
 	d = dataKey{aead: a, salt: mac.Sum(nil)}
 	k.mu.Lock()
-	k.cache[userID] = d
+	if k.deletes == deletes { // no Delete since the read: the key may be cached
+		k.cache[userID] = d
+	}
 	k.mu.Unlock()
 	return d, nil
 }

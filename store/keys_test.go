@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/valex-ai/valex"
 )
 
@@ -261,5 +263,96 @@ func TestPlainDatabaseUpgrades(t *testing.T) {
 	}
 	if u, err := db.User(3); err != nil || u.Nickname != "old" {
 		t.Fatalf("old user: %+v %v", u, err)
+	}
+}
+
+// A deleted data key stays in the live keys.db's freed pages, beside the
+// master key, until the key store is compacted; after Compact the file no
+// longer holds its wrapped bytes, and every other key still works, also
+// while others seal during the compaction.
+func TestKeysCompactDropsDeletedKeys(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keys.db")
+	keys, err := OpenKeys(path, testMaster(3), KeysOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	for id := int64(1); id <= 200; id++ {
+		if err := keys.Create(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wrapped []byte
+	err = keys.view(func(tx *bbolt.Tx) error {
+		wrapped = append([]byte(nil), tx.Bucket(bucketUserKeys).Get(idKey(77))...)
+		return nil
+	})
+	if err != nil || len(wrapped) == 0 {
+		t.Fatalf("wrapped key of 77: %x, %v", wrapped, err)
+	}
+	if err := keys.Delete(77); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	if !bytes.Contains(raw, wrapped) {
+		t.Fatal("the deleted key is not in the live file's freed pages: this test shows nothing")
+	}
+
+	stop := make(chan struct{})
+	sealErr := make(chan error, 1)
+	go func() { // writers and readers go on during the swap
+		defer close(sealErr)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := int64(1 + i%200)
+			if id == 77 {
+				continue
+			}
+			if _, err := keys.Seal(id, []byte("x")); err != nil {
+				sealErr <- err
+				return
+			}
+			if err := keys.Create(int64(1000 + i)); err != nil {
+				sealErr <- err
+				return
+			}
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		if _, _, err := keys.Compact(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-sealErr; err != nil {
+		t.Fatalf("seal during compaction: %v", err)
+	}
+	raw, _ = os.ReadFile(path)
+	if bytes.Contains(raw, wrapped) {
+		t.Fatal("the deleted key survived compaction")
+	}
+	if _, err := os.Stat(path + compactingSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("compaction left %s: %v", path+compactingSuffix, err)
+	}
+	sealed, err := keys.Seal(5, []byte("still here"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys.Close()
+	again, err := OpenKeys(path, testMaster(3), KeysOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if plain, err := again.Open(5, sealed); err != nil || string(plain) != "still here" {
+		t.Fatalf("after reopen: %q, %v", plain, err)
+	}
+	if again.Has(77) {
+		t.Fatal("the deleted key came back")
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// compactCommand runs `valex compact`: it rewrites valex.db without its free
+// compactCommand runs `valex compact`: it rewrites keys.db and valex.db without their free
 // pages (where deleted data stays readable until bbolt reuses them) and
 // prints the sizes. It needs the bot stopped: the running bot compacts by
 // itself (jobs.compact), and holds the files locked, which is refused with
@@ -35,8 +35,15 @@ func compactCommand(args []string, stdout io.Writer, getenv func(string) string)
 	defer keys.Close()
 	defer db.Close()
 	start := time.Now()
+	kBefore, kAfter, err := keys.Compact() // erased users' wrapped keys leave its freed pages
+	if err != nil {
+		return err
+	}
 	before, after, err := db.Compact()
 	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(stdout, "compacted %s: %d → %d bytes\n", keys.Path(), kBefore, kAfter); err != nil {
 		return err
 	}
 	saved := 0.0

@@ -101,7 +101,7 @@ func scan(t *testing.T, dirs []string, logs string, marks []string) []string {
 			}
 			for _, m := range marks {
 				if bytes.Contains(b, []byte(m)) {
-					hits = append(hits, fmt.Sprintf("%s in %s", m, path))
+					hits = append(hits, fmt.Sprintf("%.40q in %s", m, path))
 				}
 			}
 			return nil
@@ -144,6 +144,13 @@ func TestErasureReachesEveryByte(t *testing.T) {
 	before := filepath.Join(backupDir, "before-erasure.db")
 	if _, err := a.m.DB.Backup(before); err != nil {
 		t.Fatal(err)
+	}
+
+	// The erased user's wrapped key must leave keys.db's freed pages too
+	// (with the master key beside it, it would still open every backup).
+	goneKey := a.m.Keys.Wrapped(gone.ID)
+	if len(goneKey) == 0 {
+		t.Fatal("the user to erase has no key")
 	}
 
 	// Erase while an answer streams: slow tokens, /forget, "Yes".
@@ -208,7 +215,7 @@ func TestErasureReachesEveryByte(t *testing.T) {
 	if len(scan(t, []string{probe}, "", []string{"zq-probe"})) != 1 {
 		t.Fatal("the scan misses a marker")
 	}
-	hits := scan(t, []string{dataDir, backupDir}, a.log.String(), goneMk.all())
+	hits := scan(t, []string{dataDir, backupDir}, a.log.String(), append(goneMk.all(), string(goneKey)))
 	// Telegram's own copy (the emulator's chat history) is not ours to
 	// erase; everything Valex wrote is checked above.
 	if len(hits) > 0 {

@@ -295,6 +295,9 @@ func (m *Main) openJobs() error {
 		Keys: keySnapshots, KeyDays: c.KeySnapshotDays}
 	// A requested compaction waits a minute, so an erasure batch shares one.
 	m.Compactor = jobs.NewCompactor(m.DB, time.Minute, m.Log)
+	if m.Keys != nil {
+		m.Compactor.WithKeyStore(m.Keys)
+	}
 	for _, j := range []jobs.Job{
 		{Name: "backup", Spec: c.Backup, Run: jobs.Backup(m.DB, backups, m.Clock)},
 		{Name: "compact", Spec: c.Compact, Run: m.Compactor.Job(c.CompactFreeRatio)},
