@@ -25,6 +25,18 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	switch os.Getenv("VALEX_TEST_CHILD") {
+	case "erase":
+		if err := eraseChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+	case "compact":
+		if err := compactChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+	}
 	os.Exit(m.Run())
 }
 
