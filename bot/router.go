@@ -22,6 +22,12 @@ type Request struct {
 	CallbackArgs []string
 	// Toast is shown as the answer to a pressed button (plain text, optional).
 	Toast string
+	// Dialog is, for a dialog's handler, the prompt being answered; for a
+	// command or button that ended a prompt, the prompt it ended.
+	Dialog *Dialog
+
+	next      *Dialog // the prompt StartDialog opens
+	endDialog bool    // EndDialog: end the prompt even on an error
 }
 
 // HandlerFunc handles one update. It returns an error instead of replying
@@ -54,6 +60,9 @@ type Router struct {
 	kinds     map[Kind]HandlerFunc
 	mw        []Middleware
 	signer    *Signer
+
+	dialogRoutes map[string]dialogRoute
+	dialogs      *DialogConfig // nil: dialogs off
 }
 
 // NewRouter returns an empty router verifying callback data with signer.
@@ -63,24 +72,41 @@ func NewRouter(signer *Signer) *Router {
 		callbacks: make(map[string]route),
 		kinds:     make(map[Kind]HandlerFunc),
 		signer:    signer,
+
+		dialogRoutes: make(map[string]dialogRoute),
 	}
 }
 
 // Use appends middleware; the first added runs outermost.
 func (rt *Router) Use(mw ...Middleware) { rt.mw = append(rt.mw, mw...) }
 
+// Registering a command, a button prefix, a dialog or a kind twice is a
+// programming error: it panics at start-up instead of one registration
+// silently winning.
+
 // Command registers /name for accounts with at least role.
 func (rt *Router) Command(name string, role valex.Role, helpKey string, h HandlerFunc) {
+	if _, dup := rt.commands[name]; dup {
+		panic(fmt.Sprintf("bot: command /%s registered twice", name))
+	}
 	rt.commands[name] = route{info: CommandInfo{Name: name, Role: role, HelpKey: helpKey, Hidden: helpKey == ""}, h: h}
 }
 
 // Callback registers the handler of buttons made with Signer.Data(prefix, ...).
 func (rt *Router) Callback(prefix string, role valex.Role, h HandlerFunc) {
+	if _, dup := rt.callbacks[prefix]; dup {
+		panic(fmt.Sprintf("bot: callback prefix %q registered twice", prefix))
+	}
 	rt.callbacks[prefix] = route{info: CommandInfo{Name: prefix, Role: role}, h: h}
 }
 
 // On registers the handler of one kind of update (text, photo, voice ...).
-func (rt *Router) On(kind Kind, h HandlerFunc) { rt.kinds[kind] = h }
+func (rt *Router) On(kind Kind, h HandlerFunc) {
+	if _, dup := rt.kinds[kind]; dup {
+		panic(fmt.Sprintf("bot: update kind %d registered twice", kind))
+	}
+	rt.kinds[kind] = h
+}
 
 // Commands lists the commands the role may use, in name order.
 func (rt *Router) Commands(role valex.Role) []CommandInfo {
@@ -102,7 +128,7 @@ func (rt *Router) Has(name string) (CommandInfo, bool) {
 
 // Handle routes one request through the middleware to its handler.
 func (rt *Router) Handle(ctx context.Context, r *Request) error {
-	h := rt.resolve(r)
+	h := rt.withDialogs(rt.resolve(r))
 	for i := len(rt.mw) - 1; i >= 0; i-- {
 		h = rt.mw[i](h)
 	}

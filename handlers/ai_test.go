@@ -163,6 +163,7 @@ func newAIHarness(tb testing.TB, tweak func(*harnessConfig)) *aiHarness {
 	rt := bot.NewRouter(signer)
 	h := &Handlers{Users: db, Out: out, Tr: tr, CB: signer, Clock: valex.SystemClock{}, Menu: rt, Log: log}
 	rt.Use(bot.Recover(), bot.Logging(log, valex.Pseudonymizer{}), bot.Identity(h.Lang, h.Roles.Of))
+	rt.UseDialogs(bot.DialogConfig{Store: db, Clock: valex.SystemClock{}, Ended: h.DialogEnded})
 	h.Register(rt)
 	hc.opts.BotUsername = client.Self().Username
 	a := NewAI(h, AIDeps{Models: models, Store: db, Consent: storeConsent{db}, Out: out, Files: client, Options: hc.opts})
@@ -1014,9 +1015,8 @@ func TestGroupAnswersOnlyWhenAddressed(t *testing.T) {
 func TestDialogStateStillWins(t *testing.T) {
 	x := newAIHarness(t, nil)
 	x.register(ann, true)
-	if err := x.db.SetState(ann.ID, "profile:city"); err != nil {
-		t.Fatal(err)
-	}
+	x.say(ann, "/profile")
+	x.press(ann, bottest.PrivateChat(ann), "City")
 	x.say(ann, "Lisbon")
 	if x.aisv.Count() != 0 {
 		t.Fatal("a dialog answer went to the AI")

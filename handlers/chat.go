@@ -203,6 +203,7 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 		stoppedAt: make(map[int64]uint64),
 	}
 	a.root, a.stop = context.WithCancel(context.Background())
+	h.Generations = a // /cancel stops a running answer
 	return a
 }
 
@@ -525,16 +526,9 @@ func (a *AI) ConsentButton(ctx context.Context, r *bot.Request) error {
 	return a.Text(ctx, waiting)
 }
 
-// Text is a plain message: the answer to a question the bot asked when a
-// dialog is pending (Handlers.Text), else a chat turn.
+// Text is a plain message outside any prompt: a chat turn. (An answer to a
+// prompt never gets here: the router gives it to the prompt's dialog.)
 func (a *AI) Text(ctx context.Context, r *bot.Request) error {
-	state, err := a.h.Users.State(r.From.ID)
-	if err != nil {
-		return err
-	}
-	if state != "" {
-		return a.h.Text(ctx, r)
-	}
 	text := r.Text
 	if !r.Private() {
 		text = stripMention(text, a.opt.BotUsername)
@@ -969,15 +963,6 @@ func (s *answer) fail(err error) {
 }
 
 func (s *answer) failed() bool { return s.err != nil }
-
-// Cancel handles /cancel: it stops the AI job in flight, or else drops the
-// dialog the bot was waiting on (Handlers.Cancel).
-func (a *AI) Cancel(ctx context.Context, r *bot.Request) error {
-	if a.CancelGeneration(r.From.ID) {
-		return a.h.reply(ctx, r, a.h.t(r, "ai.chat.cancelled", nil), nil)
-	}
-	return a.h.Cancel(ctx, r)
-}
 
 // New starts a fresh conversation.
 func (a *AI) New(ctx context.Context, r *bot.Request) error {

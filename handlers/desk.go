@@ -129,14 +129,15 @@ type Desk struct {
 // with their context).
 func (d *Desk) Wait() { d.broadcasts.Wait() }
 
-// Dialog states of the desk (Users.SetState): what the next plain message
-// is. User states open a ticket; staff states act on one.
+// The desk's prompts (bot.Dialog): a user's text for a new ticket (the
+// argument is the kind), a user's message for one ticket (its id), and a
+// staff member's reply, rejection reason or extension reason (the id).
 const (
-	stateDesk      = "desk:"        // every desk state starts so
-	stateNewTicket = "desk:new:"    // + kind
-	stateReply     = "desk:reply:"  // + ticket id
-	stateReject    = "desk:reject:" // + ticket id
-	stateExtend    = "desk:extend:" // + ticket id
+	dialogNewTicket = "desk.new"
+	dialogTicket    = "desk.ticket"
+	dialogReply     = "desk.reply"
+	dialogReject    = "desk.reject"
+	dialogExtend    = "desk.extend"
 )
 
 // listPageSize is how many tickets a /requests page shows.
@@ -605,10 +606,7 @@ func (d *Desk) TicketButton(ctx context.Context, r *bot.Request) error {
 		if r.CallbackArgs[0] == "extend" && t.Extended {
 			return valex.Errorf("desk.already_extended", nil)
 		}
-		state := map[string]string{"reply": stateReply, "reject": stateReject, "extend": stateExtend}[r.CallbackArgs[0]]
-		if err := d.Users.SetState(by, state+idArg(id)); err != nil {
-			return err
-		}
+		r.StartDialog("desk."+r.CallbackArgs[0], idArg(id))
 		return d.reply(ctx, r, d.t(r, "desk.ask_"+r.CallbackArgs[0], map[string]any{
 			"ID": id, "Days": int(d.extendBy() / (24 * time.Hour)), "Max": valex.FormatDate(t.OriginalDueAt.Add(d.SLA.MaxExtension)),
 		}), nil)
@@ -798,42 +796,28 @@ func (d *Desk) staffReply(ctx context.Context, r *bot.Request, id uint64, text s
 	return d.reply(ctx, r, d.t(r, "desk.reply_sent", map[string]any{"ID": id}), nil)
 }
 
-// staffText handles a staff member's message while a desk dialog waits for
-// one. It returns false when the state is not the desk's.
-func (d *Desk) staffText(ctx context.Context, r *bot.Request, state string) (bool, error) {
-	var prefix string
-	for _, p := range []string{stateReply, stateReject, stateExtend} {
-		if strings.HasPrefix(state, p) {
-			prefix = p
-		}
-	}
-	if prefix == "" {
-		return false, nil
-	}
-	if !r.Role.Allows(valex.RoleSupport) {
-		// The role was taken away mid-dialog: drop the dialog, and the
-		// message is an ordinary one.
-		return false, d.Users.SetState(r.From.ID, "")
-	}
-	id, err := parseID(strings.TrimPrefix(state, prefix))
+// StaffText takes a staff member's answer to a desk prompt: the reply, the
+// rejection reason or the extension reason for the ticket the prompt is
+// about. A mistake the staff member can fix by typing again keeps the
+// prompt; any other failure ends it.
+func (d *Desk) StaffText(ctx context.Context, r *bot.Request) error {
+	id, err := parseID(r.Dialog.Arg)
 	if err != nil {
-		return true, d.Users.SetState(r.From.ID, "")
+		r.EndDialog()
+		return err
 	}
-	switch prefix {
-	case stateReply:
+	switch r.Dialog.Name {
+	case dialogReply:
 		err = d.staffReply(ctx, r, id, r.Text)
-	case stateReject:
+	case dialogReject:
 		err = d.reject(ctx, r, id, r.Text)
-	case stateExtend:
+	case dialogExtend:
 		err = d.extend(ctx, r, id, r.Text)
 	}
-	if ue, ok := valex.AsUserError(err); ok && retryable(ue.Key) {
-		return true, err // the dialog stays: the staff member can simply try again
+	if ue, ok := valex.AsUserError(err); !ok || !retryable(ue.Key) {
+		r.EndDialog()
 	}
-	if cerr := d.Users.SetState(r.From.ID, ""); cerr != nil && err == nil {
-		err = cerr
-	}
-	return true, err
+	return err
 }
 
 // retryable are the mistakes a staff member corrects by typing again.

@@ -220,15 +220,15 @@ func newDeskHarness(tb testing.TB) *deskHarness {
 		Policy: PolicyInfo{Version: "2025-01", URL: "https://valex-ai.io/privacy", SupportURL: "https://t.me/supprtbots"},
 		Eraser: &privacy.Eraser{Store: db, Keys: keys, Log: zerolog.Nop()}}
 	x.rt = bot.NewRouter(x.cb)
+	x.rt.UseDialogs(bot.DialogConfig{Store: db, Clock: x.clock, Ended: h.DialogEnded})
 	x.desk.Register(x.rt)
 	// As main wires it: the desk's middleware first, then whoever
-	// handles text (here a stand-in for the chat, or the profile dialog).
+	// handles text (here a stand-in for the chat) and the profile screen.
 	x.rt.Use(x.desk.Intercept)
 	x.rt.Callback("prof", valex.RoleUser, h.ProfileButton)
+	x.rt.Dialog(dialogProfileField, valex.RoleUser, h.ProfileAnswer, bot.DialogOptions{Buttons: []string{"prof"}})
+	x.rt.Command("cancel", valex.RoleUser, "cmd.cancel", h.Cancel)
 	x.rt.On(bot.KindText, func(ctx context.Context, r *bot.Request) error {
-		if st, _ := db.State(r.From.ID); strings.HasPrefix(st, statePrefixProfile) {
-			return h.Text(ctx, r) // a dialog of another feature
-		}
 		x.mu.Lock()
 		x.chats = append(x.chats, r.Text)
 		x.mu.Unlock()
@@ -415,13 +415,22 @@ func TestSupportTicketStaffFlow(t *testing.T) {
 	if len(got.Messages) != 3 || got.Messages[1].Text != "It is order 7781" || got.Messages[1].FromStaff || got.Messages[2].Text != "Fixed it." {
 		t.Fatalf("thread = %+v", got.Messages)
 	}
-	// Now the ticket waits for the user: their next plain message is for it.
-	if err := x.text(deskUser, "Thanks!", 0); err != nil {
+	// Now the ticket waits for the user. A plain message is still the
+	// chat's (a private question never reaches staff by accident); a reply
+	// to the staff's message joins the ticket, and the user is told so.
+	if err := x.text(deskUser, "what about my other order?", 0); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := x.db.Ticket(tk.ID); len(got.Messages) != 4 || got.Status != valex.StatusInProgress || len(x.chats) != 1 {
-		t.Fatalf("message while waiting: %+v, chat %q", got, x.chats)
+	if got, _ := x.db.Ticket(tk.ID); len(got.Messages) != 3 || len(x.chats) != 2 {
+		t.Fatalf("a plain message joined the waiting ticket: %+v, chat %q", got.Messages, x.chats)
 	}
+	if err := x.text(deskUser, "Thanks!", x.out.last(t, deskUser).ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := x.db.Ticket(tk.ID); len(got.Messages) != 4 || got.Status != valex.StatusInProgress || len(x.chats) != 2 {
+		t.Fatalf("reply while waiting: %+v, chat %q", got, x.chats)
+	}
+	wantText(t, x.out.last(t, deskUser), "Added to request")
 
 	// Extend: once, with a reason; the user is told the new date.
 	x.mustPress(deskStaff, "Extend")
@@ -944,8 +953,10 @@ func TestPrivacyMenu(t *testing.T) {
 	if tk.Kind != valex.KindRectification || tk.Status != valex.StatusWaitingUser {
 		t.Fatalf("rectification ticket = %+v", tk)
 	}
+	rectifyMsg := x.out.to(deskUser)[len(x.out.to(deskUser))-2]
+	wantText(t, rectifyMsg, "Describe it in your next message")
 	wantText(t, x.out.last(t, deskUser), "Your profile")
-	// The profile dialog wins over the waiting ticket.
+	// The profile prompt replaces the ticket's prompt.
 	x.mustPress(deskUser, "City")
 	if err := x.text(deskUser, "Berlin", 0); err != nil {
 		t.Fatal(err)
@@ -956,7 +967,9 @@ func TestPrivacyMenu(t *testing.T) {
 	if got, _ := x.db.Ticket(tk.ID); len(got.Messages) != 0 {
 		t.Fatal("the profile answer went to the ticket")
 	}
-	if err := x.text(deskUser, "My name is spelled wrong in an old invoice", 0); err != nil {
+	// With the ticket's prompt gone, the description joins as a reply to
+	// the ticket's message.
+	if err := x.text(deskUser, "My name is spelled wrong in an old invoice", rectifyMsg.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := x.db.Ticket(tk.ID); len(got.Messages) != 1 || got.Status != valex.StatusInProgress {

@@ -34,8 +34,6 @@ type Users interface {
 	UpdateUser(id int64, fn func(*valex.User) error) (valex.User, error)
 	TouchUser(id int64, at time.Time) error
 	CountUsers() (int, error)
-	State(userID int64) (string, error)
-	SetState(userID int64, state string) error
 }
 
 // Menu lists the commands a role may use.
@@ -56,6 +54,8 @@ type Handlers struct {
 	// IDs gives the pseudonyms that stand for users in log lines: a log
 	// line never carries a Telegram id (nor text, names or contacts).
 	IDs valex.Pseudonymizer
+	// Generations stops a running AI answer for /cancel (NewAI sets it).
+	Generations interface{ CancelGeneration(userID int64) bool }
 }
 
 // Roles maps Telegram user ids to roles, from configuration.

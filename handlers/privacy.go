@@ -304,10 +304,12 @@ func (d *Desk) rectify(ctx context.Context, r *bot.Request) error {
 	if err != nil {
 		return err
 	}
-	// Waiting for the user: their next message is the description.
+	// Waiting for the user: their next message (the ticket's prompt, or a
+	// reply to the ticket's message) is the description.
 	if t, err = d.transition(t.ID, 0, valex.StatusWaitingUser, "", now); err != nil {
 		return err
 	}
+	r.StartDialog(dialogTicket, idArg(t.ID))
 	if err := d.replyTicket(ctx, r, t.ID, d.t(r, "privacy.rectify", d.ticketArgs(r.Lang, t)), nil); err != nil {
 		return err
 	}
@@ -326,9 +328,7 @@ func (d *Desk) newTicketToStaff(ctx context.Context, t valex.Request) {
 
 // askText waits for the text of a new ticket of kind.
 func (d *Desk) askText(ctx context.Context, r *bot.Request, kind valex.RequestKind) error {
-	if err := d.Users.SetState(r.From.ID, stateNewTicket+string(kind)); err != nil {
-		return err
-	}
+	r.StartDialog(dialogNewTicket, string(kind))
 	return d.reply(ctx, r, d.t(r, "desk.ask_text."+string(kind), nil), nil)
 }
 
@@ -408,88 +408,70 @@ func (d *Desk) Intercept(next bot.HandlerFunc) bot.HandlerFunc {
 	}
 }
 
-// AppendUserMessage gives the desk a look at a plain text message and
-// reports whether the desk took it (Intercept calls it for every private
-// message; a text handler may call it instead). It takes:
-//
-//   - the answer to a question the desk asked: the text of a new ticket, or
-//     a staff member's reply, rejection reason or extension;
-//   - a Telegram reply to a message about a ticket: from the requester it
-//     is added to their ticket, from staff it is relayed to the requester;
-//   - any message while one of the user's tickets waits for their answer
-//     (status waiting_user): it is added to the latest such ticket.
-//
-// Anything else is left to the next handler: everything in groups, and
-// every message while another feature's dialog waits for an answer (a
-// profile field, say).
+// AppendUserMessage takes a Telegram reply to a message about a ticket
+// (Intercept calls it for every private text): from the requester it is
+// added to their ticket, from staff it is relayed to the requester. It
+// reports whether the desk took the message. Nothing else joins a ticket
+// by itself: a message outside a reply and outside a ticket's prompt is a
+// chat message, so a private question never reaches staff by accident.
 func (d *Desk) AppendUserMessage(ctx context.Context, r *bot.Request) (bool, error) {
-	if !r.Private() {
+	if !r.Private() || !r.ReplyToBot || r.ReplyTo == 0 {
 		return false, nil // personal data stays out of groups
 	}
-	uid := r.From.ID
-	state, err := d.Users.State(uid)
-	if err != nil {
+	id, err := d.Store.LinkedTicket(r.ChatID, r.ReplyTo)
+	if err != nil || id == 0 {
 		return false, err
 	}
-	if state != "" && !strings.HasPrefix(state, stateDesk) {
+	t, err := d.Store.Ticket(id)
+	switch {
+	case errors.Is(err, valex.ErrNotFound):
 		return false, nil
-	}
-	if kind, ok := strings.CutPrefix(state, stateNewTicket); ok {
-		k := valex.RequestKind(kind)
-		if !k.Valid() {
-			return false, d.Users.SetState(uid, "")
-		}
-		text := r.Text
-		if k == valex.KindSupport || k == valex.KindPersonalData {
-			var pk valex.RequestKind
-			if pk, text = classify(text); pk == valex.KindPersonalData {
-				k = pk
-			}
-		}
-		t, err := d.open(k, uid, text, d.Clock.Now())
-		if err != nil {
-			return true, err // a too long text: the question stays open
-		}
-		if err := d.Users.SetState(uid, ""); err != nil {
-			return true, err
-		}
-		return true, d.announce(ctx, r, t)
-	}
-	if handled, err := d.staffText(ctx, r, state); handled || err != nil {
-		return handled, err
-	}
-	if r.ReplyToBot && r.ReplyTo != 0 {
-		id, err := d.Store.LinkedTicket(r.ChatID, r.ReplyTo)
-		if err != nil {
-			return false, err
-		}
-		if id != 0 {
-			t, err := d.Store.Ticket(id)
-			switch {
-			case errors.Is(err, valex.ErrNotFound):
-			case err != nil:
-				return false, err
-			case t.UserID == uid:
-				return true, d.userMessage(ctx, r, id)
-			case r.Role.Allows(valex.RoleSupport) && t.UserID != 0:
-				return true, d.staffReply(ctx, r, id, r.Text)
-			}
-		}
-	}
-	statuses, err := d.Store.UserTicketStatuses(uid)
-	if err != nil {
+	case err != nil:
 		return false, err
+	case t.UserID == r.From.ID:
+		return true, d.userMessage(ctx, r, id)
+	case r.Role.Allows(valex.RoleSupport) && t.UserID != 0:
+		return true, d.staffReply(ctx, r, id, r.Text)
 	}
-	var waiting uint64
-	for id, s := range statuses {
-		if s == valex.StatusWaitingUser && id > waiting {
-			waiting = id
+	return false, nil
+}
+
+// NewTicketText takes the answer to a new-ticket prompt (/support,
+// /feedback, a right that needs a description): it opens the ticket. A text
+// too long keeps the prompt.
+func (d *Desk) NewTicketText(ctx context.Context, r *bot.Request) error {
+	k := valex.RequestKind(r.Dialog.Arg)
+	if !k.Valid() {
+		r.EndDialog()
+		return valex.Errorf("error.bad_callback", nil)
+	}
+	text := r.Text
+	if k == valex.KindSupport || k == valex.KindPersonalData {
+		var pk valex.RequestKind
+		if pk, text = classify(text); pk == valex.KindPersonalData {
+			k = pk
 		}
 	}
-	if waiting == 0 {
-		return false, nil
+	t, err := d.open(k, r.From.ID, text, d.Clock.Now())
+	if err != nil {
+		return err // a too long text: the prompt stays open
 	}
-	return true, d.userMessage(ctx, r, waiting)
+	return d.announce(ctx, r, t)
+}
+
+// TicketText takes the answer to a ticket's own prompt (a rectification's
+// description): it joins that ticket.
+func (d *Desk) TicketText(ctx context.Context, r *bot.Request) error {
+	id, err := parseID(r.Dialog.Arg)
+	if err != nil {
+		r.EndDialog()
+		return err
+	}
+	err = d.userMessage(ctx, r, id)
+	if ue, ok := valex.AsUserError(err); ok && ue.Key != "desk.too_long" {
+		r.EndDialog()
+	}
+	return err
 }
 
 // userMessage adds the user's message to their ticket; a ticket that was

@@ -8,8 +8,8 @@ import (
 // Register adds the privacy desk's commands and buttons: find a command
 // here, then its handler in privacy.go (users), desk.go (staff) or
 // broadcast.go (admins). Plain messages that belong to a ticket (a reply to
-// a ticket message, an answer the desk asked for) reach the desk through the
-// Intercept middleware before the AI chat sees them.
+// a ticket message) reach the desk through the Intercept middleware before
+// the AI chat sees them; answers to the desk's prompts are its dialogs.
 func (d *Desk) Register(rt *bot.Router) {
 	// Users: the rights of policy section 7 and free-text requests (privacy.go).
 	rt.Command("privacy", valex.RoleUser, "cmd.privacy", d.Privacy)
@@ -29,6 +29,13 @@ func (d *Desk) Register(rt *bot.Router) {
 	rt.Command("reject", valex.RoleSupport, "cmd.reject", d.Reject)
 	rt.Callback("rq", valex.RoleSupport, d.RequestsButton)
 	rt.Callback("tk", valex.RoleSupport, d.TicketButton)
+	// Prompts: the text of a new ticket, a message for one ticket (privacy.go),
+	// and a staff member's reply or reason (desk.go).
+	rt.Dialog(dialogNewTicket, valex.RoleUser, d.NewTicketText, bot.DialogOptions{})
+	rt.Dialog(dialogTicket, valex.RoleUser, d.TicketText, bot.DialogOptions{Buttons: []string{"prof"}})
+	for _, name := range []string{dialogReply, dialogReject, dialogExtend} {
+		rt.Dialog(name, valex.RoleSupport, d.StaffText, bot.DialogOptions{Buttons: []string{"tk"}})
+	}
 
 	// Admins: legal holds (desk.go) and notices (broadcast.go).
 	rt.Command("hold", valex.RoleAdmin, "cmd.hold", d.Hold)

@@ -2,15 +2,15 @@ package handlers
 
 import (
 	"context"
-	"strings"
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
 	"github.com/valex-ai/valex/bot/tghtml"
 )
 
-// statePrefixProfile marks "the next message is the new value of a field".
-const statePrefixProfile = "profile:"
+// dialogProfileField is the prompt for a profile field's new value (its
+// argument is the field); the phone's prompt takes a shared contact.
+const dialogProfileField = "profile.field"
 
 // Profile shows what is stored about the user, with a button per field.
 func (h *Handlers) Profile(ctx context.Context, r *bot.Request) error {
@@ -61,9 +61,7 @@ func (h *Handlers) ProfileButton(ctx context.Context, r *bot.Request) error {
 	switch {
 	case len(args) == 2 && args[0] == "edit" && editable(args[1]):
 		f := valex.ProfileField(args[1])
-		if err := h.Users.SetState(r.From.ID, statePrefixProfile+string(f)); err != nil {
-			return err
-		}
+		r.StartDialog(dialogProfileField, string(f))
 		kb := [][]bot.Button{{{Text: h.t(r, "profile.clear", nil), Data: h.CB.Data("prof", "clear", string(f))}}}
 		if f == valex.FieldNickname {
 			kb = nil // a nickname cannot be empty
@@ -72,6 +70,7 @@ func (h *Handlers) ProfileButton(ctx context.Context, r *bot.Request) error {
 	case len(args) == 2 && args[0] == "clear" && editable(args[1]) && args[1] != string(valex.FieldNickname):
 		return h.saveField(ctx, r, valex.ProfileField(args[1]), "")
 	case len(args) == 1 && args[0] == "phone":
+		r.StartDialog(dialogProfileField, string(valex.FieldPhone))
 		_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: h.t(r, "profile.ask_phone", nil), ShareContact: h.t(r, "profile.share_phone", nil)})
 		return err
 	}
@@ -87,29 +86,30 @@ func editable(f string) bool {
 	return false
 }
 
-// Text handles a plain message: the answer to a question the bot asked
-// (dialog state), or else a chat turn.
-func (h *Handlers) Text(ctx context.Context, r *bot.Request) error {
-	state, err := h.Users.State(r.From.ID)
+// ProfileAnswer takes the answer to a profile prompt: the new value of a
+// field, or for the phone the contact shared with Telegram's button (a
+// typed number is refused: only the shared contact is verified as the
+// user's own). A value that fails validation keeps the prompt open.
+func (h *Handlers) ProfileAnswer(ctx context.Context, r *bot.Request) error {
+	f := r.Dialog.Arg
+	switch {
+	case f == string(valex.FieldPhone) && r.Kind == bot.KindContact:
+		return h.Contact(ctx, r)
+	case f == string(valex.FieldPhone):
+		return valex.Errorf("profile.phone_use_button", nil)
+	case r.Kind != bot.KindText || !editable(f):
+		return valex.Errorf("error.dialog_wrong_kind", nil)
+	}
+	v, err := valex.ValidateProfileField(valex.ProfileField(f), r.Text)
 	if err != nil {
-		return err
+		return err // the prompt stays: the user can simply try again
 	}
-	if f, ok := strings.CutPrefix(state, statePrefixProfile); ok && editable(f) {
-		v, err := valex.ValidateProfileField(valex.ProfileField(f), r.Text)
-		if err != nil {
-			return err // the state stays: the user can simply try again
-		}
-		return h.saveField(ctx, r, valex.ProfileField(f), v)
-	}
-	return h.chat(ctx, r)
+	return h.saveField(ctx, r, valex.ProfileField(f), v)
 }
 
 func (h *Handlers) saveField(ctx context.Context, r *bot.Request, f valex.ProfileField, v string) error {
 	u, err := h.Users.UpdateUser(r.From.ID, func(u *valex.User) error { u.Apply(f, v); return nil })
 	if err != nil {
-		return err
-	}
-	if err := h.Users.SetState(r.From.ID, ""); err != nil {
 		return err
 	}
 	if _, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: h.t(r, "profile.saved", nil), RemoveKeyboard: f == valex.FieldPhone}); err != nil {
@@ -131,18 +131,36 @@ func (h *Handlers) Contact(ctx context.Context, r *bot.Request) error {
 	return h.saveField(ctx, r, valex.FieldPhone, r.Phone)
 }
 
-// Cancel drops whatever the bot was waiting for.
+// Cancel ends what the bot was doing for the user: the prompt waiting for
+// their answer (the router has already ended it, see bot.Dialog), else a
+// running AI answer. Either way it takes away a reply keyboard left on
+// screen (the phone prompt's).
 func (h *Handlers) Cancel(ctx context.Context, r *bot.Request) error {
-	state, err := h.Users.State(r.From.ID)
-	if err != nil {
-		return err
+	key := "cancel.nothing"
+	switch {
+	case r.Dialog != nil:
+		key = "cancel.done"
+	case h.Generations != nil && h.Generations.CancelGeneration(r.From.ID):
+		key = "ai.chat.cancelled"
 	}
-	if state == "" {
-		return h.reply(ctx, r, h.t(r, "cancel.nothing", nil), nil)
+	_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: h.t(r, key, nil), RemoveKeyboard: r.Private()})
+	return err
+}
+
+// DialogEnded tells the user the prompt they left ended (bot.DialogConfig):
+// after a command, a button of another screen, or the timeout — then the
+// message that came too late went nowhere.
+func (h *Handlers) DialogEnded(ctx context.Context, r *bot.Request, d bot.Dialog, why bot.DialogEnd) error {
+	key := map[bot.DialogEnd]string{bot.EndedByCommand: "dialog.ended_command", bot.EndedByButton: "dialog.ended_button",
+		bot.EndedByTimeout: "dialog.ended_timeout"}[why]
+	if key == "" {
+		return nil
 	}
-	if err := h.Users.SetState(r.From.ID, ""); err != nil {
-		return err
+	if why == bot.EndedByTimeout && r.Kind == bot.KindCallback {
+		key = "dialog.ended_button"
 	}
-	_, err = h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: h.t(r, "cancel.done", nil), RemoveKeyboard: true})
+	what := h.t(r, "dialog.name."+d.Name, nil)
+	_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: h.t(r, key, map[string]any{"What": what}),
+		RemoveKeyboard: d.Name == dialogProfileField && d.Arg == string(valex.FieldPhone)})
 	return err
 }

@@ -18,7 +18,8 @@ func (h *Handlers) Register(rt *bot.Router) {
 	rt.Command("cancel", valex.RoleUser, "cmd.cancel", h.Cancel)
 	rt.Callback("lang", valex.RoleUser, h.LanguagePicked)
 	rt.Callback("prof", valex.RoleUser, h.ProfileButton)
-	rt.On(bot.KindText, h.Text)
+	rt.Dialog(dialogProfileField, valex.RoleUser, h.ProfileAnswer,
+		bot.DialogOptions{Kinds: []bot.Kind{bot.KindText, bot.KindContact}, Buttons: []string{"prof"}})
 	rt.On(bot.KindContact, h.Contact)
 
 	// Staff and admins (admin.go)

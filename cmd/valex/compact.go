@@ -43,14 +43,14 @@ func compactCommand(args []string, stdout io.Writer, getenv func(string) string)
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(stdout, "compacted %s: %d → %d bytes\n", keys.Path(), kBefore, kAfter); err != nil {
-		return err
-	}
 	saved := 0.0
 	if before > 0 {
 		saved = 100 * float64(before-after) / float64(before)
 	}
-	_, err = fmt.Fprintf(stdout, "compacted %s: %d → %d bytes (%.0f%% smaller) in %s\n",
-		path, before, after, saved, time.Since(start).Round(time.Millisecond))
+	if _, err = fmt.Fprintf(stdout, "compacted %s: %d → %d bytes (%.0f%% smaller) in %s\n",
+		path, before, after, saved, time.Since(start).Round(time.Millisecond)); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "compacted %s: %d → %d bytes\n", keys.Path(), kBefore, kAfter)
 	return err
 }

@@ -46,6 +46,9 @@ type Telegram struct {
 	Shutdown    Duration `toml:"shutdown_timeout"`
 	UserPerMin  int      `toml:"user_messages_per_minute"`
 	Pace        Pace     `toml:"pace"`
+	// DialogTimeout ends a prompt nobody answered (a ticket's text, a
+	// profile field): a message after it is not taken as the answer.
+	DialogTimeout Duration `toml:"dialog_timeout"`
 }
 
 // Pace is the outbox's rate limits.
@@ -101,12 +104,13 @@ func Defaults() Config {
 	return Config{
 		DataDir: "./data",
 		Telegram: Telegram{
-			APIURL:      "https://api.telegram.org",
-			PollTimeout: Duration{30 * time.Second},
-			Concurrency: 1024,
-			Shutdown:    Duration{10 * time.Second},
-			UserPerMin:  30,
-			Pace:        Pace{GlobalPerSecond: 30, PrivatePerSecond: 1, GroupPerMinute: 20, Burst: 3},
+			APIURL:        "https://api.telegram.org",
+			PollTimeout:   Duration{30 * time.Second},
+			Concurrency:   1024,
+			Shutdown:      Duration{10 * time.Second},
+			UserPerMin:    30,
+			DialogTimeout: Duration{15 * time.Minute},
+			Pace:          Pace{GlobalPerSecond: 30, PrivatePerSecond: 1, GroupPerMinute: 20, Burst: 3},
 		},
 		Log:       Log{Level: "info", Format: "console"},
 		Desk:      DefaultDeskConfig(),
@@ -205,6 +209,9 @@ func (c Config) validate() []error {
 	}
 	if c.Telegram.Concurrency < 1 {
 		p = append(p, fmt.Errorf("telegram concurrency %d: must be at least 1", c.Telegram.Concurrency))
+	}
+	if d := c.Telegram.DialogTimeout.Duration; d < time.Minute || d > 24*time.Hour {
+		p = append(p, fmt.Errorf("telegram dialog_timeout %s: must be between 1m and 24h", c.Telegram.DialogTimeout))
 	}
 	if c.Telegram.PollTimeout.Duration < time.Second || c.Telegram.PollTimeout.Duration > 50*time.Second {
 		p = append(p, fmt.Errorf("telegram poll_timeout %s: must be between 1s and 50s", c.Telegram.PollTimeout))

@@ -231,6 +231,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Roles: handlers.Roles{Admins: idSet(c.Admins), Support: idSet(c.Support)}, Log: m.Log, IDs: m.IDs,
 	}
 	m.Router.Use(bot.Recover(), bot.Logging(m.Log, m.IDs), bot.Identity(h.Lang, h.Roles.Of), bot.UserLimit(c.Telegram.UserPerMin))
+	m.Router.UseDialogs(bot.DialogConfig{Store: db, Clock: m.Clock, Timeout: c.Telegram.DialogTimeout.Duration, Ended: h.DialogEnded})
 	h.Register(m.Router)
 	if m.AI, err = wireAI(m, h, c.AI, c.Desk.PolicyVersion); err != nil {
 		return err
