@@ -244,7 +244,10 @@ func TestStaleDialogStateIsDropped(t *testing.T) {
 
 func TestDuplicateRoutesPanic(t *testing.T) {
 	for name, register := range map[string]func(rt *Router){
-		"command":  func(rt *Router) { rt.Command("a", valex.RoleUser, "", ignore); rt.Command("a", valex.RoleUser, "", ignore) },
+		"command": func(rt *Router) {
+			rt.Command("a", valex.RoleUser, "", ignore)
+			rt.Command("a", valex.RoleUser, "", ignore)
+		},
 		"callback": func(rt *Router) { rt.Callback("a", valex.RoleUser, ignore); rt.Callback("a", valex.RoleUser, ignore) },
 		"dialog": func(rt *Router) {
 			rt.Dialog("a", valex.RoleUser, ignore, DialogOptions{})
