@@ -2,11 +2,15 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/valex-ai/valex"
@@ -27,21 +31,65 @@ const maxVersionLen = 32
 // noticeTextMax leaves room for the localized frame around the admin's text.
 const noticeTextMax = 3500
 
-// PolicyUpdate records a new policy version and tells every user:
-// /policy_update 2025-06.
+// PolicyUpdate previews a new policy version's notice: /policy_update
+// 2025-06. The version must be newer than the current one; it is recorded
+// and every user told only after the admin presses "Send".
 func (d *Desk) PolicyUpdate(ctx context.Context, r *bot.Request) error {
 	version := strings.TrimSpace(r.Args)
 	if version == "" {
 		return d.reply(ctx, r, d.t(r, "notice.policy_usage", nil), nil)
 	}
-	if strings.ContainsAny(version, " \t\n") || utf8.RuneCountInString(version) > maxVersionLen {
-		return valex.Errorf("notice.bad_version", map[string]any{"Max": maxVersionLen})
-	}
-	now := d.Clock.Now()
-	if err := d.Store.AddPolicyVersion(valex.PolicyVersion{Version: version, PublishedAt: now, PublishedBy: r.From.ID}); err != nil {
+	if err := d.checkNewVersion(version); err != nil {
 		return err
 	}
-	return d.startNotice(ctx, r, valex.Notice{Kind: valex.NoticePolicyUpdate, Text: version})
+	return d.preview(ctx, r, valex.Notice{Kind: valex.NoticePolicyUpdate, Text: version})
+}
+
+// checkNewVersion accepts a version made of numbers joined by dots or
+// dashes (2025-06, 3.1) that is greater than the latest published one.
+func (d *Desk) checkNewVersion(version string) error {
+	if _, ok := versionParts(version); !ok || utf8.RuneCountInString(version) > maxVersionLen {
+		return valex.Errorf("notice.bad_version", map[string]any{"Max": maxVersionLen})
+	}
+	cur, ok, err := d.Store.LatestPolicyVersion()
+	if err != nil || !ok {
+		return err
+	}
+	if compareVersions(version, cur.Version) <= 0 {
+		return valex.Errorf("notice.version_not_newer", map[string]any{"Current": tghtml.Escape(cur.Version)})
+	}
+	return nil
+}
+
+// versionParts splits "2025-06" or "3.1.2" into its numbers.
+func versionParts(v string) ([]int, bool) {
+	fields := strings.FieldsFunc(v, func(r rune) bool { return r == '.' || r == '-' })
+	if len(fields) == 0 || strings.Count(v, ".")+strings.Count(v, "-") != len(fields)-1 {
+		return nil, false
+	}
+	out := make([]int, len(fields))
+	for i, f := range fields {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 || strings.HasPrefix(f, "+") {
+			return nil, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+// compareVersions orders versions number by number (2025-10 > 2025-9); a
+// version that does not parse (published by an older build) sorts first.
+func compareVersions(a, b string) int {
+	pa, oka := versionParts(a)
+	pb, okb := versionParts(b)
+	switch {
+	case !okb:
+		return 1
+	case !oka:
+		return -1
+	}
+	return slices.Compare(pa, pb)
 }
 
 // Breach records a personal data breach and notifies the affected users:
@@ -69,7 +117,7 @@ func (d *Desk) Breach(ctx context.Context, r *bot.Request) error {
 		return err
 	}
 	slices.Sort(ids)
-	return d.startNotice(ctx, r, valex.Notice{Kind: valex.NoticeBreach, Text: args, UserIDs: ids})
+	return d.preview(ctx, r, valex.Notice{Kind: valex.NoticeBreach, Text: args, UserIDs: ids})
 }
 
 // Marketing sends news to the users who opted in, checked for each user
@@ -82,7 +130,7 @@ func (d *Desk) Marketing(ctx context.Context, r *bot.Request) error {
 	if err := checkNoticeText(text); err != nil {
 		return err
 	}
-	return d.startNotice(ctx, r, valex.Notice{Kind: valex.NoticeMarketing, Text: text})
+	return d.preview(ctx, r, valex.Notice{Kind: valex.NoticeMarketing, Text: text})
 }
 
 func checkNoticeText(text string) error {
@@ -92,15 +140,155 @@ func checkNoticeText(text string) error {
 	return nil
 }
 
-// startNotice records the notice, tells the admin it is on its way and
-// sends it in the background.
-func (d *Desk) startNotice(ctx context.Context, r *bot.Request, n valex.Notice) error {
+// A broadcast cannot be taken back, so every admin notice is a draft
+// first: the admin sees the text users will get and how many will get it,
+// and it goes out only after "Send". Drafts live in memory for an hour; a
+// restart drops them (the admin runs the command again). Taking a draft
+// removes it, so a second tap on "Send" (or the same update replayed after
+// a crash) sends nothing more.
+
+// draftTTL is how long a preview's "Send" works.
+const draftTTL = time.Hour
+
+type noticeDrafts struct {
+	mu sync.Mutex
+	m  map[string]valex.Notice // by draft id; CreatedAt is the preview's time
+}
+
+func (nd *noticeDrafts) put(n valex.Notice) string {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.m == nil {
+		nd.m = map[string]valex.Notice{}
+	}
+	for id, old := range nd.m {
+		if n.CreatedAt.Sub(old.CreatedAt) > draftTTL {
+			delete(nd.m, id)
+		}
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	nd.m[id] = n
+	return id
+}
+
+// take removes and returns the draft if it is still fresh at now.
+func (nd *noticeDrafts) take(id string, now time.Time) (valex.Notice, bool) {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	n, ok := nd.m[id]
+	delete(nd.m, id)
+	return n, ok && now.Sub(n.CreatedAt) <= draftTTL
+}
+
+// preview shows the admin the notice as users will read it, with the
+// number of recipients, and the Send and Cancel buttons.
+func (d *Desk) preview(ctx context.Context, r *bot.Request, n valex.Notice) error {
+	n.CreatedAt, n.CreatedBy = d.Clock.Now(), r.From.ID
+	count, missing, err := d.noticeReach(n)
+	if err != nil {
+		return err
+	}
+	if n.UserIDs != nil && count == 0 {
+		return valex.Errorf("notice.nobody", nil)
+	}
+	body, err := d.noticeText(n, r.Lang)
+	if err != nil {
+		return err
+	}
+	id := d.drafts.put(n)
+	kb := [][]bot.Button{{
+		{Text: d.t(r, "notice.send", nil), Data: d.CB.Data("nb", "send", id)},
+		{Text: d.t(r, "notice.cancel", nil), Data: d.CB.Data("nb", "cancel", id)},
+	}}
+	return d.reply(ctx, r, d.t(r, "notice.preview", map[string]any{
+		"Kind": d.t(r, "notice.kind."+string(n.Kind), nil), "Text": body,
+		"Recipients": d.Tr.N(r.Lang, "notice.recipients", count, nil),
+		"Missing":    missing,
+	}), kb)
+}
+
+// noticeReach counts who a notice reaches now: every registered user, the
+// listed ones still registered (missing: listed but without an account),
+// or for news those who opted in.
+func (d *Desk) noticeReach(n valex.Notice) (count, missing int, err error) {
+	audience, err := d.Store.Audience()
+	if err != nil {
+		return 0, 0, err
+	}
+	switch {
+	case len(n.UserIDs) > 0:
+		known := map[int64]bool{}
+		for _, u := range audience {
+			known[u.ID] = true
+		}
+		for _, id := range n.UserIDs {
+			if known[id] {
+				count++
+			} else {
+				missing++
+			}
+		}
+		return count, missing, nil
+	case n.Kind == valex.NoticeMarketing:
+		for _, u := range audience {
+			st, err := d.Store.ConsentState(u.ID)
+			if err != nil {
+				return 0, 0, err
+			}
+			if valex.CanSendMarketing(st) {
+				count++
+			}
+		}
+		return count, 0, nil
+	}
+	return len(audience), 0, nil
+}
+
+// NoticeButton handles a preview's buttons: "Send" records the notice (and
+// for a policy update the version, checked again) and starts it; "Cancel"
+// drops the draft.
+func (d *Desk) NoticeButton(ctx context.Context, r *bot.Request) error {
+	if len(r.CallbackArgs) != 2 {
+		return valex.Errorf("error.bad_callback", nil)
+	}
+	n, ok := d.drafts.take(r.CallbackArgs[1], d.Clock.Now())
+	if !ok {
+		return valex.Errorf("notice.draft_gone", nil)
+	}
+	if r.CallbackArgs[0] != "send" {
+		return d.Out.Edit(ctx, r.ChatID, r.MessageID, d.t(r, "notice.cancelled", nil), nil)
+	}
+	if len(n.UserIDs) > 0 {
+		// Only ids with an account now: an id erased meanwhile is not kept.
+		audience, err := d.Store.Audience()
+		if err != nil {
+			return err
+		}
+		known := map[int64]bool{}
+		for _, u := range audience {
+			known[u.ID] = true
+		}
+		n.UserIDs = slices.DeleteFunc(n.UserIDs, func(id int64) bool { return !known[id] })
+		if len(n.UserIDs) == 0 {
+			return valex.Errorf("notice.nobody", nil)
+		}
+	}
+	if n.Kind == valex.NoticePolicyUpdate {
+		if err := d.checkNewVersion(n.Text); err != nil {
+			return err // another admin published one meanwhile
+		}
+		if err := d.Store.AddPolicyVersion(valex.PolicyVersion{Version: n.Text, PublishedAt: d.Clock.Now(), PublishedBy: r.From.ID}); err != nil {
+			return err
+		}
+	}
 	n.CreatedAt, n.CreatedBy = d.Clock.Now(), r.From.ID
 	n, err := d.Store.CreateNotice(n)
 	if err != nil {
 		return err
 	}
-	if err := d.reply(ctx, r, d.t(r, "notice.started", map[string]any{"ID": n.ID, "Kind": d.t(r, "notice.kind."+string(n.Kind), nil)}), nil); err != nil {
+	if err := d.Out.Edit(ctx, r.ChatID, r.MessageID, d.t(r, "notice.started", map[string]any{"ID": n.ID, "Kind": d.t(r, "notice.kind."+string(n.Kind), nil)}), nil); err != nil {
 		return err
 	}
 	d.goBroadcast(ctx, n, r.ChatID)
@@ -205,9 +393,7 @@ func (d *Desk) deliver(ctx context.Context, n valex.Notice, u valex.User) (valex
 	if lang == "" {
 		lang = d.Tr.Match("")
 	}
-	var text string
-	switch n.Kind {
-	case valex.NoticeMarketing:
+	if n.Kind == valex.NoticeMarketing {
 		st, err := d.Store.ConsentState(u.ID)
 		if err != nil {
 			return "", err
@@ -215,15 +401,12 @@ func (d *Desk) deliver(ctx context.Context, n valex.Notice, u valex.User) (valex
 		if !valex.CanSendMarketing(st) {
 			return valex.DeliverySkipped, nil
 		}
-		text = d.Tr.T(lang, "notice.marketing", map[string]any{"Text": tghtml.Escape(n.Text)})
-	case valex.NoticeBreach:
-		text = d.Tr.T(lang, "notice.breach", map[string]any{"Text": tghtml.Escape(n.Text), "Support": tghtml.Escape(d.Policy.SupportURL)})
-	case valex.NoticePolicyUpdate:
-		text = d.Tr.T(lang, "notice.policy_update", map[string]any{"Version": tghtml.Escape(n.Text), "URL": tghtml.Escape(d.Policy.URL)})
-	default:
-		return "", fmt.Errorf("notice %d: unknown kind %q", n.ID, n.Kind)
 	}
-	_, err := d.Out.Send(ctx, bot.Message{ChatID: u.ID, Text: text})
+	text, err := d.noticeText(n, lang)
+	if err != nil {
+		return "", err
+	}
+	_, err = d.Out.Send(ctx, bot.Message{ChatID: u.ID, Text: text})
 	switch {
 	case err == nil:
 		return valex.DeliveryDelivered, nil
@@ -234,6 +417,19 @@ func (d *Desk) deliver(ctx context.Context, n valex.Notice, u valex.User) (valex
 	}
 	d.Log.Warn().Str("error", d.IDs.Redact(err.Error(), u.ID)).Uint64("notice_id", n.ID).Str("user", d.IDs.User(u.ID)).Msg("notice not delivered")
 	return valex.DeliveryFailed, nil
+}
+
+// noticeText is the notice as a user reading lang gets it.
+func (d *Desk) noticeText(n valex.Notice, lang string) (string, error) {
+	switch n.Kind {
+	case valex.NoticeMarketing:
+		return d.Tr.T(lang, "notice.marketing", map[string]any{"Text": tghtml.Escape(n.Text)}), nil
+	case valex.NoticeBreach:
+		return d.Tr.T(lang, "notice.breach", map[string]any{"Text": tghtml.Escape(n.Text), "Support": tghtml.Escape(d.Policy.SupportURL)}), nil
+	case valex.NoticePolicyUpdate:
+		return d.Tr.T(lang, "notice.policy_update", map[string]any{"Version": tghtml.Escape(n.Text), "URL": tghtml.Escape(d.Policy.URL)}), nil
+	}
+	return "", fmt.Errorf("notice %d: unknown kind %q", n.ID, n.Kind)
 }
 
 // record keeps what became of a notice for one user. A user without an

@@ -123,6 +123,7 @@ type Desk struct {
 	Access AccessInfo
 
 	broadcasts sync.WaitGroup
+	drafts     noticeDrafts // admin notices waiting for "Send" (broadcast.go)
 }
 
 // Wait blocks until the broadcasts in flight have finished (or stopped

@@ -663,12 +663,14 @@ func TestMarketingChecksConsentAtSendTime(t *testing.T) {
 	}
 	x.out.mu.Unlock()
 	x.cmd(deskAdmin, "marketing", "Spring sale <b>50%</b>")
+	wantText(t, x.out.last(t, deskAdmin), "Preview", "to 3 users", "Spring sale <b>50%</b>")
+	x.mustPress(deskAdmin, "Send")
 	x.desk.Wait()
 	wantText(t, x.out.last(t, deskUser), "Spring sale <b>50%</b>", "/consent")
 	wantText(t, x.out.last(t, deskAdmin), "2 delivered", "0 blocked", "0 failed", "3 skipped")
 	for _, u := range []int64{deskUser2, deskAdmin} {
 		for _, m := range x.out.to(u) {
-			if strings.Contains(m.Text, "Spring sale") {
+			if strings.Contains(m.Text, "Spring sale") && !strings.Contains(m.Text, "Preview") {
 				t.Errorf("%d got the marketing message", u)
 			}
 		}
@@ -692,6 +694,12 @@ func TestBreachNoticeDeliveries(t *testing.T) {
 		t.Fatalf("bad ids: %v", err)
 	}
 	x.cmd(deskAdmin, "breach", fmt.Sprintf("ids=%d,%d,%d,999 Your email may have leaked.", deskUser, deskUser2, deskStaff))
+	wantText(t, x.out.last(t, deskAdmin), "Preview", "to 3 users", "1 of the listed ids have no account", "Your email may have leaked.")
+	x.desk.Wait()
+	if len(x.out.to(deskUser)) != 0 {
+		t.Fatal("the breach notice went out before Send")
+	}
+	x.mustPress(deskAdmin, "Send")
 	x.desk.Wait()
 	wantText(t, x.out.last(t, deskUser), "security incident", "Your email may have leaked.")
 	if len(x.out.to(deskStaff2)) != 0 {
@@ -735,11 +743,38 @@ func TestBreachNoticeDeliveries(t *testing.T) {
 
 func TestPolicyUpdate(t *testing.T) {
 	x := newDeskHarness(t)
-	if err := x.cmdErr(deskAdmin, "policy_update", "two words"); userErrKey(err) != "notice.bad_version" {
-		t.Fatalf("bad version: %v", err)
+	for _, bad := range []string{"two words", "abc", "2026-", "v2", "2026--02"} {
+		if err := x.cmdErr(deskAdmin, "policy_update", bad); userErrKey(err) != "notice.bad_version" {
+			t.Fatalf("bad version %q: %v", bad, err)
+		}
 	}
 	x.cmd(deskAdmin, "policy_update", "2026-02")
+	wantText(t, x.out.last(t, deskAdmin), "Preview", "to 5 users", "version 2026-02")
+	if x.desk.PolicyVersion() == "2026-02" || len(x.out.to(deskUser)) != 0 {
+		t.Fatal("the version was published before Send")
+	}
+	preview := x.out.last(t, deskAdmin)
+	x.mustPress(deskAdmin, "Send")
 	x.desk.Wait()
+	// Send again on the same preview (a double tap, a replayed update):
+	// nothing more goes out.
+	if err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskAdmin}, MessageID: preview.ID,
+		CallbackData: preview.Keyboard[0][0].Data}}); userErrKey(err) != "notice.draft_gone" {
+		t.Fatalf("second Send: %v", err)
+	}
+	// Not newer: refused.
+	for _, old := range []string{"2026-02", "2026-01", "2025-12"} {
+		if err := x.cmdErr(deskAdmin, "policy_update", old); userErrKey(err) != "notice.version_not_newer" {
+			t.Fatalf("version %s after 2026-02: %v", old, err)
+		}
+	}
+	// Cancel drops the draft.
+	x.cmd(deskAdmin, "policy_update", "2026-10")
+	x.mustPress(deskAdmin, "Cancel")
+	wantText(t, x.out.last(t, deskAdmin), "not sent")
+	if x.desk.PolicyVersion() != "2026-02" {
+		t.Fatalf("a cancelled version was published: %q", x.desk.PolicyVersion())
+	}
 	for _, u := range []int64{deskUser, deskUser2, deskStaff, deskStaff2, deskAdmin} {
 		found := false
 		for _, m := range x.out.to(u) {

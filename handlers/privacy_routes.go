@@ -43,4 +43,5 @@ func (d *Desk) Register(rt *bot.Router) {
 	rt.Command("policy_update", valex.RoleAdmin, "cmd.policy_update", d.PolicyUpdate)
 	rt.Command("breach", valex.RoleAdmin, "cmd.breach", d.Breach)
 	rt.Command("marketing", valex.RoleAdmin, "cmd.marketing", d.Marketing)
+	rt.Callback("nb", valex.RoleAdmin, d.NoticeButton) // a notice preview's Send / Cancel
 }

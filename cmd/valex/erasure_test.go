@@ -138,6 +138,7 @@ func TestErasureReachesEveryByte(t *testing.T) {
 	seedUser(t, a, aisv, kept, keptMk)
 	a.say(admin, "/start")
 	a.say(admin, fmt.Sprintf("/breach ids=%d,%d a lost laptop", gone.ID, kept.ID))
+	a.press(admin, "Send")
 	a.idle()
 	a.m.Desk.Wait()
 
