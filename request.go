@@ -149,6 +149,21 @@ type StatusChange struct {
 	From RequestStatus
 	To   RequestStatus
 	Note string
+	// Action names a step that is not a status change (From == To), or
+	// says more about one: ActionTake, ActionConfirmErasure.
+	Action string
+}
+
+// History actions besides status changes.
+const (
+	ActionTake           = "take"            // a staff member took the ticket
+	ActionConfirmErasure = "confirm_erasure" // a staff member confirmed an erasure the system then carried out
+)
+
+// Record adds a step that changes no status (taking a ticket, confirming
+// an erasure) to the history.
+func (r *Request) Record(action string, by int64, at time.Time) {
+	r.History = append(r.History, StatusChange{At: at, By: by, From: r.Status, To: r.Status, Action: action})
 }
 
 // Transition moves r to status to, recording who, when and why in History.

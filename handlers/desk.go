@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
@@ -49,6 +50,7 @@ type PersonalData interface {
 	Export(userID int64) (data map[string]any, counts map[string]int, err error)
 	EraseUser(userID int64, erasureTicket uint64, at time.Time, extra map[string]int) (map[string]int, error)
 	SetHold(userID int64, held bool, by int64, at time.Time) error
+	PlaceHold(userID, by int64, at time.Time, reason string) (placed bool, err error)
 	Hold(userID int64) (held bool, since time.Time, err error)
 }
 
@@ -139,6 +141,7 @@ const (
 	dialogReply     = "desk.reply"
 	dialogReject    = "desk.reject"
 	dialogExtend    = "desk.extend"
+	dialogHold      = "desk.hold"
 )
 
 // listPageSize is how many tickets a /requests page shows.
@@ -537,8 +540,12 @@ func (d *Desk) ticketView(r *bot.Request, t valex.Request) (string, [][]bot.Butt
 				by = d.t(r, "desk.assigned_to", map[string]any{"Staff": c.By})
 			}
 			b.WriteString("\n")
-			b.WriteString(d.t(r, "desk.view_change", map[string]any{"At": dateTime(c.At), "From": d.statusName(r.Lang, c.From),
-				"To": d.statusName(r.Lang, c.To), "By": by}))
+			if c.Action != "" && c.From == c.To {
+				b.WriteString(d.t(r, "desk.view_action."+c.Action, map[string]any{"At": dateTime(c.At), "By": by}))
+			} else {
+				b.WriteString(d.t(r, "desk.view_change", map[string]any{"At": dateTime(c.At), "From": d.statusName(r.Lang, c.From),
+					"To": d.statusName(r.Lang, c.To), "By": by}))
+			}
 			if c.Note != "" {
 				b.WriteString(" — " + tghtml.Escape(c.Note))
 			}
@@ -617,16 +624,36 @@ func (d *Desk) TicketButton(ctx context.Context, r *bot.Request) error {
 				return nil, valex.Errorf("desk.closed", nil)
 			}
 			t.AssigneeID = by
+			t.Record(valex.ActionTake, by, now)
 			if t.Status == valex.StatusNew {
 				return nil, t.Transition(valex.StatusInProgress, by, "", now)
 			}
 			return nil, nil
 		})
 	case "hold":
-		t, err = d.transition(id, by, valex.StatusOnHold, "", now)
+		// A hold needs a reason: ask for it (dialogHold).
+		if !t.Status.Open() {
+			return valex.Errorf("desk.closed", nil)
+		}
+		r.StartDialog(dialogHold, idArg(id))
+		return d.reply(ctx, r, d.t(r, "desk.ask_hold", map[string]any{"ID": id}), nil)
 	case "resume":
 		t, err = d.transition(id, by, valex.StatusInProgress, "", now)
 	case "done":
+		// Completing cannot be undone (for an erasure: the account is
+		// gone): ask first.
+		if !t.Status.Open() {
+			return valex.Errorf("desk.closed", nil)
+		}
+		key := "desk.confirm_done"
+		if t.Kind == valex.KindErasure {
+			key = "desk.confirm_erasure"
+		}
+		return d.reply(ctx, r, d.t(r, key, d.ticketArgs(r.Lang, t)), [][]bot.Button{{
+			{Text: d.t(r, "desk.confirm_yes", nil), Data: d.CB.Data("tk", "done!", idArg(id))},
+			{Text: d.t(r, "desk.confirm_no", nil), Data: d.CB.Data("tk", "show", idArg(id))},
+		}})
+	case "done!":
 		if t.Kind == valex.KindErasure {
 			t, err = d.completeErasure(ctx, t, by)
 		} else {
@@ -814,11 +841,29 @@ func (d *Desk) StaffText(ctx context.Context, r *bot.Request) error {
 		err = d.reject(ctx, r, id, r.Text)
 	case dialogExtend:
 		err = d.extend(ctx, r, id, r.Text)
+	case dialogHold:
+		err = d.hold(ctx, r, id, r.Text)
 	}
 	if ue, ok := valex.AsUserError(err); !ok || !retryable(ue.Key) {
 		r.EndDialog()
 	}
 	return err
+}
+
+// hold puts a ticket on hold with the staff member's reason.
+func (d *Desk) hold(ctx context.Context, r *bot.Request, id uint64, reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return valex.Errorf("desk.reason_required", nil)
+	}
+	t, err := d.transition(id, r.From.ID, valex.StatusOnHold, reason, d.Clock.Now())
+	if err != nil {
+		return err
+	}
+	if t.UserID != 0 {
+		d.notifyUser(ctx, t)
+	}
+	text, kb := d.ticketView(r, t)
+	return d.reply(ctx, r, text, kb)
 }
 
 // retryable are the mistakes a staff member corrects by typing again.
@@ -963,20 +1008,53 @@ func (d *Desk) Unhold(ctx context.Context, r *bot.Request) error {
 }
 
 func (d *Desk) setHold(ctx context.Context, r *bot.Request, held bool) error {
-	arg := strings.TrimSpace(r.Args)
-	if arg == "" {
+	idText, reason, _ := strings.Cut(strings.TrimSpace(r.Args), " ")
+	if idText == "" {
 		return d.reply(ctx, r, d.t(r, "desk.hold_usage", nil), nil)
 	}
-	id, err := strconv.ParseInt(arg, 10, 64)
+	id, err := strconv.ParseInt(idText, 10, 64)
 	if err != nil || id <= 0 {
 		return valex.Errorf("desk.bad_user_id", nil)
 	}
-	if err := d.Store.SetHold(id, held, r.From.ID, d.Clock.Now()); err != nil {
+	if _, err := d.Users.User(id); errors.Is(err, valex.ErrNotFound) {
+		return valex.Errorf("desk.no_such_user", map[string]any{"User": id})
+	} else if err != nil {
 		return err
 	}
-	key := "desk.hold_lifted"
-	if held {
-		key = "desk.hold_placed"
+	now := d.Clock.Now()
+	if !held {
+		was, since, err := d.Store.Hold(id)
+		if err != nil {
+			return err
+		}
+		if !was {
+			return valex.Errorf("desk.not_held", map[string]any{"User": id})
+		}
+		if err := d.Store.SetHold(id, false, r.From.ID, now); err != nil {
+			return err
+		}
+		return d.reply(ctx, r, d.t(r, "desk.hold_lifted", map[string]any{"User": id, "Since": valex.FormatDate(since)}), nil)
 	}
-	return d.reply(ctx, r, d.t(r, key, map[string]any{"User": id}), nil)
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return valex.Errorf("desk.hold_reason_required", nil)
+	}
+	if n := utf8.RuneCountInString(reason); n > valex.MaxRequestTextLen {
+		return valex.Errorf("desk.too_long", map[string]any{"Max": valex.MaxRequestTextLen, "Count": n})
+	}
+	placed, err := d.Store.PlaceHold(id, r.From.ID, now, reason)
+	if errors.Is(err, valex.ErrNotFound) {
+		return valex.Errorf("desk.no_such_user", map[string]any{"User": id})
+	}
+	if err != nil {
+		return err
+	}
+	if !placed {
+		_, since, err := d.Store.Hold(id)
+		if err != nil {
+			return err
+		}
+		return valex.Errorf("desk.already_held", map[string]any{"User": id, "Since": valex.FormatDate(since)})
+	}
+	return d.reply(ctx, r, d.t(r, "desk.hold_placed", map[string]any{"User": id}), nil)
 }

@@ -928,7 +928,22 @@ func TestForgetErasesAfterConfirmation(t *testing.T) {
 // told why, and staff can finish it once the hold is lifted.
 func TestForgetUnderLegalHold(t *testing.T) {
 	x := newDeskHarness(t)
-	x.cmd(deskAdmin, "hold", fmt.Sprint(deskUser))
+	for args, key := range map[string]string{
+		"424242 lawsuit":     "desk.no_such_user", // no such account
+		fmt.Sprint(deskUser): "desk.hold_reason_required",
+		"abc lawsuit":        "desk.bad_user_id",
+	} {
+		if err := x.cmdErr(deskAdmin, "hold", args); userErrKey(err) != key {
+			t.Fatalf("/hold %s: %v, want %s", args, err, key)
+		}
+	}
+	if err := x.cmdErr(deskAdmin, "unhold", fmt.Sprint(deskUser)); userErrKey(err) != "desk.not_held" {
+		t.Fatalf("/unhold with no hold: %v", err)
+	}
+	x.cmd(deskAdmin, "hold", fmt.Sprint(deskUser)+" court order 12/2026")
+	if err := x.cmdErr(deskAdmin, "hold", fmt.Sprint(deskUser)+" again"); userErrKey(err) != "desk.already_held" {
+		t.Fatalf("a second hold: %v", err)
+	}
 	x.cmd(deskUser, "forget", "")
 	x.mustPress(deskUser, "Yes, delete")
 	wantText(t, x.out.last(t, deskUser), "legal hold", "2026-02-04")
@@ -946,11 +961,18 @@ func TestForgetUnderLegalHold(t *testing.T) {
 		t.Fatal("a request on hold has a Complete button")
 	}
 	x.mustPress(deskStaff, "Resume")
-	if err := x.press(deskStaff, "Complete"); userErrKey(err) != "desk.erase_still_held" {
+	x.mustPress(deskStaff, "Complete")
+	wantText(t, x.out.last(t, deskStaff), "cannot be undone")
+	if err := x.press(deskStaff, "Yes, complete"); userErrKey(err) != "desk.erase_still_held" {
 		t.Fatalf("complete under hold: %v", err)
 	}
 	x.cmd(deskAdmin, "unhold", fmt.Sprint(deskUser))
+	// One tap on Complete erases nothing: it asks first.
 	x.mustPress(deskStaff, "Complete")
+	if _, err := x.db.User(deskUser); err != nil {
+		t.Fatal("Complete erased the account without the confirmation")
+	}
+	x.mustPress(deskStaff, "Yes, complete")
 	wantText(t, x.out.last(t, deskUser), "account is deleted")
 	if _, err := x.db.User(deskUser); err == nil {
 		t.Fatal("account not erased after the hold was lifted")
@@ -958,6 +980,13 @@ func TestForgetUnderLegalHold(t *testing.T) {
 	got, _ := x.db.Ticket(tk.ID)
 	if got.Status != valex.StatusDone || got.UserID != 0 {
 		t.Fatalf("erasure ticket after completion = %+v", got)
+	}
+	confirmed := false
+	for _, c := range got.History {
+		confirmed = confirmed || (c.Action == valex.ActionConfirmErasure && c.By == deskStaff)
+	}
+	if !confirmed {
+		t.Fatalf("the history does not say who confirmed the erasure: %+v", got.History)
 	}
 }
 
@@ -967,8 +996,27 @@ func TestForgetBlockedByDisputedTicket(t *testing.T) {
 	x.cmd(deskUser, "support", "I dispute this charge")
 	tk := x.onlyTicket(deskUser)
 	x.cmd(deskStaff, "request", fmt.Sprint(tk.ID))
+	x.mustPress(deskStaff, "Take")
 	x.mustPress(deskStaff, "Put on hold")
+	wantText(t, x.out.last(t, deskStaff), "reason for putting request")
+	if err := x.text(deskStaff, "  ", 0); userErrKey(err) != "desk.reason_required" {
+		t.Fatalf("a hold without a reason: %v", err)
+	}
+	if err := x.text(deskStaff, "chargeback dispute open", 0); err != nil {
+		t.Fatal(err)
+	}
 	wantText(t, x.out.last(t, deskUser), "on hold")
+	got, _ := x.db.Ticket(tk.ID)
+	var steps []string
+	for _, c := range got.History {
+		steps = append(steps, fmt.Sprintf("%s:%d:%s", c.Action+string(c.To), c.By, c.Note))
+	}
+	want := []string{fmt.Sprintf("takenew:%d:", deskStaff), fmt.Sprintf("in_progress:%d:", deskStaff), fmt.Sprintf("on_hold:%d:chargeback dispute open", deskStaff)}
+	if !slices.Equal(steps, want) {
+		t.Fatalf("history = %q, want %q", steps, want)
+	}
+	x.cmd(deskStaff, "request", fmt.Sprint(tk.ID))
+	wantText(t, x.out.last(t, deskStaff), "taken (", "chargeback dispute open")
 	x.cmd(deskUser, "forget", "")
 	x.mustPress(deskUser, "Yes, delete")
 	wantText(t, x.out.last(t, deskUser), "legal hold")

@@ -624,6 +624,14 @@ func (d *Desk) completeErasure(ctx context.Context, t valex.Request, by int64) (
 	lang := d.langOf(t.UserID) // gone with the account in a moment
 	uid := t.UserID
 	now := d.Clock.Now()
+	// The history names who confirmed the erasure; the system carries it
+	// out and closes the ticket.
+	if _, err := d.update(t.ID, by, now, func(t *valex.Request) ([]valex.AuditEntry, error) {
+		t.Record(valex.ActionConfirmErasure, by, now)
+		return nil, nil
+	}); err != nil {
+		return t, err
+	}
 	counts, err := d.Eraser.Erase(ctx, uid, t.ID, now)
 	if err != nil {
 		return t, err

@@ -64,10 +64,11 @@ type msgHeader struct {
 }
 
 type histHeader struct {
-	At   int64  `json:"t"`
-	By   int64  `json:"b,omitempty"`
-	From string `json:"f"`
-	To   string `json:"o"`
+	At     int64  `json:"t"`
+	By     int64  `json:"b,omitempty"`
+	From   string `json:"f"`
+	To     string `json:"o"`
+	Action string `json:"a,omitempty"`
 }
 
 // ticketPersonal is the sealed part: everything that may quote the user.
@@ -93,7 +94,7 @@ func (db *DB) encodeTicket(r valex.Request) ([]byte, error) {
 		p.Msgs = append(p.Msgs, m.Text)
 	}
 	for _, c := range r.History {
-		h.Hist = append(h.Hist, histHeader{At: unixNano(c.At), By: c.By, From: string(c.From), To: string(c.To)})
+		h.Hist = append(h.Hist, histHeader{At: unixNano(c.At), By: c.By, From: string(c.From), To: string(c.To), Action: c.Action})
 		p.Notes = append(p.Notes, c.Note)
 	}
 	head, err := json.Marshal(h)
@@ -187,7 +188,7 @@ func decodeTicketHeader(id uint64, v []byte) (valex.Request, []byte, error) {
 		r.History = make([]valex.StatusChange, len(h.Hist))
 		for i, c := range h.Hist {
 			r.History[i] = valex.StatusChange{At: fromUnixNano(c.At), By: c.By,
-				From: valex.RequestStatus(c.From), To: valex.RequestStatus(c.To)}
+				From: valex.RequestStatus(c.From), To: valex.RequestStatus(c.To), Action: c.Action}
 		}
 	}
 	return r, sealed, nil
@@ -605,8 +606,46 @@ func (db *DB) UserTicketStatuses(userID int64) (map[uint64]valex.RequestStatus, 
 // holdRecord is a user-level legal hold (a dispute, a lawful request): while
 // it stands, the account is not erased.
 type holdRecord struct {
-	At int64 `json:"t"`
-	By int64 `json:"b"`
+	At     int64  `json:"t"`
+	By     int64  `json:"b"`
+	Reason []byte `json:"r,omitempty"` // sealed with the user's key
+}
+
+// PlaceHold places a legal hold on a user's data with the admin's reason
+// (sealed with the user's key, like everything that may quote them). It
+// reports false, changing nothing, when a hold already stands; a user
+// without an account is ErrNoAccount.
+func (db *DB) PlaceHold(userID, by int64, at time.Time, reason string) (placed bool, err error) {
+	err = db.update(func(tx *bbolt.Tx) error {
+		if err := requireAccount(tx, userID); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketHolds)
+		if b.Get(idKey(userID)) != nil {
+			return nil
+		}
+		rec := holdRecord{At: unixNano(at), By: by}
+		if reason != "" {
+			sealed, err := db.codec.Seal(userID, []byte(reason))
+			if err != nil {
+				return err
+			}
+			rec.Reason = sealed
+		}
+		v, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(idKey(userID), v); err != nil {
+			return err
+		}
+		placed = true
+		return db.auditHold(tx, true, by, at)
+	})
+	if err != nil {
+		return false, fmt.Errorf("place hold on user %d: %w", userID, err)
+	}
+	return placed, nil
 }
 
 // SetHold places (held) or lifts a legal hold on a user's data.

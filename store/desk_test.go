@@ -799,3 +799,28 @@ func mustJSON(tb testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+func TestPlaceHoldSealsTheReasonAndRefusesTwice(t *testing.T) {
+	dir := t.TempDir()
+	_, db := openKeyed(t, dir)
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := db.PlaceHold(404, 9, now, "x"); !errors.Is(err, ErrNoAccount) {
+		t.Fatalf("hold on a user without an account: %v", err)
+	}
+	mustAccount(t, db, 42)
+	if placed, err := db.PlaceHold(42, 9, now, "court-order-Zq81"); err != nil || !placed {
+		t.Fatalf("first hold: %v, %v", placed, err)
+	}
+	if placed, err := db.PlaceHold(42, 9, now.Add(time.Hour), "again"); err != nil || placed {
+		t.Fatalf("second hold: %v, %v", placed, err)
+	}
+	if held, since, err := db.Hold(42); err != nil || !held || !since.Equal(now) {
+		t.Fatalf("hold = %v since %v, %v", held, since, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fileHas(t, filepath.Join(dir, "valex.db"), "court-order-Zq81") {
+		t.Fatal("the hold's reason is in the file in plain text")
+	}
+}
