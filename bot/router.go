@@ -63,6 +63,11 @@ type Router struct {
 
 	dialogRoutes map[string]dialogRoute
 	dialogs      *DialogConfig // nil: dialogs off
+
+	// groupSafe are the commands and button prefixes that may run in a
+	// group; every other one answers there with error.private_only, so no
+	// screen with personal data is ever posted where others read it.
+	groupSafe map[string]bool
 }
 
 // NewRouter returns an empty router verifying callback data with signer.
@@ -74,6 +79,7 @@ func NewRouter(signer *Signer) *Router {
 		signer:    signer,
 
 		dialogRoutes: make(map[string]dialogRoute),
+		groupSafe:    make(map[string]bool),
 	}
 }
 
@@ -106,6 +112,28 @@ func (rt *Router) On(kind Kind, h HandlerFunc) {
 		panic(fmt.Sprintf("bot: update kind %d registered twice", kind))
 	}
 	rt.kinds[kind] = h
+}
+
+// InGroups lets commands ("/help") and button prefixes ("aii") run in
+// groups. Declare only screens that show nothing personal.
+func (rt *Router) InGroups(names ...string) {
+	for _, n := range names {
+		rt.groupSafe[n] = true
+	}
+}
+
+// Routes lists every registered command and button prefix, in name order
+// (for tests that must cover them all).
+func (rt *Router) Routes() (commands, callbacks []string) {
+	for n := range rt.commands {
+		commands = append(commands, n)
+	}
+	for p := range rt.callbacks {
+		callbacks = append(callbacks, p)
+	}
+	sort.Strings(commands)
+	sort.Strings(callbacks)
+	return commands, callbacks
 }
 
 // Commands lists the commands the role may use, in name order.
@@ -141,6 +169,7 @@ var (
 		return valex.Errorf("error.unknown_command", map[string]any{"Command": "/" + cmd})
 	}
 	errUnsupported = valex.Errorf("error.unsupported_update", nil)
+	errPrivateOnly = valex.Errorf("error.private_only", nil)
 	errBadCallback = valex.Errorf("error.bad_callback", nil)
 )
 
@@ -162,12 +191,18 @@ func (rt *Router) resolve(r *Request) HandlerFunc {
 			}
 			return fail(errUnknownCommand(r.Command))
 		}
+		if group && !rt.groupSafe[r.Command] {
+			return fail(errPrivateOnly)
+		}
 		return requireRole(route.info.Role, route.h)
 	case KindCallback:
 		prefix, args, ok := rt.signer.Parse(r.CallbackData)
 		route, known := rt.callbacks[prefix]
 		if !ok || !known {
 			return fail(errBadCallback)
+		}
+		if group && !rt.groupSafe[prefix] {
+			return fail(errPrivateOnly)
 		}
 		r.CallbackArgs = args
 		return requireRole(route.info.Role, route.h)

@@ -23,6 +23,9 @@ func (a *AI) Register(rt *bot.Router) {
 	rt.Callback("aim", valex.RoleUser, a.ModelPicked)
 	rt.Callback("aimd", valex.RoleUser, a.ModePicked)
 	rt.Callback("aii", valex.RoleUser, a.ImageButton)
+	// In groups the bot answers when mentioned, draws and speaks; every
+	// other screen (models, usage, modes) stays in the private chat.
+	rt.InGroups("image", "tts", "aii")
 }
 
 // Register routes /conversations and its buttons (conversations.go).

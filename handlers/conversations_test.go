@@ -121,7 +121,7 @@ func TestConversationsScreenIsPrivateOnly(t *testing.T) {
 	x.emu.SendText(group, ann, "/conversations")
 	x.idle()
 	msgs := x.emu.Messages(group.ID)
-	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "only in our private chat") || strings.Contains(msgs[0].Text, "medical") || len(msgs[0].Keyboard) != 0 {
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "our private chat") || strings.Contains(msgs[0].Text, "medical") || len(msgs[0].Keyboard) != 0 {
 		t.Fatalf("group got %+v", msgs)
 	}
 }

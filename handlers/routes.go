@@ -21,6 +21,8 @@ func (h *Handlers) Register(rt *bot.Router) {
 	rt.Dialog(dialogProfileField, valex.RoleUser, h.ProfileAnswer,
 		bot.DialogOptions{Kinds: []bot.Kind{bot.KindText, bot.KindContact}, Buttons: []string{"prof"}})
 	rt.On(bot.KindContact, h.Contact)
+	// Only screens with nothing personal answer in groups (bot.Router.InGroups).
+	rt.InGroups("help", "cancel")
 
 	// Staff and admins (admin.go)
 	rt.Command("whoami", valex.RoleSupport, "cmd.whoami", h.WhoAmI)
