@@ -24,6 +24,49 @@ type SLAPolicy struct {
 	Default      time.Duration                 // for kinds without an override; 30 days
 	PerKind      map[RequestKind]time.Duration // overrides; zero or negative means "use Default"
 	MaxExtension time.Duration                 // how far past the original due date one extension may go; 0 disables extensions
+
+	// Rules count deadlines as the law does (deadline.go): calendar
+	// months (GDPR), working days with holidays (152-FZ). A kind's rule
+	// wins over PerKind, and Rule over Default.
+	Rule      DeadlineRule
+	KindRules map[RequestKind]DeadlineRule
+	// Extension bounds the one extension past the original due date as a
+	// rule ("2 months", "5 working days"); it wins over MaxExtension.
+	Extension     DeadlineRule
+	KindExtension map[RequestKind]DeadlineRule
+	Calendar      Calendar
+}
+
+// RuleFor is the deadline rule of kind k.
+func (p SLAPolicy) RuleFor(k RequestKind) DeadlineRule {
+	if r, ok := p.KindRules[k]; ok && r.N > 0 {
+		return r
+	}
+	if d := p.PerKind[k]; d > 0 {
+		return DeadlineRule{N: int(d / day), Unit: UnitCalendarDays}
+	}
+	if p.Rule.N > 0 {
+		return p.Rule
+	}
+	return DeadlineRule{N: int(p.Period(k) / day), Unit: UnitCalendarDays}
+}
+
+// Due is the deadline of a request of kind k received at t.
+func (p SLAPolicy) Due(k RequestKind, t time.Time) time.Time {
+	return p.RuleFor(k).Due(t, p.Calendar)
+}
+
+// ExtensionLimit is the latest date one extension of a request of kind k
+// with original deadline orig may reach; orig itself when the rules allow
+// no extension.
+func (p SLAPolicy) ExtensionLimit(k RequestKind, orig time.Time) time.Time {
+	if r, ok := p.KindExtension[k]; ok && r.N > 0 {
+		return r.Due(orig, p.Calendar)
+	}
+	if p.Extension.N > 0 {
+		return p.Extension.Due(orig, p.Calendar)
+	}
+	return orig.Add(p.MaxExtension)
 }
 
 // DefaultSLAPolicy returns 30 days for every kind and extensions of up to 60 days.
@@ -56,7 +99,7 @@ func NewRequest(kind RequestKind, userID int64, text string, receivedAt time.Tim
 	if n := utf8.RuneCountInString(text); n > MaxRequestTextLen {
 		return Request{}, Errorf("desk.too_long", map[string]any{"Max": MaxRequestTextLen, "Count": n})
 	}
-	due := receivedAt.Add(policy.Period(kind))
+	due := policy.Due(kind, receivedAt)
 	return Request{
 		UserID:        userID,
 		Kind:          kind,
@@ -101,7 +144,7 @@ func (r *Request) Extend(newDue time.Time, reason string, by int64, at time.Time
 	if !newDue.After(r.DueAt) {
 		return Errorf("desk.extend_not_later", map[string]any{"Due": FormatDate(r.DueAt)})
 	}
-	if limit := orig.Add(policy.MaxExtension); newDue.After(limit) {
+	if limit := policy.ExtensionLimit(r.Kind, orig); newDue.After(limit) {
 		return Errorf("desk.extend_too_far", map[string]any{"Max": FormatDate(limit)})
 	}
 	r.OriginalDueAt = orig

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 )
@@ -54,12 +55,15 @@ type File struct {
 // Update is the part of a Telegram update that handlers need, free of the
 // Telegram SDK so that handlers never import it.
 type Update struct {
-	ID         int
-	Kind       Kind
-	ChatID     int64
-	ChatType   string
-	From       From
-	MessageID  int    // the user's message, or the bot message whose button was pressed
+	ID        int
+	Kind      Kind
+	ChatID    int64
+	ChatType  string
+	From      From
+	MessageID int // the user's message, or the bot message whose button was pressed
+	// Date is when the user sent the message (Telegram's date), zero for a
+	// button press (Telegram does not say when it was pressed).
+	Date       time.Time
 	Text       string // message text or caption
 	Command    string // without slash and @botname, lower case
 	Args       string // text after the command
@@ -172,6 +176,9 @@ func firstMessage(tu *tgbotapi.Update) *tgbotapi.Message {
 
 func fillMessage(u *Update, m *tgbotapi.Message, botUsername string) {
 	u.MessageID = m.MessageID
+	if m.Date > 0 {
+		u.Date = time.Unix(int64(m.Date), 0).UTC()
+	}
 	if m.Chat != nil {
 		u.ChatID, u.ChatType = m.Chat.ID, m.Chat.Type
 	}

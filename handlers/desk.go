@@ -616,7 +616,7 @@ func (d *Desk) TicketButton(ctx context.Context, r *bot.Request) error {
 		}
 		r.StartDialog("desk."+r.CallbackArgs[0], idArg(id))
 		return d.reply(ctx, r, d.t(r, "desk.ask_"+r.CallbackArgs[0], map[string]any{
-			"ID": id, "Days": int(d.extendBy() / (24 * time.Hour)), "Max": valex.FormatDate(t.OriginalDueAt.Add(d.SLA.MaxExtension)),
+			"ID": id, "Days": int(d.extendBy() / (24 * time.Hour)), "Max": valex.FormatDate(d.SLA.ExtensionLimit(t.Kind, t.OriginalDueAt)),
 		}), nil)
 	case "take":
 		t, err = d.Store.UpdateTicket(id, by, now, func(t *valex.Request) ([]valex.AuditEntry, error) {

@@ -140,7 +140,7 @@ func (d *Desk) Privacy(ctx context.Context, r *bot.Request) error {
 	text := d.t(r, "privacy.menu", map[string]any{
 		"Version": tghtml.Escape(version), "URL": tghtml.Escape(d.Policy.URL),
 		"Stored": d.categoryLines(r.Lang, counts), "Support": tghtml.Escape(d.Policy.SupportURL),
-		"Days":      int(d.SLA.Period(valex.KindPersonalData) / (24 * time.Hour)),
+		"Deadline":  d.deadlineText(r.Lang, d.SLA.RuleFor(valex.KindPersonalData)),
 		"Retention": d.retentionLines(r.Lang), // conversations.go
 	})
 	btn := func(key, arg string) bot.Button {
@@ -273,6 +273,17 @@ func (d *Desk) replyTicket(ctx context.Context, r *bot.Request, ticket uint64, t
 	return nil
 }
 
+// receivedAt is when a request arrived: the Telegram date of the user's
+// message (a backlog handled late keeps its real deadline), or now for a
+// button press, or when the date is ahead of our clock.
+func (d *Desk) receivedAt(r *bot.Request) time.Time {
+	now := d.Clock.Now()
+	if r.Date.IsZero() || r.Date.After(now) {
+		return now
+	}
+	return r.Date
+}
+
 // open stores a new ticket.
 func (d *Desk) open(kind valex.RequestKind, userID int64, text string, now time.Time) (valex.Request, error) {
 	t, err := valex.NewRequest(kind, userID, text, now, d.SLA)
@@ -377,7 +388,7 @@ func (d *Desk) textTicket(ctx context.Context, r *bot.Request, kind valex.Reques
 
 // openText opens a ticket with the user's own words and tells both sides.
 func (d *Desk) openText(ctx context.Context, r *bot.Request, kind valex.RequestKind, text string) error {
-	t, err := d.open(kind, r.From.ID, text, d.Clock.Now())
+	t, err := d.open(kind, r.From.ID, text, d.receivedAt(r))
 	if err != nil {
 		return err
 	}
@@ -452,7 +463,7 @@ func (d *Desk) NewTicketText(ctx context.Context, r *bot.Request) error {
 			k = pk
 		}
 	}
-	t, err := d.open(k, r.From.ID, text, d.Clock.Now())
+	t, err := d.open(k, r.From.ID, text, d.receivedAt(r))
 	if err != nil {
 		return err // a too long text: the prompt stays open
 	}
@@ -504,6 +515,12 @@ func (d *Desk) userMessage(ctx context.Context, r *bot.Request, id uint64) error
 		return args
 	})
 	return nil
+}
+
+// deadlineText says a deadline rule in words: "30 calendar days",
+// "1 month", "10 working days".
+func (d *Desk) deadlineText(lang string, rule valex.DeadlineRule) string {
+	return d.Tr.N(lang, "deadline."+string(rule.Unit), rule.N, nil)
 }
 
 // Forget asks for confirmation before erasing the account: /forget.

@@ -35,6 +35,19 @@ type DeskConfig struct {
 	// when staff give no number.
 	MaxExtensionDays int `toml:"max_extension_days"`
 	ExtendDays       int `toml:"extend_days"`
+	// Deadline counts the time to answer as the law does, and wins over
+	// sla_days: "30 days", "1 month" (GDPR Art. 12(3): 1 Feb → 1 Mar) or
+	// "10 working days" (152-FZ, with holidays); DeadlineKinds per kind.
+	Deadline      string            `toml:"deadline"`
+	DeadlineKinds map[string]string `toml:"deadline_kinds"`
+	// Extension bounds the one extension as a rule ("2 months",
+	// "5 working days"), winning over max_extension_days.
+	Extension      string            `toml:"extension"`
+	ExtensionKinds map[string]string `toml:"extension_kinds"`
+	// Holidays and WorkingWeekends ("2027-01-07") are the calendar the
+	// working-day rules follow.
+	Holidays        []string `toml:"holidays"`
+	WorkingWeekends []string `toml:"working_weekends"`
 }
 
 // DefaultDeskConfig returns the promises of the privacy policy: 30 days to
@@ -89,6 +102,31 @@ func (c DeskConfig) validate() []error {
 			p = append(p, fmt.Errorf("desk sla_kind_days %s = %d: must be between 1 and %d", k, days, maxDeskDays))
 		}
 	}
+	rule := func(key, v string) {
+		if v == "" {
+			return
+		}
+		if _, err := valex.ParseDeadlineRule(v); err != nil {
+			p = append(p, fmt.Errorf("desk %s: %w", key, err))
+		}
+	}
+	rule("deadline", c.Deadline)
+	rule("extension", c.Extension)
+	for key, m := range map[string]map[string]string{"deadline_kinds": c.DeadlineKinds, "extension_kinds": c.ExtensionKinds} {
+		for k, v := range m {
+			if !valex.RequestKind(k).Valid() {
+				p = append(p, fmt.Errorf("desk %s: unknown kind %q (kinds: %s)", key, k, kindList()))
+			}
+			rule(key+"."+k, v)
+		}
+	}
+	for key, dates := range map[string][]string{"holidays": c.Holidays, "working_weekends": c.WorkingWeekends} {
+		for _, d := range dates {
+			if _, err := time.Parse("2006-01-02", d); err != nil {
+				p = append(p, fmt.Errorf("desk %s %q: want a date such as 2027-01-07", key, d))
+			}
+		}
+	}
 	if c.MaxExtensionDays < 0 || c.MaxExtensionDays > maxDeskDays {
 		p = append(p, fmt.Errorf("desk max_extension_days %d: must be between 0 (no extensions) and %d", c.MaxExtensionDays, maxDeskDays))
 	}
@@ -118,7 +156,46 @@ func (c DeskConfig) SLA() valex.SLAPolicy {
 			p.PerKind[valex.RequestKind(k)] = time.Duration(days) * deskDay
 		}
 	}
+	// validate has checked every rule and date: parse errors cannot occur.
+	p.Rule, _ = valex.ParseDeadlineRule(c.Deadline)
+	p.Extension, _ = valex.ParseDeadlineRule(c.Extension)
+	p.KindRules, p.KindExtension = map[valex.RequestKind]valex.DeadlineRule{}, map[valex.RequestKind]valex.DeadlineRule{}
+	for k, v := range c.DeadlineKinds {
+		p.KindRules[valex.RequestKind(k)], _ = valex.ParseDeadlineRule(v)
+	}
+	for k, v := range c.ExtensionKinds {
+		p.KindExtension[valex.RequestKind(k)], _ = valex.ParseDeadlineRule(v)
+	}
+	p.Calendar = valex.Calendar{Holidays: map[string]bool{}, WorkingWeekends: map[string]bool{}}
+	for _, d := range c.Holidays {
+		p.Calendar.Holidays[d] = true
+	}
+	for _, d := range c.WorkingWeekends {
+		p.Calendar.WorkingWeekends[d] = true
+	}
 	return p
+}
+
+// DeadlineSummary lists the time to answer each kind of request and how far
+// its extension may go, for `valex check`.
+func (c DeskConfig) DeadlineSummary() []string {
+	p := c.SLA()
+	out := []string{"deadlines (received = the Telegram message date):"}
+	for _, k := range valex.RequestKinds {
+		ext := "no extension"
+		if r, ok := p.KindExtension[k]; ok && r.N > 0 {
+			ext = "extension up to " + r.String()
+		} else if p.Extension.N > 0 {
+			ext = "extension up to " + p.Extension.String()
+		} else if p.MaxExtension > 0 {
+			ext = fmt.Sprintf("extension up to %d days", int(p.MaxExtension/deskDay))
+		}
+		out = append(out, fmt.Sprintf("  %-20s %s, %s", k, p.RuleFor(k), ext))
+	}
+	if n := len(c.Holidays); n > 0 {
+		out = append(out, fmt.Sprintf("  %d holidays and %d working weekend days in the calendar", n, len(c.WorkingWeekends)))
+	}
+	return out
 }
 
 // Policy is what users are told about the policy.

@@ -31,6 +31,16 @@ func TestDeskConfigValidate(t *testing.T) {
 		{"negative kind days", func(c *DeskConfig) { c.SLAKindDays = map[string]int{"access": -1} }, "sla_kind_days"},
 		{"extension beyond the max", func(c *DeskConfig) { c.ExtendDays = 61 }, "extend_days"},
 		{"negative max extension", func(c *DeskConfig) { c.MaxExtensionDays = -1 }, "max_extension_days"},
+		{"legal rules", func(c *DeskConfig) {
+			c.Deadline, c.Extension = "1 month", "2 months"
+			c.DeadlineKinds = map[string]string{"access": "10 working days"}
+			c.ExtensionKinds = map[string]string{"access": "5 working days"}
+			c.Holidays, c.WorkingWeekends = []string{"2027-01-07"}, []string{"2027-01-16"}
+		}, ""},
+		{"bad deadline unit", func(c *DeskConfig) { c.Deadline = "4 weeks" }, "desk deadline"},
+		{"bad kind rule", func(c *DeskConfig) { c.DeadlineKinds = map[string]string{"access": "ten days"} }, "deadline_kinds.access"},
+		{"rule for an unknown kind", func(c *DeskConfig) { c.ExtensionKinds = map[string]string{"acess": "5 days"} }, `unknown kind "acess"`},
+		{"bad holiday", func(c *DeskConfig) { c.Holidays = []string{"2027-13-01"} }, "holidays"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

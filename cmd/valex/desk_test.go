@@ -372,3 +372,29 @@ func TestDeskInGroupsPointsToPrivateChat(t *testing.T) {
 	contains(t, a.next(group.ID, seq, "sendMessage"), "private chat")
 	a.idle()
 }
+
+// The deadline counts from when the user sent the message (Telegram's
+// date), by the configured legal rule: a backlog handled three days late
+// does not move the due date.
+func TestDeadlineCountsFromTheMessageDate(t *testing.T) {
+	a := startApp(t, func(c *Config) { c.Desk.Deadline = "1 month" })
+	a.say(alice, "/start")
+	sent := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Second)
+	raw := fmt.Sprintf(`{"message":{"message_id":9001,"from":{"id":%d,"is_bot":false,"first_name":"Alice","language_code":"en"},
+		"chat":{"id":%d,"type":"private","first_name":"Alice"},"date":%d,
+		"text":"/support my invoice is wrong","entities":[{"type":"bot_command","offset":0,"length":8}]}}`, alice.ID, alice.ID, sent.Unix())
+	seq := a.lastSeq()
+	if a.emu.SendRaw(json.RawMessage(raw)) == 0 {
+		t.Fatal("the emulator refused the update")
+	}
+	a.waitText(alice.ID, seq, "registered")
+	a.idle()
+	ts := a.tickets(alice)
+	if len(ts) != 1 {
+		t.Fatalf("%d tickets", len(ts))
+	}
+	month, _ := valex.ParseDeadlineRule("1 month")
+	if want := month.Due(sent, valex.Calendar{}); !ts[0].ReceivedAt.Equal(sent) || !ts[0].DueAt.Equal(want) {
+		t.Fatalf("received %s due %s; want received %s (the message date) due %s", ts[0].ReceivedAt, ts[0].DueAt, sent, want)
+	}
+}

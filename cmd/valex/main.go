@@ -80,6 +80,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		for _, line := range cfg.Retention.Summary() {
 			fmt.Fprintln(stdout, line)
 		}
+		for _, line := range cfg.Desk.DeadlineSummary() {
+			fmt.Fprintln(stdout, line)
+		}
 		return nil
 	case "run":
 		cfg, err := LoadConfig(getenv)
