@@ -267,6 +267,16 @@ func (d *Desk) notifyUser(ctx context.Context, t valex.Request) {
 	}
 	lang := d.langOf(t.UserID)
 	args := d.ticketArgs(lang, t)
+	if !d.tracked(t.Kind) {
+		// Feedback: no deadline to quote, no authority to complain to.
+		key := "desk.feedback_status"
+		if t.Status == valex.StatusRejected {
+			key = "desk.feedback_rejected"
+			args["Reason"] = tghtml.Escape(t.RejectReason)
+		}
+		d.tell(ctx, t.UserID, lang, t.ID, key, args, nil)
+		return
+	}
 	key := "desk.user_status"
 	switch t.Status {
 	case valex.StatusDone:
@@ -279,6 +289,18 @@ func (d *Desk) notifyUser(ctx context.Context, t valex.Request) {
 		key = "desk.user_on_hold"
 	}
 	d.tell(ctx, t.UserID, lang, t.ID, key, args, nil)
+}
+
+// tracked reports whether requests of kind k run against a deadline, with
+// staff alerts and reminders. Feedback does not, unless the configuration
+// gives it a deadline of its own: it is not a privacy request, and closes
+// when answered or after a quiet period (jobs.CloseFeedback).
+func (d *Desk) tracked(k valex.RequestKind) bool {
+	if k != valex.KindFeedback {
+		return true
+	}
+	_, rule := d.SLA.KindRules[k]
+	return rule || d.SLA.PerKind[k] > 0
 }
 
 // complaint says where a refused request can be taken.
@@ -902,6 +924,9 @@ func (d *Desk) sendReminders(ctx context.Context) (visited, sent int, err error)
 	horizon := now.Add(time.Duration(valex.ReminderMarks[0])*24*time.Hour + time.Nanosecond)
 	var failed []error
 	visited, err = d.Store.DueOpenTickets(horizon, func(t valex.Request, marks map[string]bool) error {
+		if !d.tracked(t.Kind) {
+			return nil // feedback has no deadline to be reminded of
+		}
 		for _, m := range valex.DueReminders(t, now, marks) {
 			if err := ctx.Err(); err != nil {
 				return err

@@ -1271,3 +1271,35 @@ func TestKnownCategoriesHaveWording(t *testing.T) {
 		}
 	}
 }
+
+// Feedback is not a privacy request: no deadline in what the user is told,
+// no staff alert, no deadline reminders, and a refusal without the data
+// protection authority.
+func TestFeedbackIsNotAPrivacyRequest(t *testing.T) {
+	x := newDeskHarness(t)
+	staffBefore := len(x.out.to(deskStaff))
+	x.cmd(deskUser, "feedback", "the dark theme is great")
+	thanks := x.out.last(t, deskUser)
+	wantText(t, thanks, "Thank you", "feedback")
+	if strings.Contains(thanks.Text, "answer by") || strings.Contains(thanks.Text, "2026-02-04") {
+		t.Fatalf("feedback got a deadline: %q", thanks.Text)
+	}
+	if n := len(x.out.to(deskStaff)); n != staffBefore {
+		t.Fatalf("staff were alerted about feedback (%d messages)", n-staffBefore)
+	}
+	tk := x.onlyTicket(deskUser)
+	x.clock.Add(29 * 24 * time.Hour) // the reminders of a 30-day deadline would fire now
+	if _, sent, err := x.desk.sendReminders(context.Background()); err != nil || sent != 0 {
+		t.Fatalf("reminders about feedback: %d, %v", sent, err)
+	}
+	x.cmd(deskStaff, "reject", fmt.Sprintf("%d not something we plan", tk.ID))
+	refusal := x.out.last(t, deskUser)
+	wantText(t, refusal, "closed without action", "not something we plan")
+	if strings.Contains(refusal.Text, "supervisory authority") {
+		t.Fatalf("a refused feedback points to the data protection authority: %q", refusal.Text)
+	}
+
+	// A support request still runs against its deadline.
+	x.cmd(deskUser, "support", "my invoice is wrong")
+	wantText(t, x.out.last(t, deskUser), "answer by")
+}

@@ -398,6 +398,11 @@ func (d *Desk) openText(ctx context.Context, r *bot.Request, kind valex.RequestK
 // announce tells the requester their ticket is registered, and staff that
 // it needs them.
 func (d *Desk) announce(ctx context.Context, r *bot.Request, t valex.Request) error {
+	if !d.tracked(t.Kind) {
+		// Feedback: thanked, no deadline, no alert (staff find it under
+		// the feedback filter of /requests and in the digest).
+		return d.replyTicket(ctx, r, t.ID, d.t(r, "desk.feedback_received", d.ticketArgs(r.Lang, t)), nil)
+	}
 	if err := d.replyTicket(ctx, r, t.ID, d.t(r, "desk.ticket_opened", d.ticketArgs(r.Lang, t)), nil); err != nil {
 		return err
 	}
