@@ -786,7 +786,7 @@ func TestImageAsksBeforeItCosts(t *testing.T) {
 	x.register(ann, true)
 	chat := bottest.PrivateChat(ann)
 	x.say(ann, "/image a red fox")
-	if got := x.lastText(ann.ID); !strings.Contains(got, "costs 5 credits") {
+	if got := x.lastText(ann.ID); !strings.Contains(got, "costs 5 in credits") {
 		t.Fatalf("offer = %q", got)
 	}
 	if x.aisv.Count() != 0 {
@@ -966,7 +966,7 @@ func TestUsageCommand(t *testing.T) {
 	x.say(ann, "/tts hello")
 	x.say(ann, "/usage")
 	got := x.lastText(ann.ID)
-	for _, want := range []string{"Your AI usage", "Today", "This month", "Chat: 1 request,", "Text to voice: 1 message, 5 characters", "Total:"} {
+	for _, want := range []string{"Your AI usage", "Today", "This month", "Chat: 1 request (tokens:", "Text to voice: 1 message (characters: 5)", "Total in credits:"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("/usage lacks %q:\n%s", want, got)
 		}
@@ -1041,10 +1041,17 @@ func TestCredits(t *testing.T) {
 		want  string
 	}{
 		{0, "0"}, {1, "&lt;0.0001"}, {50, "0.0001"}, {123456, "0.1235"}, {5_000_000, "5"}, {4_200_000, "4.2"},
+		{4_000_500, "4.0005"}, {1_234_500_000, "1,234.5"},
 	}
 	for _, tt := range tests {
-		if got := credits(tt.micro); got != tt.want {
-			t.Errorf("credits(%d) = %q, want %q", tt.micro, got, tt.want)
+		if got := credits("en", tt.micro); got != tt.want {
+			t.Errorf("credits(en, %d) = %q, want %q", tt.micro, got, tt.want)
+		}
+	}
+	// Russian: a decimal comma and a no-break space between thousands.
+	for micro, want := range map[int64]string{4_000_500: "4,0005", 123456: "0,1235", 1: "&lt;0,0001", 1_234_500_000: "1\u00a0234,5"} {
+		if got := credits("ru", micro); got != want {
+			t.Errorf("credits(ru, %d) = %q, want %q", micro, got, want)
 		}
 	}
 }
@@ -1088,5 +1095,30 @@ func TestProviderFailuresAreToldClearly(t *testing.T) {
 	}
 	if _, ok := valex.AsUserError(userError(errors.New("disk full"))); ok {
 		t.Error("a store error became a user error")
+	}
+}
+
+// Russian usage lines agree with their numbers and use a decimal comma:
+// "4 запроса", "кредитов: 4,0005", never "4 кредитов" or "4.0005".
+func TestUsageLineRussian(t *testing.T) {
+	tr, err := locales.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &AI{h: &Handlers{Tr: tr}}
+	r := &bot.Request{Update: &bot.Update{}, Lang: "ru"}
+	for _, tc := range []struct {
+		calls int64
+		want  string
+	}{
+		{1, "• Чат: 1 запрос (токенов: 1\u00a0500) — кредитов: 4,0005"},
+		{4, "• Чат: 4 запроса (токенов: 1\u00a0500) — кредитов: 4,0005"},
+		{11, "• Чат: 11 запросов (токенов: 1\u00a0500) — кредитов: 4,0005"},
+		{21, "• Чат: 21 запрос (токенов: 1\u00a0500) — кредитов: 4,0005"},
+	} {
+		got := a.usageLine(r, valex.UsageTotal{Capability: string(ai.CapChat), Calls: tc.calls, InputTokens: 1000, OutputTokens: 500, Cost: 4_000_500})
+		if got != tc.want {
+			t.Errorf("%d calls: %q, want %q", tc.calls, got, tc.want)
+		}
 	}
 }

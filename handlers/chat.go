@@ -1148,17 +1148,17 @@ func (a *AI) Usage(ctx context.Context, r *bot.Request) error {
 			b.WriteString("\n" + a.usageLine(r, t))
 			cost += t.Cost
 		}
-		b.WriteString("\n" + a.h.t(r, "ai.usage.total", map[string]any{"Cost": credits(cost)}))
+		b.WriteString("\n" + a.h.t(r, "ai.usage.total", map[string]any{"Cost": credits(r.Lang, cost)}))
 	}
 	return a.h.reply(ctx, r, b.String(), nil)
 }
 
 func (a *AI) usageLine(r *bot.Request, t valex.UsageTotal) string {
 	args := map[string]any{
-		"Cost":    credits(t.Cost),
-		"Tokens":  t.InputTokens + t.OutputTokens,
-		"Minutes": fmt.Sprintf("%.1f", t.AudioSeconds/60),
-		"Chars":   t.Chars,
+		"Cost":    credits(r.Lang, t.Cost),
+		"Tokens":  integer(r.Lang, int64(t.InputTokens+t.OutputTokens)),
+		"Minutes": decimal(r.Lang, t.AudioSeconds/60, 1),
+		"Chars":   integer(r.Lang, int64(t.Chars)),
 	}
 	switch ai.Capability(t.Capability) {
 	case ai.CapChat, ai.CapVision, ai.CapImage, ai.CapTranscribe, ai.CapSpeech:
@@ -1171,15 +1171,3 @@ func (a *AI) usageLine(r *bot.Request, t valex.UsageTotal) string {
 	return a.h.Tr.N(r.Lang, "ai.usage.other", int(t.Calls), args)
 }
 
-// credits formats micro-credits as credits with up to four decimals.
-func credits(micro int64) string {
-	if micro == 0 {
-		return "0"
-	}
-	if micro < 50 {
-		return "&lt;0.0001"
-	}
-	s := fmt.Sprintf("%.4f", float64(micro)/ai.MicroCredits)
-	s = strings.TrimRight(s, "0")
-	return strings.TrimSuffix(s, ".")
-}

@@ -179,10 +179,10 @@ func (a *AI) Image(ctx context.Context, r *bot.Request) error {
 	}
 	a.mu.Unlock()
 	kb := [][]bot.Button{{
-		{Text: a.h.t(r, "ai.image.generate", map[string]any{"Cost": credits(price)}), Data: a.h.CB.Data("aii", "go", p.id)},
+		{Text: a.h.t(r, "ai.image.generate", map[string]any{"Cost": credits(r.Lang, price)}), Data: a.h.CB.Data("aii", "go", p.id)},
 		{Text: a.h.t(r, "ai.image.cancel", nil), Data: a.h.CB.Data("aii", "no", p.id)},
 	}}
-	return a.h.reply(ctx, r, a.h.t(r, "ai.image.confirm", map[string]any{"Cost": credits(price), "Model": tghtml.Escape(m.ID)}), kb)
+	return a.h.reply(ctx, r, a.h.t(r, "ai.image.confirm", map[string]any{"Cost": credits(r.Lang, price), "Model": tghtml.Escape(m.ID)}), kb)
 }
 
 // ImageButton handles the price offer's buttons.
