@@ -1170,4 +1170,3 @@ func (a *AI) usageLine(r *bot.Request, t valex.UsageTotal) string {
 	}
 	return a.h.Tr.N(r.Lang, "ai.usage.other", int(t.Calls), args)
 }
-
