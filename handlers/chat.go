@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1093,10 +1094,11 @@ func (a *AI) Voice(ctx context.Context, r *bot.Request) error {
 		return err
 	}
 	var on bool
-	switch strings.ToLower(strings.TrimSpace(r.Args)) {
-	case "on", "вкл", "1", "yes":
+	arg := strings.ToLower(strings.TrimSpace(r.Args))
+	switch {
+	case arg != "" && slices.Contains(a.h.words("input.on"), arg):
 		on = true
-	case "off", "выкл", "0", "no":
+	case arg != "" && slices.Contains(a.h.words("input.off"), arg):
 	default:
 		s, err := a.store.AISettings(r.From.ID)
 		if err != nil {

@@ -1089,13 +1089,13 @@ func TestSupportPersonalDataSubject(t *testing.T) {
 		{"Персональные данные: удалите мой телефон", valex.KindPersonalData, "удалите мой телефон"},
 		{"my payment failed", valex.KindSupport, "my payment failed"},
 	}
+	x := newDeskHarness(t)
 	for _, tt := range tests {
-		k, text := classify(tt.in)
+		k, text := x.desk.classify(tt.in)
 		if k != tt.kind || text != tt.wantText {
 			t.Errorf("classify(%q) = %s %q", tt.in, k, text)
 		}
 	}
-	x := newDeskHarness(t)
 	x.cmd(deskUser, "support", "Personal Data")
 	wantText(t, x.out.last(t, deskUser), "Describe your Personal Data request")
 	if err := x.text(deskUser, strings.Repeat("x", valex.MaxRequestTextLen+1), 0); userErrKey(err) != "desk.too_long" {

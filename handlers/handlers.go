@@ -5,6 +5,8 @@ package handlers
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -79,6 +81,21 @@ func (r Roles) Of(id int64) valex.Role {
 func (h *Handlers) reply(ctx context.Context, r *bot.Request, text string, kb [][]bot.Button) error {
 	_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: text, Keyboard: kb})
 	return err
+}
+
+// words lists the comma-separated words a locale key holds, in every
+// language: what users may type (for /voice, "on" or "вкл") is read in any
+// of them, whatever language the bot speaks to them.
+func (h *Handlers) words(key string) []string {
+	var out []string
+	for _, lang := range h.Tr.Languages() {
+		for _, w := range strings.Split(h.Tr.T(lang, key, nil), ",") {
+			if w = strings.ToLower(strings.TrimSpace(w)); w != "" && !slices.Contains(out, w) {
+				out = append(out, w)
+			}
+		}
+	}
+	return out
 }
 
 // t renders a key in the request's language.

@@ -343,16 +343,14 @@ func (d *Desk) askText(ctx context.Context, r *bot.Request, kind valex.RequestKi
 	return d.reply(ctx, r, d.t(r, "desk.ask_text."+string(kind), nil), nil)
 }
 
-// personalDataPrefixes mark a support message as a "Personal Data" request
-// (policy section 10 asks users to put it in the subject).
-var personalDataPrefixes = []string{"personal data", "персональные данные"}
-
-// classify reads a /support text: "Personal Data …" is a personal data
+// classify reads a /support text: one that starts with a "Personal Data"
+// subject (policy section 10 asks users to put it in the subject; the words
+// are desk.personal_data_subjects in every locale) is a personal data
 // request with the rest as its text.
-func classify(text string) (valex.RequestKind, string) {
+func (d *Desk) classify(text string) (valex.RequestKind, string) {
 	text = strings.TrimSpace(text)
 	lower := strings.ToLower(text)
-	for _, p := range personalDataPrefixes {
+	for _, p := range d.words("desk.personal_data_subjects") {
 		if strings.HasPrefix(lower, p) {
 			rest := text[len(p):] // lower-casing keeps these prefixes' byte length
 			return valex.KindPersonalData, strings.TrimLeft(rest, " \t\n:;,.-—–")
@@ -364,7 +362,7 @@ func classify(text string) (valex.RequestKind, string) {
 // Support opens a support ticket, or a personal data request when the text
 // starts with "Personal Data": /support text.
 func (d *Desk) Support(ctx context.Context, r *bot.Request) error {
-	kind, text := classify(r.Args)
+	kind, text := d.classify(r.Args)
 	return d.textTicket(ctx, r, kind, text)
 }
 
@@ -464,7 +462,7 @@ func (d *Desk) NewTicketText(ctx context.Context, r *bot.Request) error {
 	text := r.Text
 	if k == valex.KindSupport || k == valex.KindPersonalData {
 		var pk valex.RequestKind
-		if pk, text = classify(text); pk == valex.KindPersonalData {
+		if pk, text = d.classify(text); pk == valex.KindPersonalData {
 			k = pk
 		}
 	}
