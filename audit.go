@@ -25,7 +25,8 @@ const (
 	AuditReminded   = "reminded"    // staff reminded, Detail the reminder key
 	AuditHoldPlaced = "hold_placed" // legal hold / dispute
 	AuditHoldLifted = "hold_lifted"
-	AuditPurged     = "purged" // text erased at the end of its retention period, Detail counts only
+	AuditPurged     = "purged"    // text erased at the end of its retention period, Detail counts only
+	AuditCorrected  = "corrected" // staff corrected the requester's data, Detail "field=city" (never the value)
 )
 
 // SystemTrail is the trail of events that belong to no ticket: breach and

@@ -158,6 +158,7 @@ type StatusChange struct {
 const (
 	ActionTake           = "take"            // a staff member took the ticket
 	ActionConfirmErasure = "confirm_erasure" // a staff member confirmed an erasure the system then carried out
+	ActionCorrected      = "corrected"       // + ":<field>": a staff member corrected the requester's profile field
 )
 
 // Record adds a step that changes no status (taking a ticket, confirming

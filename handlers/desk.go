@@ -142,6 +142,7 @@ const (
 	dialogReject    = "desk.reject"
 	dialogExtend    = "desk.extend"
 	dialogHold      = "desk.hold"
+	dialogCorrect   = "desk.correct" // argument "<ticket id>/<field>"
 )
 
 // listPageSize is how many tickets a /requests page shows.
@@ -250,13 +251,17 @@ func (d *Desk) tellStaff(ctx context.Context, t valex.Request, key string, args 
 
 // ticketArgs are the arguments every ticket message may use.
 func (d *Desk) ticketArgs(lang string, t valex.Request) map[string]any {
-	return map[string]any{
+	args := map[string]any{
 		"ID":     t.ID,
 		"Kind":   d.kindName(lang, t.Kind),
 		"Status": d.statusName(lang, t.Status),
 		"Due":    valex.FormatDate(t.DueAt),
 		"Left":   d.left(lang, t.DueAt, d.Clock.Now()),
 	}
+	if !d.tracked(t.Kind) {
+		args["Due"], args["Left"] = "—", d.Tr.T(lang, "desk.no_deadline", nil)
+	}
+	return args
 }
 
 // notifyUser tells the requester where their ticket is now. Every status
@@ -372,19 +377,6 @@ func parseListFilter(args []string) (listFilter, error) {
 	return f, nil
 }
 
-// cycle steps through "all" (the zero value) and each value in turn.
-func cycle[T comparable](cur T, all []T) T {
-	var zero T
-	if cur == zero {
-		return all[0]
-	}
-	i := slices.Index(all, cur)
-	if i < 0 || i == len(all)-1 {
-		return zero
-	}
-	return all[i+1]
-}
-
 // openStatuses are the statuses /requests can filter on.
 var openStatuses = []valex.RequestStatus{valex.StatusNew, valex.StatusInProgress, valex.StatusWaitingUser, valex.StatusOnHold}
 
@@ -447,17 +439,17 @@ func (d *Desk) listView(r *bot.Request, f listFilter) (string, [][]bot.Button, e
 		case t.AssigneeID == r.From.ID:
 			assignee = d.t(r, "desk.assigned_you", nil)
 		case t.AssigneeID != 0:
-			assignee = d.t(r, "desk.assigned_to", map[string]any{"Staff": t.AssigneeID})
+			assignee = d.staffName(r, t.AssigneeID)
 		}
 		key := "desk.list_line"
-		if t.Overdue(now) {
+		if t.Overdue(now) && d.tracked(t.Kind) {
 			key = "desk.list_line_overdue"
 		}
 		b.WriteString("\n")
 		b.WriteString(d.t(r, key, map[string]any{
 			"ID": t.ID, "Kind": d.kindName(r.Lang, t.Kind), "Status": d.statusName(r.Lang, t.Status),
-			"Left": d.left(r.Lang, t.DueAt, now), "Age": d.Tr.N(r.Lang, "desk.age", valex.DaysSince(t.ReceivedAt, now), nil),
-			"Assignee": assignee,
+			"Left": d.ticketArgs(r.Lang, t)["Left"], "Age": d.age(r.Lang, t.ReceivedAt, now),
+			"Assignee": assignee, "Snippet": d.snippet(t.ID),
 		}))
 		row = append(row, bot.Button{Text: "#" + idArg(t.ID), Data: d.CB.Data("tk", "show", idArg(t.ID))})
 		if len(row) == 5 {
@@ -471,12 +463,30 @@ func (d *Desk) listView(r *bot.Request, f listFilter) (string, [][]bot.Button, e
 		b.WriteString("\n")
 		b.WriteString(d.t(r, "desk.list_empty", nil))
 	}
-	kinds := listFilter{kind: cycle(f.kind, valex.RequestKinds), status: f.status}
-	statuses := listFilter{kind: f.kind, status: cycle(f.status, openStatuses)}
-	kb = append(kb, []bot.Button{
-		{Text: d.t(r, "desk.btn_kind", map[string]any{"Kind": kindLabel}), Data: kinds.data(d.CB)},
-		{Text: d.t(r, "desk.btn_status", map[string]any{"Status": statusLabel}), Data: statuses.data(d.CB)},
-	})
+	// One tap per filter: a button for every kind and every open status,
+	// the current one marked.
+	mark := func(on bool, label string) string {
+		if on {
+			return "• " + label
+		}
+		return label
+	}
+	kindRow := []bot.Button{{Text: mark(f.kind == "", d.t(r, "desk.filter_all_kinds", nil)), Data: listFilter{status: f.status}.data(d.CB)}}
+	for _, k := range valex.RequestKinds {
+		kindRow = append(kindRow, bot.Button{Text: mark(f.kind == k, d.kindName(r.Lang, k)), Data: listFilter{kind: k, status: f.status}.data(d.CB)})
+	}
+	for len(kindRow) > 0 {
+		n := min(3, len(kindRow))
+		kb, kindRow = append(kb, kindRow[:n]), kindRow[n:]
+	}
+	statusRow := []bot.Button{{Text: mark(f.status == "", d.t(r, "desk.filter_all_statuses", nil)), Data: listFilter{kind: f.kind}.data(d.CB)}}
+	for _, st := range openStatuses {
+		statusRow = append(statusRow, bot.Button{Text: mark(f.status == st, d.statusName(r.Lang, st)), Data: listFilter{kind: f.kind, status: st}.data(d.CB)})
+	}
+	for len(statusRow) > 0 {
+		n := min(3, len(statusRow))
+		kb, statusRow = append(kb, statusRow[:n]), statusRow[n:]
+	}
 	var nav []bot.Button
 	if f.page > 0 {
 		nav = append(nav, bot.Button{Text: d.t(r, "desk.btn_prev", nil), Data: listFilter{f.page - 1, f.kind, f.status}.data(d.CB)})
@@ -488,6 +498,43 @@ func (d *Desk) listView(r *bot.Request, f listFilter) (string, [][]bot.Button, e
 		kb = append(kb, nav)
 	}
 	return b.String(), kb, nil
+}
+
+// staffName names a staff member by their Telegram first name (their
+// account's nickname), or by id when they have no account.
+func (d *Desk) staffName(r *bot.Request, id int64) string {
+	if u, err := d.Users.User(id); err == nil && u.Nickname != "" {
+		return d.t(r, "desk.staff_named", map[string]any{"Name": tghtml.Escape(u.Nickname), "Staff": id})
+	}
+	return d.t(r, "desk.assigned_to", map[string]any{"Staff": id})
+}
+
+// age says how long ago a ticket arrived: in hours under a day.
+func (d *Desk) age(lang string, received, now time.Time) string {
+	since := now.Sub(received)
+	switch {
+	case since < time.Hour:
+		return d.Tr.T(lang, "desk.age_now", nil)
+	case since < 24*time.Hour:
+		return d.Tr.N(lang, "desk.age_hours", int(since/time.Hour), nil)
+	}
+	return d.Tr.N(lang, "desk.age", valex.DaysSince(received, now), nil)
+}
+
+// snippetLen is how much of a ticket's text the list shows.
+const snippetLen = 48
+
+// snippet is the start of a ticket's text on one line, for the list.
+func (d *Desk) snippet(id uint64) string {
+	t, err := d.Store.Ticket(id)
+	if err != nil || strings.TrimSpace(t.Text) == "" {
+		return "—"
+	}
+	text := strings.Join(strings.Fields(t.Text), " ")
+	if utf8.RuneCountInString(text) > snippetLen {
+		text = string([]rune(text)[:snippetLen]) + "…"
+	}
+	return tghtml.Escape(text)
 }
 
 // Request shows one ticket: /request 12.
@@ -533,7 +580,7 @@ func (d *Desk) ticketView(r *bot.Request, t valex.Request) (string, [][]bot.Butt
 	}
 	assignee := d.t(r, "desk.unassigned", nil)
 	if t.AssigneeID != 0 {
-		assignee = d.t(r, "desk.assigned_to", map[string]any{"Staff": t.AssigneeID})
+		assignee = d.staffName(r, t.AssigneeID)
 	}
 	b.WriteString("\n")
 	b.WriteString(d.t(r, "desk.view_assignee", map[string]any{"Assignee": assignee}))
@@ -559,11 +606,13 @@ func (d *Desk) ticketView(r *bot.Request, t valex.Request) (string, [][]bot.Butt
 		for _, c := range t.History {
 			by := d.t(r, "desk.by_system", nil)
 			if c.By != 0 {
-				by = d.t(r, "desk.assigned_to", map[string]any{"Staff": c.By})
+				by = d.staffName(r, c.By)
 			}
 			b.WriteString("\n")
 			if c.Action != "" && c.From == c.To {
-				b.WriteString(d.t(r, "desk.view_action."+c.Action, map[string]any{"At": dateTime(c.At), "By": by}))
+				action, field, _ := strings.Cut(c.Action, ":")
+				b.WriteString(d.t(r, "desk.view_action."+action, map[string]any{"At": dateTime(c.At), "By": by,
+					"Field": d.t(r, "profile.edit_"+field, nil)}))
 			} else {
 				b.WriteString(d.t(r, "desk.view_change", map[string]any{"At": dateTime(c.At), "From": d.statusName(r.Lang, c.From),
 					"To": d.statusName(r.Lang, c.To), "By": by}))
@@ -608,7 +657,77 @@ func (d *Desk) ticketView(r *bot.Request, t valex.Request) (string, [][]bot.Butt
 	if row2 != nil {
 		kb = append(kb, row2)
 	}
-	return b.String(), append(kb, row3)
+	kb = append(kb, row3)
+	if t.Kind == valex.KindRectification && t.UserID != 0 {
+		// A correction request: staff see the requester's profile and fix
+		// what the user could not.
+		kb = append(kb, []bot.Button{btn("desk.btn_profile", "profile")})
+	}
+	return b.String(), kb
+}
+
+// profileView shows staff the requester's profile of a correction request,
+// with a button per field to correct.
+func (d *Desk) profileView(ctx context.Context, r *bot.Request, t valex.Request) error {
+	if t.Kind != valex.KindRectification || t.UserID == 0 {
+		return valex.Errorf("error.bad_callback", nil)
+	}
+	u, err := d.Users.User(t.UserID)
+	if err != nil {
+		return err
+	}
+	var kb [][]bot.Button
+	var row []bot.Button
+	for _, f := range valex.EditableFields {
+		row = append(row, bot.Button{Text: d.t(r, "desk.btn_correct", map[string]any{"Field": d.t(r, "profile.edit_"+string(f), nil)}),
+			Data: d.CB.Data("tk", "fix-"+string(f), idArg(t.ID))})
+		if len(row) == 2 {
+			kb, row = append(kb, row), nil
+		}
+	}
+	if row != nil {
+		kb = append(kb, row)
+	}
+	kb = append(kb, []bot.Button{{Text: d.t(r, "desk.confirm_no", nil), Data: d.CB.Data("tk", "show", idArg(t.ID))}})
+	return d.reply(ctx, r, d.t(r, "desk.requester_profile", map[string]any{"ID": t.ID})+"\n\n"+d.profileText(r, u), kb)
+}
+
+// correct sets a field of a correction request's requester to value, as
+// staff member r.From: the ticket's history and audit trail record which
+// field (never the value), and the user is told.
+func (d *Desk) correct(ctx context.Context, r *bot.Request, id uint64, field, value string) error {
+	f := valex.ProfileField(field)
+	if !editable(field) {
+		return valex.Errorf("error.bad_callback", nil)
+	}
+	v, err := valex.ValidateProfileField(f, value)
+	if err != nil {
+		return err
+	}
+	t, err := d.ticket(id)
+	if err != nil {
+		return err
+	}
+	if t.Kind != valex.KindRectification || t.UserID == 0 || !t.Status.Open() {
+		return valex.Errorf("desk.closed", nil)
+	}
+	if _, err := d.Users.UpdateUser(t.UserID, func(u *valex.User) error { u.Apply(f, v); return nil }); err != nil {
+		return err
+	}
+	now := d.Clock.Now()
+	t, err = d.update(id, r.From.ID, now, func(t *valex.Request) ([]valex.AuditEntry, error) {
+		t.Record(valex.ActionCorrected+":"+field, r.From.ID, now)
+		return []valex.AuditEntry{{Action: valex.AuditCorrected, Detail: "field=" + field, Actor: r.From.ID, At: now}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	lang := d.langOf(t.UserID)
+	args := d.ticketArgs(lang, t)
+	args["Field"] = d.Tr.T(lang, "profile.edit_"+field, nil)
+	d.tell(ctx, t.UserID, lang, t.ID, "desk.user_corrected", args, nil)
+	text, kb := d.ticketView(r, t)
+	return d.reply(ctx, r, text, kb)
 }
 
 // TicketButton handles the buttons of a ticket view.
@@ -659,6 +778,8 @@ func (d *Desk) TicketButton(ctx context.Context, r *bot.Request) error {
 		}
 		r.StartDialog(dialogHold, idArg(id))
 		return d.reply(ctx, r, d.t(r, "desk.ask_hold", map[string]any{"ID": id}), nil)
+	case "profile":
+		return d.profileView(ctx, r, t)
 	case "resume":
 		t, err = d.transition(id, by, valex.StatusInProgress, "", now)
 	case "done":
@@ -682,7 +803,12 @@ func (d *Desk) TicketButton(ctx context.Context, r *bot.Request) error {
 			t, err = d.transition(id, by, valex.StatusDone, "", now)
 		}
 	default:
-		return valex.Errorf("error.bad_callback", nil)
+		field, ok := strings.CutPrefix(r.CallbackArgs[0], "fix-")
+		if !ok || !editable(field) || t.Kind != valex.KindRectification || !t.Status.Open() {
+			return valex.Errorf("error.bad_callback", nil)
+		}
+		r.StartDialog(dialogCorrect, idArg(id)+"/"+field)
+		return d.reply(ctx, r, d.t(r, "desk.ask_correct", map[string]any{"ID": id, "Field": d.t(r, "profile.edit_"+field, nil)}), nil)
 	}
 	if err != nil {
 		return err
@@ -851,7 +977,8 @@ func (d *Desk) staffReply(ctx context.Context, r *bot.Request, id uint64, text s
 // about. A mistake the staff member can fix by typing again keeps the
 // prompt; any other failure ends it.
 func (d *Desk) StaffText(ctx context.Context, r *bot.Request) error {
-	id, err := parseID(r.Dialog.Arg)
+	arg, field, _ := strings.Cut(r.Dialog.Arg, "/")
+	id, err := parseID(arg)
 	if err != nil {
 		r.EndDialog()
 		return err
@@ -865,6 +992,8 @@ func (d *Desk) StaffText(ctx context.Context, r *bot.Request) error {
 		err = d.extend(ctx, r, id, r.Text)
 	case dialogHold:
 		err = d.hold(ctx, r, id, r.Text)
+	case dialogCorrect:
+		err = d.correct(ctx, r, id, field, r.Text)
 	}
 	if ue, ok := valex.AsUserError(err); !ok || !retryable(ue.Key) {
 		r.EndDialog()

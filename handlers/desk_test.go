@@ -1125,22 +1125,30 @@ func TestRequestsPagingAndFilters(t *testing.T) {
 	}
 	x.cmd(deskStaff, "requests", "")
 	first := x.out.last(t, deskStaff)
-	wantText(t, first, "Open requests: 23", "page 1 of 3", "#1 ")
+	wantText(t, first, "Open requests: 23", "page 1 of 3", "#1 ", "received 22 hours ago", "ticket 0", "feedback · new · no deadline")
+	x.cmd(deskStaff, "request", "2")
+	x.mustPress(deskStaff, "Take")
+	wantText(t, x.out.last(t, deskStaff), "nick601 (601)") // staff by their Telegram first name
+	x.cmd(deskStaff, "requests", "")
+	first = x.out.last(t, deskStaff)
+	wantText(t, first, "your")
 	x.mustPress(deskStaff, "Next")
 	wantText(t, x.out.last(t, deskStaff), "page 2 of 3", "#11 ")
-	x.mustPress(deskStaff, "Kind: all") // → the first kind
-	x.mustPress(deskStaff, "Kind: copy of data")
-	x.mustPress(deskStaff, "Kind: correction")
-	for range 5 { // erasure → restriction → … → support
-		x.mustPress(deskStaff, "Kind: ")
+	// Every kind and status is one tap away.
+	if !x.hasButton(deskStaff, "copy of data") || !x.hasButton(deskStaff, "waiting for a reply") || !x.hasButton(deskStaff, "• All kinds") {
+		t.Fatal("the list lacks a one-tap filter per kind and status")
 	}
-	wantText(t, x.out.last(t, deskStaff), "Kind: support", "Open requests: 18")
-	x.mustPress(deskStaff, "Kind: support")
+	x.mustPress(deskStaff, "support")
+	wantText(t, x.out.last(t, deskStaff), "Kind: support", "Open requests: 18", "ticket 1")
+	x.mustPress(deskStaff, "feedback")
 	wantText(t, x.out.last(t, deskStaff), "Kind: feedback", "Open requests: 5", "page 1 of 1")
-	x.mustPress(deskStaff, "Status: all")
+	x.mustPress(deskStaff, "new")
 	wantText(t, x.out.last(t, deskStaff), "status: new", "Open requests: 5")
-	x.mustPress(deskStaff, "Status: new")
+	x.mustPress(deskStaff, "in progress")
 	wantText(t, x.out.last(t, deskStaff), "status: in progress", "Open requests: 0", "No open requests match")
+	x.mustPress(deskStaff, "All statuses")
+	x.mustPress(deskStaff, "All kinds")
+	wantText(t, x.out.last(t, deskStaff), "Open requests: 23")
 	// A tampered page number is refused, a page past the end shows the last.
 	if err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff},
 		MessageID: first.ID, CallbackData: x.cb.Data("rq", "99", "-", "-")}}); err != nil {
@@ -1302,4 +1310,52 @@ func TestFeedbackIsNotAPrivacyRequest(t *testing.T) {
 	// A support request still runs against its deadline.
 	x.cmd(deskUser, "support", "my invoice is wrong")
 	wantText(t, x.out.last(t, deskUser), "answer by")
+}
+
+// Staff see the requester's profile from a correction request and correct
+// a field: the user is told, the history and the audit trail name the
+// field and the staff member, never the value.
+func TestStaffCorrectsAFieldFromARectificationRequest(t *testing.T) {
+	x := newDeskHarness(t)
+	x.cmd(deskUser, "privacy", "")
+	x.mustPress(deskUser, "Correct my data")
+	tk := x.onlyTicket(deskUser)
+	x.cmd(deskStaff, "request", fmt.Sprint(tk.ID))
+	x.mustPress(deskStaff, "Requester's profile")
+	wantText(t, x.out.last(t, deskStaff), "requester's profile", "nick501")
+	x.mustPress(deskStaff, "Correct: City")
+	wantText(t, x.out.last(t, deskStaff), "corrected value of City")
+	if err := x.text(deskStaff, "Zq-Corrected-City", 0); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := x.db.User(deskUser); u.City != "Zq-Corrected-City" {
+		t.Fatalf("city = %q", u.City)
+	}
+	wantText(t, x.out.last(t, deskUser), "corrected", "City", "/profile")
+	got, _ := x.db.Ticket(tk.ID)
+	last := got.History[len(got.History)-1]
+	if last.Action != valex.ActionCorrected+":city" || last.By != deskStaff {
+		t.Fatalf("history = %+v", got.History)
+	}
+	trail, err := x.db.Audit(tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range trail {
+		if strings.Contains(e.Detail, "Zq-Corrected") {
+			t.Fatalf("the audit trail holds the value: %+v", e)
+		}
+		found = found || (e.Action == valex.AuditCorrected && e.Detail == "field=city" && e.Actor == deskStaff)
+	}
+	if !found {
+		t.Fatalf("no audit entry for the correction: %+v", trail)
+	}
+	// A support ticket has no profile button, and a forged one is refused.
+	x.cmd(deskUser2, "support", "hello")
+	other := x.onlyTicket(deskUser2)
+	if err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff}, MessageID: 1,
+		CallbackData: x.cb.Data("tk", "fix-city", fmt.Sprint(other.ID))}}); userErrKey(err) != "error.bad_callback" {
+		t.Fatalf("correcting a support ticket's user: %v", err)
+	}
 }

@@ -33,7 +33,7 @@ func (d *Desk) Register(rt *bot.Router) {
 	// and a staff member's reply or reason (desk.go).
 	rt.Dialog(dialogNewTicket, valex.RoleUser, d.NewTicketText, bot.DialogOptions{})
 	rt.Dialog(dialogTicket, valex.RoleUser, d.TicketText, bot.DialogOptions{Buttons: []string{"prof"}})
-	for _, name := range []string{dialogReply, dialogReject, dialogExtend, dialogHold} {
+	for _, name := range []string{dialogReply, dialogReject, dialogExtend, dialogHold, dialogCorrect} {
 		rt.Dialog(name, valex.RoleSupport, d.StaffText, bot.DialogOptions{Buttons: []string{"tk"}})
 	}
 
