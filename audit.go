@@ -37,6 +37,9 @@ const SystemTrail uint64 = 0
 // Actions on the system trail.
 const (
 	AuditNoticeCreated = "notice_created" // Detail "kind=breach,notice=3,recipients=2" or "...,audience=all"
+	// AuditIncidentNotified: an authority was told about a breach
+	// incident, Detail "notice=3,to=authority" (or to=regulator).
+	AuditIncidentNotified = "incident_notified"
 	// A hold on a whole account is AuditHoldPlaced/AuditHoldLifted with
 	// Detail "scope=account"; the entry names the actor, never the user.
 	AuditScopeAccount = "scope=account"

@@ -55,6 +55,85 @@ type Notice struct {
 	CreatedBy  int64
 	FinishedAt time.Time // zero while deliveries are still running
 	Totals     map[DeliveryStatus]int
+	// Breach is the incident a breach notice reports (the /breach form);
+	// nil for other notices.
+	Breach *BreachReport
+}
+
+// Breach incidents. GDPR Art. 33 wants the supervisory authority told
+// within 72 hours of becoming aware of a breach; 152-FZ Art. 21(3.1) wants
+// Roskomnadzor's first notice within 24 hours. Art. 34(2) says what the
+// people affected must be told: the nature of the breach, a contact point,
+// the likely consequences and the measures taken.
+const (
+	BreachAuthorityWindow = 72 * time.Hour
+	BreachRegulatorWindow = 24 * time.Hour
+	// BreachRemindBefore is how long before a deadline admins are reminded.
+	BreachRemindBefore = 12 * time.Hour
+)
+
+// BreachReport is a breach incident: what the admin reported through the
+// form and which authorities have been told.
+type BreachReport struct {
+	DetectedAt   time.Time // when the operator became aware (the form was opened)
+	Nature       string
+	Categories   string // categories of data concerned
+	Affected     string // approximate number of people concerned
+	Consequences string
+	Measures     string
+	Contact      string
+
+	AuthorityNotifiedAt time.Time // GDPR supervisory authority, 72 h
+	AuthorityNotifiedBy int64
+	RegulatorNotifiedAt time.Time // Roskomnadzor first notice, 24 h
+	RegulatorNotifiedBy int64
+}
+
+// Incident deadlines by name.
+const (
+	IncidentAuthority = "authority"
+	IncidentRegulator = "regulator"
+)
+
+// IncidentDeadline is one notification an incident owes.
+type IncidentDeadline struct {
+	Name string
+	Due  time.Time
+	Done bool
+}
+
+// Deadlines lists the notifications the incident owes, regulator first.
+func (b BreachReport) Deadlines() []IncidentDeadline {
+	return []IncidentDeadline{
+		{Name: IncidentRegulator, Due: b.DetectedAt.Add(BreachRegulatorWindow), Done: !b.RegulatorNotifiedAt.IsZero()},
+		{Name: IncidentAuthority, Due: b.DetectedAt.Add(BreachAuthorityWindow), Done: !b.AuthorityNotifiedAt.IsZero()},
+	}
+}
+
+// Open reports whether a notification is still owed.
+func (b BreachReport) Open() bool {
+	return b.AuthorityNotifiedAt.IsZero() || b.RegulatorNotifiedAt.IsZero()
+}
+
+// IncidentReminder returns the reminder key due now for a deadline, or ""
+// when none: "<name>:soon" from BreachRemindBefore before it, then
+// "<name>:overdue". Only the most urgent stage reached counts, so a job
+// catching up sends one reminder, not a burst.
+func IncidentReminder(d IncidentDeadline, now time.Time, sent map[string]bool) string {
+	if d.Done {
+		return ""
+	}
+	key := ""
+	switch {
+	case now.After(d.Due):
+		key = d.Name + ":overdue"
+	case !now.Before(d.Due.Add(-BreachRemindBefore)):
+		key = d.Name + ":soon"
+	}
+	if key == "" || sent[key] {
+		return ""
+	}
+	return key
 }
 
 // Delivery is what became of one notice for one user.

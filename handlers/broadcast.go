@@ -92,34 +92,6 @@ func compareVersions(a, b string) int {
 	return slices.Compare(pa, pb)
 }
 
-// Breach records a personal data breach and notifies the affected users:
-// /breach text for everyone, /breach ids=1,2,3 text for some.
-func (d *Desk) Breach(ctx context.Context, r *bot.Request) error {
-	args := strings.TrimSpace(r.Args)
-	var ids []int64
-	if rest, ok := strings.CutPrefix(args, "ids="); ok {
-		list, text, _ := strings.Cut(rest, " ")
-		for _, f := range strings.Split(list, ",") {
-			id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
-			if err != nil || id <= 0 {
-				return valex.Errorf("notice.bad_ids", nil)
-			}
-			if !slices.Contains(ids, id) {
-				ids = append(ids, id)
-			}
-		}
-		args = strings.TrimSpace(text)
-	}
-	if args == "" {
-		return d.reply(ctx, r, d.t(r, "notice.breach_usage", nil), nil)
-	}
-	if err := checkNoticeText(args); err != nil {
-		return err
-	}
-	slices.Sort(ids)
-	return d.preview(ctx, r, valex.Notice{Kind: valex.NoticeBreach, Text: args, UserIDs: ids})
-}
-
 // Marketing sends news to the users who opted in, checked for each user
 // right before their message goes out: /marketing text.
 func (d *Desk) Marketing(ctx context.Context, r *bot.Request) error {
@@ -292,6 +264,9 @@ func (d *Desk) NoticeButton(ctx context.Context, r *bot.Request) error {
 		return err
 	}
 	d.goBroadcast(ctx, n, r.ChatID)
+	if n.Breach != nil {
+		return d.reply(ctx, r, d.incidentText(r.Lang, n), d.incidentButtons(r.Lang, n))
+	}
 	return nil
 }
 
@@ -425,6 +400,11 @@ func (d *Desk) noticeText(n valex.Notice, lang string) (string, error) {
 	case valex.NoticeMarketing:
 		return d.Tr.T(lang, "notice.marketing", map[string]any{"Text": tghtml.Escape(n.Text)}), nil
 	case valex.NoticeBreach:
+		if b := n.Breach; b != nil {
+			return d.Tr.T(lang, "notice.breach_incident", map[string]any{"Nature": tghtml.Escape(b.Nature),
+				"Consequences": tghtml.Escape(b.Consequences), "Measures": tghtml.Escape(b.Measures),
+				"Contact": tghtml.Escape(b.Contact)}), nil
+		}
 		return d.Tr.T(lang, "notice.breach", map[string]any{"Text": tghtml.Escape(n.Text), "Support": tghtml.Escape(d.Policy.SupportURL)}), nil
 	case valex.NoticePolicyUpdate:
 		return d.Tr.T(lang, "notice.policy_update", map[string]any{"Version": tghtml.Escape(n.Text), "URL": tghtml.Escape(d.Policy.URL)}), nil

@@ -51,6 +51,11 @@ type PersonalData interface {
 	EraseUser(userID int64, erasureTicket uint64, at time.Time, extra map[string]int) (map[string]int, error)
 	SetHold(userID int64, held bool, by int64, at time.Time) error
 	PlaceHold(userID, by int64, at time.Time, reason string) (placed bool, err error)
+	// Breach incidents (breach.go).
+	OpenIncidents() ([]valex.Notice, map[uint64]map[string]bool, error)
+	ClaimIncidentReminder(noticeID uint64, key string) (bool, error)
+	MarkIncidentNotified(noticeID uint64, which string, by int64, at time.Time) (valex.Notice, error)
+	UndeliveredBreaches(userID int64) ([]valex.Notice, error)
 	Hold(userID int64) (held bool, since time.Time, err error)
 }
 
@@ -126,6 +131,7 @@ type Desk struct {
 
 	broadcasts sync.WaitGroup
 	drafts     noticeDrafts // admin notices waiting for "Send" (broadcast.go)
+	breaches   breachForms  // /breach forms being filled in (breach.go)
 }
 
 // Wait blocks until the broadcasts in flight have finished (or stopped

@@ -225,6 +225,7 @@ func newDeskHarness(tb testing.TB) *deskHarness {
 	// As main wires it: the desk's middleware first, then whoever
 	// handles text (here a stand-in for the chat) and the profile screen.
 	x.rt.Use(x.desk.Intercept)
+	x.rt.Use(x.desk.RetryBreaches)
 	x.rt.Callback("prof", valex.RoleUser, h.ProfileButton)
 	x.rt.Dialog(dialogProfileField, valex.RoleUser, h.ProfileAnswer, bot.DialogOptions{Buttons: []string{"prof"}})
 	x.rt.Command("cancel", valex.RoleUser, "cmd.cancel", h.Cancel)
@@ -243,6 +244,22 @@ func newDeskHarness(tb testing.TB) *deskHarness {
 }
 
 func (x *deskHarness) role(id int64) valex.Role { return x.desk.Roles.Of(id) }
+
+// breachForm fills in /breach's form as admin up to the audience question,
+// and answers that too unless audience is "".
+func (x *deskHarness) breachForm(admin int64, nature, audience string) {
+	x.t.Helper()
+	x.cmd(admin, "breach", nature)
+	answers := []string{"email addresses", "about 3", "phishing emails", "passwords reset", "-"}
+	if audience != "" {
+		answers = append(answers, audience)
+	}
+	for _, a := range answers {
+		if err := x.text(admin, a, 0); err != nil {
+			x.t.Fatalf("breach form answer %q: %v", a, err)
+		}
+	}
+}
 
 // handle routes a request like the bot does and returns the handler's error.
 func (x *deskHarness) handle(r *bot.Request) error {
@@ -690,11 +707,15 @@ func TestBreachNoticeDeliveries(t *testing.T) {
 	x := newDeskHarness(t)
 	x.out.block(deskUser2, true)
 	x.out.missing(deskStaff, true)
-	if err := x.cmdErr(deskAdmin, "breach", "ids=1,x leak"); userErrKey(err) != "notice.bad_ids" {
+	x.breachForm(deskAdmin, "Your email may have leaked.", "")
+	if err := x.text(deskAdmin, "1,x", 0); userErrKey(err) != "notice.bad_ids" {
 		t.Fatalf("bad ids: %v", err)
 	}
-	x.cmd(deskAdmin, "breach", fmt.Sprintf("ids=%d,%d,%d,999 Your email may have leaked.", deskUser, deskUser2, deskStaff))
-	wantText(t, x.out.last(t, deskAdmin), "Preview", "to 3 users", "1 of the listed ids have no account", "Your email may have leaked.")
+	if err := x.text(deskAdmin, fmt.Sprintf("%d,%d,%d,999", deskUser, deskUser2, deskStaff), 0); err != nil {
+		t.Fatal(err)
+	}
+	wantText(t, x.out.last(t, deskAdmin), "Preview", "to 3 users", "1 of the listed ids have no account", "Your email may have leaked.",
+		"Likely consequences: phishing emails", "What we are doing: passwords reset", "Where to ask: https://t.me/supprtbots")
 	x.desk.Wait()
 	if len(x.out.to(deskUser)) != 0 {
 		t.Fatal("the breach notice went out before Send")
@@ -1357,5 +1378,102 @@ func TestStaffCorrectsAFieldFromARectificationRequest(t *testing.T) {
 	if err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff}, MessageID: 1,
 		CallbackData: x.cb.Data("tk", "fix-city", fmt.Sprint(other.ID))}}); userErrKey(err) != "error.bad_callback" {
 		t.Fatalf("correcting a support ticket's user: %v", err)
+	}
+}
+
+// A breach incident from the form: its two notification deadlines, the
+// admins' reminders (each once, at 12 h before and when overdue), marking
+// each authority told (audited), and a user who had blocked the bot getting
+// the notice when they come back.
+func TestBreachIncidentDeadlinesAndReminders(t *testing.T) {
+	x := newDeskHarness(t)
+	x.out.block(deskUser2, true)
+	x.breachForm(deskAdmin, "A laptop with an export was stolen.", "all")
+	wantText(t, x.out.last(t, deskAdmin), "Preview", "to 5 users")
+	x.mustPress(deskAdmin, "Send")
+	x.desk.Wait()
+	var status deskSent
+	for _, m := range x.out.to(deskAdmin) {
+		if strings.Contains(m.Text, "Breach incident #1") {
+			status = m
+		}
+	}
+	wantText(t, status, "Breach incident #1", "2026-01-06 09:00 UTC", "2026-01-08 09:00 UTC", "email addresses", "about 3")
+	wantText(t, x.out.last(t, deskUser), "What happened: A laptop with an export was stolen.")
+	n, err := x.db.Notice(1)
+	if err != nil || n.Breach == nil || !n.Breach.DetectedAt.Equal(deskT0) {
+		t.Fatalf("incident = %+v, %v", n, err)
+	}
+
+	reminders := func(at time.Duration) int {
+		t.Helper()
+		x.clock.t = deskT0.Add(at)
+		before := len(x.out.to(deskAdmin))
+		if _, err := x.desk.IncidentReminderJob(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return len(x.out.to(deskAdmin)) - before
+	}
+	if got := reminders(11*time.Hour + 59*time.Minute); got != 0 {
+		t.Fatalf("%d reminders 12 h+ before the 24 h deadline", got)
+	}
+	if got := reminders(12 * time.Hour); got != 1 {
+		t.Fatalf("%d reminders 12 h before the 24 h deadline, want 1", got)
+	}
+	wantText(t, x.out.last(t, deskAdmin), "Roskomnadzor", "is due 2026-01-06 09:00 UTC")
+	if got := reminders(13 * time.Hour); got != 0 {
+		t.Fatalf("the reminder was sent again (%d)", got)
+	}
+	if got := reminders(24*time.Hour + time.Second); got != 1 {
+		t.Fatalf("%d overdue reminders, want 1", got)
+	}
+	wantText(t, x.out.last(t, deskAdmin), "was due")
+	x.mustPress(deskAdmin, "Roskomnadzor told")
+	wantText(t, x.out.last(t, deskAdmin), "✅ Roskomnadzor")
+	if got := reminders(60 * time.Hour); got != 1 {
+		t.Fatalf("%d reminders 12 h before the 72 h deadline, want 1", got)
+	}
+	x.mustPress(deskAdmin, "Authority told")
+	if got := reminders(100 * time.Hour); got != 0 {
+		t.Fatalf("%d reminders after both were told", got)
+	}
+	if open, _, _ := x.db.OpenIncidents(); len(open) != 0 {
+		t.Fatalf("open incidents after both notifications: %d", len(open))
+	}
+	trail, _ := x.db.Audit(valex.SystemTrail)
+	told := 0
+	for _, e := range trail {
+		if e.Action == valex.AuditIncidentNotified && e.Actor == deskAdmin {
+			told++
+		}
+	}
+	if told != 2 {
+		t.Fatalf("%d audited notifications, want 2", told)
+	}
+
+	// deskUser2 had blocked the bot: the notice waits for them.
+	if ds, _ := x.db.Deliveries(1); !slices.ContainsFunc(ds, func(d valex.Delivery) bool {
+		return d.UserID == deskUser2 && d.Status == valex.DeliveryBlocked
+	}) {
+		t.Fatalf("deliveries = %+v", ds)
+	}
+	x.out.block(deskUser2, false)
+	x.cmd(deskUser2, "privacy", "")
+	found := false
+	for _, m := range x.out.to(deskUser2) {
+		found = found || strings.Contains(m.Text, "A laptop with an export was stolen.")
+	}
+	if !found {
+		t.Fatal("the user back from blocking the bot did not get the breach notice")
+	}
+	if ds, _ := x.db.Deliveries(1); !slices.ContainsFunc(ds, func(d valex.Delivery) bool {
+		return d.UserID == deskUser2 && d.Status == valex.DeliveryDelivered
+	}) {
+		t.Fatalf("the retried delivery is not recorded: %+v", ds)
+	}
+	before := len(x.out.to(deskUser2))
+	x.cmd(deskUser2, "privacy", "")
+	if got := len(x.out.to(deskUser2)) - before; got != 1 {
+		t.Fatalf("the notice was sent again (%d messages for one /privacy)", got)
 	}
 }

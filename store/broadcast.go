@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -98,6 +99,24 @@ type noticeRecord struct {
 	By       int64          `json:"b,omitempty"`
 	Finished int64          `json:"f,omitempty"`
 	Totals   map[string]int `json:"n,omitempty"`
+	Breach   *breachRecord  `json:"br,omitempty"`
+}
+
+// breachRecord is a breach incident (valex.BreachReport). Its texts are the
+// operator's description of the incident, not a user's personal data.
+type breachRecord struct {
+	Detected     int64           `json:"d"`
+	Nature       string          `json:"na"`
+	Categories   string          `json:"ca,omitempty"`
+	Affected     string          `json:"af,omitempty"`
+	Consequences string          `json:"co"`
+	Measures     string          `json:"me"`
+	Contact      string          `json:"ct"`
+	AuthorityAt  int64           `json:"aa,omitempty"`
+	AuthorityBy  int64           `json:"ab,omitempty"`
+	RegulatorAt  int64           `json:"ra,omitempty"`
+	RegulatorBy  int64           `json:"rb,omitempty"`
+	Reminded     map[string]bool `json:"rm,omitempty"` // reminder keys sent
 }
 
 func (r noticeRecord) notice(id uint64) valex.Notice {
@@ -107,7 +126,146 @@ func (r noticeRecord) notice(id uint64) valex.Notice {
 	for k, v := range r.Totals {
 		n.Totals[valex.DeliveryStatus(k)] = v
 	}
+	if b := r.Breach; b != nil {
+		n.Breach = &valex.BreachReport{DetectedAt: fromUnixNano(b.Detected), Nature: b.Nature, Categories: b.Categories,
+			Affected: b.Affected, Consequences: b.Consequences, Measures: b.Measures, Contact: b.Contact,
+			AuthorityNotifiedAt: fromUnixNano(b.AuthorityAt), AuthorityNotifiedBy: b.AuthorityBy,
+			RegulatorNotifiedAt: fromUnixNano(b.RegulatorAt), RegulatorNotifiedBy: b.RegulatorBy}
+	}
 	return n
+}
+
+func breachOf(b *valex.BreachReport) *breachRecord {
+	if b == nil {
+		return nil
+	}
+	return &breachRecord{Detected: unixNano(b.DetectedAt), Nature: b.Nature, Categories: b.Categories, Affected: b.Affected,
+		Consequences: b.Consequences, Measures: b.Measures, Contact: b.Contact}
+}
+
+// OpenIncidents returns the breach incidents that still owe a notification
+// to an authority, oldest first, with the reminder keys already sent.
+func (db *DB) OpenIncidents() ([]valex.Notice, map[uint64]map[string]bool, error) {
+	var out []valex.Notice
+	sent := map[uint64]map[string]bool{}
+	err := db.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketNotices).ForEach(func(k, v []byte) error {
+			var rec noticeRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			if rec.Breach == nil {
+				return nil
+			}
+			n := rec.notice(binary.BigEndian.Uint64(k))
+			if n.Breach.Open() {
+				out = append(out, n)
+				sent[n.ID] = rec.Breach.Reminded
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list open incidents: %w", err)
+	}
+	return out, sent, nil
+}
+
+// ClaimIncidentReminder records that a reminder about an incident is being
+// sent; false when it already was.
+func (db *DB) ClaimIncidentReminder(noticeID uint64, key string) (bool, error) {
+	claimed := false
+	err := db.update(func(tx *bbolt.Tx) error {
+		rec, err := getNotice(tx, noticeID)
+		if err != nil || rec.Breach == nil {
+			return errors.Join(err, valex.ErrNotFound)
+		}
+		if rec.Breach.Reminded[key] {
+			return nil
+		}
+		if rec.Breach.Reminded == nil {
+			rec.Breach.Reminded = map[string]bool{}
+		}
+		rec.Breach.Reminded[key], claimed = true, true
+		return putNotice(tx, noticeID, rec)
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim reminder %s of incident %d: %w", key, noticeID, err)
+	}
+	return claimed, nil
+}
+
+// MarkIncidentNotified records that the authority (valex.IncidentAuthority)
+// or the regulator (valex.IncidentRegulator) was told about an incident, by
+// whom and when, on the incident and on the system audit trail. Marking it
+// again changes nothing.
+func (db *DB) MarkIncidentNotified(noticeID uint64, which string, by int64, at time.Time) (valex.Notice, error) {
+	var n valex.Notice
+	err := db.update(func(tx *bbolt.Tx) error {
+		rec, err := getNotice(tx, noticeID)
+		if err != nil {
+			return err
+		}
+		if rec.Breach == nil {
+			return valex.ErrNotFound
+		}
+		b := rec.Breach
+		switch which {
+		case valex.IncidentAuthority:
+			if b.AuthorityAt != 0 {
+				n = rec.notice(noticeID)
+				return nil
+			}
+			b.AuthorityAt, b.AuthorityBy = unixNano(at), by
+		case valex.IncidentRegulator:
+			if b.RegulatorAt != 0 {
+				n = rec.notice(noticeID)
+				return nil
+			}
+			b.RegulatorAt, b.RegulatorBy = unixNano(at), by
+		default:
+			return fmt.Errorf("unknown notification %q", which)
+		}
+		if err := putNotice(tx, noticeID, rec); err != nil {
+			return err
+		}
+		n = rec.notice(noticeID)
+		_, err = db.appendAudit(tx, valex.AuditEntry{TicketID: valex.SystemTrail, At: at, Actor: by,
+			Action: valex.AuditIncidentNotified, Detail: fmt.Sprintf("notice=%d,to=%s", noticeID, which)})
+		return err
+	})
+	if err != nil {
+		return valex.Notice{}, fmt.Errorf("mark incident %d notified: %w", noticeID, err)
+	}
+	return n, nil
+}
+
+// UndeliveredBreaches returns the breach notices a user has not received
+// because they had blocked the bot (or delivery failed): when they come
+// back, they get them.
+func (db *DB) UndeliveredBreaches(userID int64) ([]valex.Notice, error) {
+	var out []valex.Notice
+	err := db.view(func(tx *bbolt.Tx) error {
+		ds, err := userDeliveries(tx, userID)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if d.Kind != valex.NoticeBreach || (d.Status != valex.DeliveryBlocked && d.Status != valex.DeliveryFailed) {
+				continue
+			}
+			rec, err := getNotice(tx, d.NoticeID)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec.notice(d.NoticeID))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("undelivered breach notices of user %d: %w", userID, err)
+	}
+	return out, nil
 }
 
 // CreateNotice records a broadcast before its first delivery and gives it
@@ -116,7 +274,8 @@ func (db *DB) CreateNotice(n valex.Notice) (valex.Notice, error) {
 	if n.ID != 0 || !n.Kind.Valid() || n.CreatedAt.IsZero() {
 		return valex.Notice{}, fmt.Errorf("create notice: kind %q: not a new notice", n.Kind)
 	}
-	rec := noticeRecord{Kind: string(n.Kind), Text: n.Text, UserIDs: n.UserIDs, Created: unixNano(n.CreatedAt), By: n.CreatedBy}
+	rec := noticeRecord{Kind: string(n.Kind), Text: n.Text, UserIDs: n.UserIDs, Created: unixNano(n.CreatedAt), By: n.CreatedBy,
+		Breach: breachOf(n.Breach)}
 	err := db.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketNotices)
 		id, err := b.NextSequence()

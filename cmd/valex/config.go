@@ -68,6 +68,9 @@ type Jobs struct {
 	InboxPrune string `toml:"inbox_prune"`
 	Reminders  string `toml:"desk_reminders"`
 	Digest     string `toml:"desk_digest"`
+	// IncidentReminders reminds admins of a breach incident's 24 h and
+	// 72 h notifications (every 15 minutes by default).
+	IncidentReminders string `toml:"incident_reminders"`
 	// Retention (policy section 8).
 	PurgeCommunications string `toml:"purge_communications"`
 	InactiveAccounts    string `toml:"inactive_accounts"`
@@ -118,7 +121,7 @@ func Defaults() Config {
 		Jobs: Jobs{
 			Timezone: "UTC", Backup: "0 3 * * *", BackupKeep: 7, InboxPrune: "30 4 * * *",
 			KeySnapshotDays: 7, Compact: "50 * * * *", CompactFreeRatio: 0.25,
-			Reminders: "0 * * * *", Digest: "0 9 * * *",
+			Reminders: "0 * * * *", Digest: "0 9 * * *", IncidentReminders: "*/15 * * * *",
 			PurgeCommunications: "15 4 * * *", InactiveAccounts: "45 4 * * *",
 			CloseFeedback: "5 4 * * *", PurgeConversations: "25 4 * * *",
 		},
@@ -233,7 +236,7 @@ func (c Config) validate() []error {
 	if _, err := time.LoadLocation(c.Jobs.Timezone); err != nil {
 		p = append(p, fmt.Errorf("jobs timezone %q: %w", c.Jobs.Timezone, err))
 	}
-	for name, spec := range map[string]string{"backup": c.Jobs.Backup, "inbox_prune": c.Jobs.InboxPrune, "desk_reminders": c.Jobs.Reminders, "desk_digest": c.Jobs.Digest,
+	for name, spec := range map[string]string{"backup": c.Jobs.Backup, "inbox_prune": c.Jobs.InboxPrune, "desk_reminders": c.Jobs.Reminders, "desk_digest": c.Jobs.Digest, "incident_reminders": c.Jobs.IncidentReminders,
 		"purge_communications": c.Jobs.PurgeCommunications, "inactive_accounts": c.Jobs.InactiveAccounts,
 		"close_feedback": c.Jobs.CloseFeedback, "purge_conversations": c.Jobs.PurgeConversations, "compact": c.Jobs.Compact} {
 		if err := jobs.ParseSpec(spec); err != nil {

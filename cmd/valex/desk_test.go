@@ -52,6 +52,17 @@ func (a *app) lastTo(chatID int64) bottest.Event {
 	return bottest.Event{}
 }
 
+// breach fills in /breach's form as admin u: what happened, then stock
+// answers, then the audience ("all" or ids); the preview is the last message.
+func (a *app) breach(u bottest.User, nature, audience string) bottest.Event {
+	a.t.Helper()
+	a.say(u, "/breach "+nature)
+	for _, answer := range []string{"email addresses", "about 2", "phishing attempts", "sessions revoked", "-"} {
+		a.say(u, answer)
+	}
+	return a.say(u, audience)
+}
+
 func (a *app) tickets(u bottest.User) []valex.Request {
 	a.t.Helper()
 	ts, err := a.m.DB.UserTickets(u.ID)
@@ -338,7 +349,7 @@ func TestDeskBreachNoticeDeliveryRecorded(t *testing.T) {
 	a := startDesk(t)
 	a.emu.SetBlocked(boris.ID, true)
 	seq := a.lastSeq()
-	a.say(admin, fmt.Sprintf("/breach ids=%d,%d,%d Some email addresses were exposed on March 3.", alice.ID, boris.ID, support.ID))
+	a.breach(admin, "Some email addresses were exposed on March 3.", fmt.Sprintf("%d,%d,%d", alice.ID, boris.ID, support.ID))
 	a.press(admin, "Send")
 	contains(t, a.waitText(admin.ID, seq, "delivered,"), "2 delivered", "1 blocked the bot", "0 failed")
 	contains(t, a.waitText(alice.ID, seq, "security incident"), "Some email addresses were exposed", "t.me/supprtbots")

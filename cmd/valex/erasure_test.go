@@ -137,7 +137,7 @@ func TestErasureReachesEveryByte(t *testing.T) {
 	seedUser(t, a, aisv, gone, goneMk)
 	seedUser(t, a, aisv, kept, keptMk)
 	a.say(admin, "/start")
-	a.say(admin, fmt.Sprintf("/breach ids=%d,%d a lost laptop", gone.ID, kept.ID))
+	a.breach(admin, "a lost laptop", fmt.Sprintf("%d,%d", gone.ID, kept.ID))
 	a.press(admin, "Send")
 	a.idle()
 	a.m.Desk.Wait()

@@ -258,6 +258,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Log.Warn().Int("accounts", n).Msg("finished erasures a stop had interrupted")
 	}
 	m.Router.Use(m.Desk.Intercept)
+	m.Router.Use(m.Desk.RetryBreaches) // a user back after blocking the bot gets the breach notice they missed
 
 	for _, lang := range append([]string{""}, tr.Languages()...) {
 		l := lang
@@ -307,6 +308,7 @@ func (m *Main) openJobs() error {
 		{Name: "compact", Spec: c.Compact, Run: m.Compactor.Job(c.CompactFreeRatio)},
 		{Name: "inbox_prune", Spec: c.InboxPrune, Run: jobs.InboxPrune(m.DB, m.Clock)},
 		{Name: "desk_reminders", Spec: c.Reminders, Run: m.Desk.ReminderJob},
+		{Name: "incident_reminders", Spec: c.IncidentReminders, Run: m.Desk.IncidentReminderJob},
 		{Name: "desk_digest", Spec: c.Digest, Run: m.Desk.DigestJob},
 		{Name: "purge_communications", Spec: c.PurgeCommunications, Run: jobs.PurgeCommunications(m.DB, retention, m.Clock)},
 		{Name: "close_feedback", Spec: c.CloseFeedback, Run: jobs.CloseFeedback(m.DB, retention, m.Clock)},
