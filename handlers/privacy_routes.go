@@ -43,7 +43,7 @@ func (d *Desk) Register(rt *bot.Router) {
 	rt.Command("policy_update", valex.RoleAdmin, "cmd.policy_update", d.PolicyUpdate)
 	rt.Command("breach", valex.RoleAdmin, "cmd.breach", d.Breach)
 	rt.Command("marketing", valex.RoleAdmin, "cmd.marketing", d.Marketing)
-	rt.Callback("nb", valex.RoleAdmin, d.NoticeButton) // a notice preview's Send / Cancel
+	rt.Callback("nb", valex.RoleAdmin, d.NoticeButton)   // a notice preview's Send / Cancel
 	rt.Callback("bi", valex.RoleAdmin, d.IncidentButton) // a breach incident's "authority told" (breach.go)
 	rt.Dialog(dialogBreach, valex.RoleAdmin, d.BreachFormText, bot.DialogOptions{})
 }
