@@ -64,7 +64,7 @@ type DialogOptions struct {
 	Kinds []Kind
 	// Buttons are the callback prefixes of the prompt's own screen: pressing
 	// one keeps the prompt open (a "Clear" button beside "type a new city").
-	Buttons []string
+	Buttons []CallbackRoute
 }
 
 type dialogRoute struct {
@@ -87,7 +87,7 @@ func (rt *Router) Dialog(name string, role valex.Role, h HandlerFunc, opt Dialog
 		d.kinds[k] = true
 	}
 	for _, b := range opt.Buttons {
-		d.buttons[b] = true
+		d.buttons[string(b)] = true
 	}
 	rt.dialogRoutes[name] = d
 }

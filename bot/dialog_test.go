@@ -82,7 +82,7 @@ func newDialogRig() *dialogRig {
 			r.EndDialog()
 		}
 		return x.fail
-	}, DialogOptions{Buttons: []string{"c"}})
+	}, DialogOptions{Buttons: []CallbackRoute{"c"}})
 	x.rt.On(KindText, note("chat"))
 	return x
 }

@@ -98,8 +98,17 @@ func (rt *Router) Command(name string, role valex.Role, helpKey string, h Handle
 	rt.commands[name] = route{info: CommandInfo{Name: name, Role: role, HelpKey: helpKey, Hidden: helpKey == ""}, h: h}
 }
 
-// Callback registers the handler of buttons made with Signer.Data(prefix, ...).
-func (rt *Router) Callback(prefix string, role valex.Role, h HandlerFunc) {
+// CallbackRoute names a kind of button: declared once, it makes its
+// buttons' signed data (Data) and Router.Callback routes their presses, so
+// nobody formats or parses a prefix by hand.
+type CallbackRoute string
+
+// Data is the signed callback data of a button of this route with args.
+func (c CallbackRoute) Data(s *Signer, args ...string) string { return s.Data(string(c), args...) }
+
+// Callback registers the handler of the route's buttons.
+func (rt *Router) Callback(cb CallbackRoute, role valex.Role, h HandlerFunc) {
+	prefix := string(cb)
 	if _, dup := rt.callbacks[prefix]; dup {
 		panic(fmt.Sprintf("bot: callback prefix %q registered twice", prefix))
 	}

@@ -19,17 +19,17 @@ func (a *AI) Register(rt *bot.Router) {
 	rt.Command("tts", valex.RoleUser, "cmd.tts", a.TTS)
 	rt.Command("voice", valex.RoleUser, "cmd.voice", a.Voice)
 	rt.Command("usage", valex.RoleUser, "cmd.usage", a.Usage)
-	rt.Callback("aic", valex.RoleUser, a.ConsentButton)
-	rt.Callback("aim", valex.RoleUser, a.ModelPicked)
-	rt.Callback("aimd", valex.RoleUser, a.ModePicked)
-	rt.Callback("aii", valex.RoleUser, a.ImageButton)
+	rt.Callback(cbAIConsent, valex.RoleUser, a.ConsentButton)
+	rt.Callback(cbModel, valex.RoleUser, a.ModelPicked)
+	rt.Callback(cbMode, valex.RoleUser, a.ModePicked)
+	rt.Callback(cbImage, valex.RoleUser, a.ImageButton)
 	// In groups the bot answers when mentioned, draws and speaks; every
 	// other screen (models, usage, modes) stays in the private chat.
-	rt.InGroups("image", "tts", "aii")
+	rt.InGroups("image", "tts", string(cbImage))
 }
 
 // Register routes /conversations and its buttons (conversations.go).
 func (c *Conversations) Register(rt *bot.Router) {
 	rt.Command("conversations", valex.RoleUser, "cmd.conversations", c.List)
-	rt.Callback("cv", valex.RoleUser, c.Button)
+	rt.Callback(cbConversations, valex.RoleUser, c.Button)
 }

@@ -169,7 +169,7 @@ func (d *Desk) incidentButtons(lang string, n valex.Notice) [][]bot.Button {
 	for _, dl := range n.Breach.Deadlines() {
 		if !dl.Done {
 			row = append(row, bot.Button{Text: d.Tr.T(lang, "incident.btn_done."+dl.Name, nil),
-				Data: d.CB.Data("bi", dl.Name, strconv.FormatUint(n.ID, 10))})
+				Data: cbIncident.Data(d.CB, dl.Name, strconv.FormatUint(n.ID, 10))})
 		}
 	}
 	if row == nil {

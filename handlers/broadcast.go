@@ -171,8 +171,8 @@ func (d *Desk) preview(ctx context.Context, r *bot.Request, n valex.Notice) erro
 	}
 	id := d.drafts.put(n)
 	kb := [][]bot.Button{{
-		{Text: d.t(r, "notice.send", nil), Data: d.CB.Data("nb", "send", id)},
-		{Text: d.t(r, "notice.cancel", nil), Data: d.CB.Data("nb", "cancel", id)},
+		{Text: d.t(r, "notice.send", nil), Data: cbNotice.Data(d.CB, "send", id)},
+		{Text: d.t(r, "notice.cancel", nil), Data: cbNotice.Data(d.CB, "cancel", id)},
 	}}
 	return d.reply(ctx, r, d.t(r, "notice.preview", map[string]any{
 		"Kind": d.t(r, "notice.kind."+string(n.Kind), nil), "Text": body,

@@ -469,7 +469,7 @@ func (a *AI) ready(ctx context.Context, r *bot.Request) (admission, error) {
 		return ad, a.h.reply(ctx, r, a.h.t(r, "ai.restricted", nil), nil)
 	}
 	ad.ask = true
-	kb := [][]bot.Button{{{Text: a.h.t(r, "ai.consent.agree", nil), Data: a.h.CB.Data("aic", "y", accountTag(u))}}}
+	kb := [][]bot.Button{{{Text: a.h.t(r, "ai.consent.agree", nil), Data: cbAIConsent.Data(a.h.CB, "y", accountTag(u))}}}
 	text := a.h.t(r, "ai.consent.ask", map[string]any{"Version": tghtml.Escape(a.opt.PolicyVersion())})
 	_, err = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: text, Keyboard: kb})
 	return ad, err
@@ -1001,7 +1001,7 @@ func (a *AI) Model(ctx context.Context, r *bot.Request) error {
 		if m.ID == cur.ID {
 			label = "✓ " + label
 		}
-		kb = append(kb, []bot.Button{{Text: label, Data: a.h.CB.Data("aim", shortKey(m.ID))}})
+		kb = append(kb, []bot.Button{{Text: label, Data: cbModel.Data(a.h.CB, shortKey(m.ID))}})
 	}
 	text := a.h.t(r, "ai.model.choose", map[string]any{"Model": tghtml.Escape(cur.ID)})
 	return a.h.reply(ctx, r, text, kb)
@@ -1059,7 +1059,7 @@ func (a *AI) Mode(ctx context.Context, r *bot.Request) error {
 		if m.ID == cur.ID {
 			label = "✓ " + label
 		}
-		kb = append(kb, []bot.Button{{Text: label, Data: a.h.CB.Data("aimd", m.ID)}})
+		kb = append(kb, []bot.Button{{Text: label, Data: cbMode.Data(a.h.CB, m.ID)}})
 	}
 	return a.h.reply(ctx, r, a.h.t(r, "ai.mode.choose", map[string]any{"Mode": a.modeTitle(r, cur)}), kb)
 }

@@ -95,7 +95,7 @@ func (c *Conversations) screen(r *bot.Request, notice string) (string, [][]bot.B
 		}
 		lines = append(lines, line)
 		id := strconv.FormatUint(conv.ID, 10)
-		row = append(row, bot.Button{Text: c.h.t(r, "conv.btn_delete", map[string]any{"ID": conv.ID}), Data: c.h.CB.Data("cv", "d", id)})
+		row = append(row, bot.Button{Text: c.h.t(r, "conv.btn_delete", map[string]any{"ID": conv.ID}), Data: cbConversations.Data(c.h.CB, "d", id)})
 		if len(row) == 3 {
 			kb, row = append(kb, row), nil
 		}
@@ -103,7 +103,7 @@ func (c *Conversations) screen(r *bot.Request, notice string) (string, [][]bot.B
 	if len(row) > 0 {
 		kb = append(kb, row)
 	}
-	kb = append(kb, []bot.Button{{Text: c.h.t(r, "conv.btn_delete_all", nil), Data: c.h.CB.Data("cv", "a")}})
+	kb = append(kb, []bot.Button{{Text: c.h.t(r, "conv.btn_delete_all", nil), Data: cbConversations.Data(c.h.CB, "a")}})
 	text := c.h.t(r, "conv.list", map[string]any{"Lines": strings.Join(lines, "\n"), "Kept": c.keptText(r)})
 	return prefix + text, kb, nil
 }
@@ -169,8 +169,8 @@ func (c *Conversations) Button(ctx context.Context, r *bot.Request) error {
 			return edit(c.h.t(r, "conv.none", nil), [][]bot.Button{})
 		}
 		kb := [][]bot.Button{
-			{{Text: c.h.t(r, "conv.btn_yes_all", nil), Data: c.h.CB.Data("cv", "y")}},
-			{{Text: c.h.t(r, "conv.btn_no", nil), Data: c.h.CB.Data("cv", "n")}},
+			{{Text: c.h.t(r, "conv.btn_yes_all", nil), Data: cbConversations.Data(c.h.CB, "y")}},
+			{{Text: c.h.t(r, "conv.btn_no", nil), Data: cbConversations.Data(c.h.CB, "n")}},
 		}
 		return edit(c.h.Tr.N(r.Lang, "conv.confirm_all", len(list), nil), kb)
 	case len(args) == 1 && args[0] == "y":

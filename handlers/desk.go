@@ -247,7 +247,7 @@ func (d *Desk) tellStaff(ctx context.Context, t valex.Request, key string, args 
 	n := 0
 	for _, id := range to {
 		lang := d.langOf(id)
-		kb := [][]bot.Button{{{Text: d.Tr.T(lang, "desk.btn_open", map[string]any{"ID": t.ID}), Data: d.CB.Data("tk", "show", idArg(t.ID))}}}
+		kb := [][]bot.Button{{{Text: d.Tr.T(lang, "desk.btn_open", map[string]any{"ID": t.ID}), Data: cbTicket.Data(d.CB, "show", idArg(t.ID))}}}
 		if d.tell(ctx, id, lang, t.ID, key, args(lang), kb) {
 			n++
 		}
@@ -362,7 +362,7 @@ func (f listFilter) data(cb *bot.Signer) string {
 	if s == "" {
 		s = "-"
 	}
-	return cb.Data("rq", strconv.Itoa(f.page), k, s)
+	return cbRequests.Data(cb, strconv.Itoa(f.page), k, s)
 }
 
 func parseListFilter(args []string) (listFilter, error) {
@@ -457,7 +457,7 @@ func (d *Desk) listView(r *bot.Request, f listFilter) (string, [][]bot.Button, e
 			"Left": d.ticketArgs(r.Lang, t)["Left"], "Age": d.age(r.Lang, t.ReceivedAt, now),
 			"Assignee": assignee, "Snippet": d.snippet(t.ID),
 		}))
-		row = append(row, bot.Button{Text: "#" + idArg(t.ID), Data: d.CB.Data("tk", "show", idArg(t.ID))})
+		row = append(row, bot.Button{Text: "#" + idArg(t.ID), Data: cbTicket.Data(d.CB, "show", idArg(t.ID))})
 		if len(row) == 5 {
 			kb, row = append(kb, row), nil
 		}
@@ -640,7 +640,7 @@ func (d *Desk) ticketView(r *bot.Request, t valex.Request) (string, [][]bot.Butt
 		b.WriteString(d.t(r, "desk.view_overdue", nil))
 	}
 	btn := func(key, action string) bot.Button {
-		return bot.Button{Text: d.t(r, key, nil), Data: d.CB.Data("tk", action, idArg(t.ID))}
+		return bot.Button{Text: d.t(r, key, nil), Data: cbTicket.Data(d.CB, action, idArg(t.ID))}
 	}
 	row1 := []bot.Button{btn("desk.btn_reply", "reply")}
 	if t.AssigneeID != r.From.ID {
@@ -686,7 +686,7 @@ func (d *Desk) profileView(ctx context.Context, r *bot.Request, t valex.Request)
 	var row []bot.Button
 	for _, f := range valex.EditableFields {
 		row = append(row, bot.Button{Text: d.t(r, "desk.btn_correct", map[string]any{"Field": d.t(r, "profile.edit_"+string(f), nil)}),
-			Data: d.CB.Data("tk", "fix-"+string(f), idArg(t.ID))})
+			Data: cbTicket.Data(d.CB, "fix-"+string(f), idArg(t.ID))})
 		if len(row) == 2 {
 			kb, row = append(kb, row), nil
 		}
@@ -694,7 +694,7 @@ func (d *Desk) profileView(ctx context.Context, r *bot.Request, t valex.Request)
 	if row != nil {
 		kb = append(kb, row)
 	}
-	kb = append(kb, []bot.Button{{Text: d.t(r, "desk.confirm_no", nil), Data: d.CB.Data("tk", "show", idArg(t.ID))}})
+	kb = append(kb, []bot.Button{{Text: d.t(r, "desk.confirm_no", nil), Data: cbTicket.Data(d.CB, "show", idArg(t.ID))}})
 	return d.reply(ctx, r, d.t(r, "desk.requester_profile", map[string]any{"ID": t.ID})+"\n\n"+d.profileText(r, u), kb)
 }
 
@@ -799,8 +799,8 @@ func (d *Desk) TicketButton(ctx context.Context, r *bot.Request) error {
 			key = "desk.confirm_erasure"
 		}
 		return d.reply(ctx, r, d.t(r, key, d.ticketArgs(r.Lang, t)), [][]bot.Button{{
-			{Text: d.t(r, "desk.confirm_yes", nil), Data: d.CB.Data("tk", "done!", idArg(id))},
-			{Text: d.t(r, "desk.confirm_no", nil), Data: d.CB.Data("tk", "show", idArg(id))},
+			{Text: d.t(r, "desk.confirm_yes", nil), Data: cbTicket.Data(d.CB, "done!", idArg(id))},
+			{Text: d.t(r, "desk.confirm_no", nil), Data: cbTicket.Data(d.CB, "show", idArg(id))},
 		}})
 	case "done!":
 		if t.Kind == valex.KindErasure {

@@ -226,8 +226,8 @@ func newDeskHarness(tb testing.TB) *deskHarness {
 	// handles text (here a stand-in for the chat) and the profile screen.
 	x.rt.Use(x.desk.Intercept)
 	x.rt.Use(x.desk.RetryBreaches)
-	x.rt.Callback("prof", valex.RoleUser, h.ProfileButton)
-	x.rt.Dialog(dialogProfileField, valex.RoleUser, h.ProfileAnswer, bot.DialogOptions{Buttons: []string{"prof"}})
+	x.rt.Callback(cbProfile, valex.RoleUser, h.ProfileButton)
+	x.rt.Dialog(dialogProfileField, valex.RoleUser, h.ProfileAnswer, bot.DialogOptions{Buttons: []bot.CallbackRoute{cbProfile}})
 	x.rt.Command("cancel", valex.RoleUser, "cmd.cancel", h.Cancel)
 	x.rt.On(bot.KindText, func(ctx context.Context, r *bot.Request) error {
 		x.mu.Lock()

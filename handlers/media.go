@@ -179,8 +179,8 @@ func (a *AI) Image(ctx context.Context, r *bot.Request) error {
 	}
 	a.mu.Unlock()
 	kb := [][]bot.Button{{
-		{Text: a.h.t(r, "ai.image.generate", map[string]any{"Cost": credits(r.Lang, price)}), Data: a.h.CB.Data("aii", "go", p.id)},
-		{Text: a.h.t(r, "ai.image.cancel", nil), Data: a.h.CB.Data("aii", "no", p.id)},
+		{Text: a.h.t(r, "ai.image.generate", map[string]any{"Cost": credits(r.Lang, price)}), Data: cbImage.Data(a.h.CB, "go", p.id)},
+		{Text: a.h.t(r, "ai.image.cancel", nil), Data: cbImage.Data(a.h.CB, "no", p.id)},
 	}}
 	return a.h.reply(ctx, r, a.h.t(r, "ai.image.confirm", map[string]any{"Cost": credits(r.Lang, price), "Model": tghtml.Escape(m.ID)}), kb)
 }

@@ -144,7 +144,7 @@ func (d *Desk) Privacy(ctx context.Context, r *bot.Request) error {
 		"Retention": d.retentionLines(r.Lang), // conversations.go
 	})
 	btn := func(key, arg string) bot.Button {
-		return bot.Button{Text: d.t(r, key, nil), Data: d.CB.Data("pv", arg)}
+		return bot.Button{Text: d.t(r, key, nil), Data: cbPrivacy.Data(d.CB, arg)}
 	}
 	kb := [][]bot.Button{
 		{btn("privacy.btn_access", "access"), btn("privacy.btn_rectify", "rectify")},
@@ -540,8 +540,8 @@ func (d *Desk) Forget(ctx context.Context, r *bot.Request) error {
 // forgetConfirm says what goes and what stays, with the two buttons.
 func (d *Desk) forgetConfirm(ctx context.Context, r *bot.Request) error {
 	kb := [][]bot.Button{
-		{{Text: d.t(r, "privacy.btn_forget_yes", nil), Data: d.CB.Data("fg", "yes")}},
-		{{Text: d.t(r, "privacy.btn_forget_no", nil), Data: d.CB.Data("fg", "no")}},
+		{{Text: d.t(r, "privacy.btn_forget_yes", nil), Data: cbForget.Data(d.CB, "yes")}},
+		{{Text: d.t(r, "privacy.btn_forget_no", nil), Data: cbForget.Data(d.CB, "no")}},
 	}
 	return d.reply(ctx, r, d.t(r, "privacy.forget_confirm", map[string]any{
 		"Payments": periodWords(d.Tr, r.Lang, d.Policy.Retention.Defaults().PaymentRecords),
@@ -712,7 +712,7 @@ func (d *Desk) consentView(r *bot.Request) (string, [][]bot.Button, error) {
 		if on {
 			key = "consent.btn_give." + string(k)
 		}
-		kb = append(kb, []bot.Button{{Text: d.t(r, key, nil), Data: d.CB.Data("cs", "c", string(k), boolArg(on))}})
+		kb = append(kb, []bot.Button{{Text: d.t(r, key, nil), Data: cbConsent.Data(d.CB, "c", string(k), boolArg(on))}})
 	}
 	b.WriteString("\n\n" + d.t(r, "consent.restrictions", nil))
 	for _, k := range valex.RestrictionKinds {
@@ -727,7 +727,7 @@ func (d *Desk) consentView(r *bot.Request) (string, [][]bot.Button, error) {
 		if on {
 			key = "consent.btn_restrict." + string(k)
 		}
-		kb = append(kb, []bot.Button{{Text: d.t(r, key, nil), Data: d.CB.Data("cs", "r", string(k), boolArg(on))}})
+		kb = append(kb, []bot.Button{{Text: d.t(r, key, nil), Data: cbConsent.Data(d.CB, "r", string(k), boolArg(on))}})
 	}
 	return b.String(), kb, nil
 }

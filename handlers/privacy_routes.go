@@ -18,23 +18,23 @@ func (d *Desk) Register(rt *bot.Router) {
 	rt.Command("consent", valex.RoleUser, "cmd.consent", d.Consent)
 	rt.Command("support", valex.RoleUser, "cmd.support", d.Support)
 	rt.Command("feedback", valex.RoleUser, "cmd.feedback", d.Feedback)
-	rt.Callback("pv", valex.RoleUser, d.PrivacyButton)
-	rt.Callback("fg", valex.RoleUser, d.ForgetButton)
-	rt.Callback("cs", valex.RoleUser, d.ConsentButton)
+	rt.Callback(cbPrivacy, valex.RoleUser, d.PrivacyButton)
+	rt.Callback(cbForget, valex.RoleUser, d.ForgetButton)
+	rt.Callback(cbConsent, valex.RoleUser, d.ConsentButton)
 
 	// Support staff: the desk (desk.go).
 	rt.Command("requests", valex.RoleSupport, "cmd.requests", d.Requests)
 	rt.Command("request", valex.RoleSupport, "cmd.request", d.Request)
 	rt.Command("extend", valex.RoleSupport, "cmd.extend", d.Extend)
 	rt.Command("reject", valex.RoleSupport, "cmd.reject", d.Reject)
-	rt.Callback("rq", valex.RoleSupport, d.RequestsButton)
-	rt.Callback("tk", valex.RoleSupport, d.TicketButton)
+	rt.Callback(cbRequests, valex.RoleSupport, d.RequestsButton)
+	rt.Callback(cbTicket, valex.RoleSupport, d.TicketButton)
 	// Prompts: the text of a new ticket, a message for one ticket (privacy.go),
 	// and a staff member's reply or reason (desk.go).
 	rt.Dialog(dialogNewTicket, valex.RoleUser, d.NewTicketText, bot.DialogOptions{})
-	rt.Dialog(dialogTicket, valex.RoleUser, d.TicketText, bot.DialogOptions{Buttons: []string{"prof"}})
+	rt.Dialog(dialogTicket, valex.RoleUser, d.TicketText, bot.DialogOptions{Buttons: []bot.CallbackRoute{cbProfile}})
 	for _, name := range []string{dialogReply, dialogReject, dialogExtend, dialogHold, dialogCorrect} {
-		rt.Dialog(name, valex.RoleSupport, d.StaffText, bot.DialogOptions{Buttons: []string{"tk"}})
+		rt.Dialog(name, valex.RoleSupport, d.StaffText, bot.DialogOptions{Buttons: []bot.CallbackRoute{cbTicket}})
 	}
 
 	// Admins: legal holds (desk.go) and notices (broadcast.go).
@@ -43,7 +43,7 @@ func (d *Desk) Register(rt *bot.Router) {
 	rt.Command("policy_update", valex.RoleAdmin, "cmd.policy_update", d.PolicyUpdate)
 	rt.Command("breach", valex.RoleAdmin, "cmd.breach", d.Breach)
 	rt.Command("marketing", valex.RoleAdmin, "cmd.marketing", d.Marketing)
-	rt.Callback("nb", valex.RoleAdmin, d.NoticeButton)   // a notice preview's Send / Cancel
-	rt.Callback("bi", valex.RoleAdmin, d.IncidentButton) // a breach incident's "authority told" (breach.go)
+	rt.Callback(cbNotice, valex.RoleAdmin, d.NoticeButton)     // a notice preview's Send / Cancel
+	rt.Callback(cbIncident, valex.RoleAdmin, d.IncidentButton) // a breach incident's "authority told" (breach.go)
 	rt.Dialog(dialogBreach, valex.RoleAdmin, d.BreachFormText, bot.DialogOptions{})
 }

@@ -42,12 +42,12 @@ func (h *Handlers) profileText(r *bot.Request, u valex.User) string {
 
 func (h *Handlers) profileKeyboard(r *bot.Request) [][]bot.Button {
 	btn := func(f valex.ProfileField) bot.Button {
-		return bot.Button{Text: h.t(r, "profile.edit_"+string(f), nil), Data: h.CB.Data("prof", "edit", string(f))}
+		return bot.Button{Text: h.t(r, "profile.edit_"+string(f), nil), Data: cbProfile.Data(h.CB, "edit", string(f))}
 	}
 	return [][]bot.Button{
 		{btn(valex.FieldNickname), btn(valex.FieldCity)},
 		{btn(valex.FieldDescription), btn(valex.FieldEmail)},
-		{{Text: h.t(r, "profile.edit_phone", nil), Data: h.CB.Data("prof", "phone")}},
+		{{Text: h.t(r, "profile.edit_phone", nil), Data: cbProfile.Data(h.CB, "phone")}},
 	}
 }
 
@@ -62,7 +62,7 @@ func (h *Handlers) ProfileButton(ctx context.Context, r *bot.Request) error {
 	case len(args) == 2 && args[0] == "edit" && editable(args[1]):
 		f := valex.ProfileField(args[1])
 		r.StartDialog(dialogProfileField, string(f))
-		kb := [][]bot.Button{{{Text: h.t(r, "profile.clear", nil), Data: h.CB.Data("prof", "clear", string(f))}}}
+		kb := [][]bot.Button{{{Text: h.t(r, "profile.clear", nil), Data: cbProfile.Data(h.CB, "clear", string(f))}}}
 		if f == valex.FieldNickname {
 			kb = nil // a nickname cannot be empty
 		}

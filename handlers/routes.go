@@ -16,10 +16,10 @@ func (h *Handlers) Register(rt *bot.Router) {
 	rt.Command("language", valex.RoleUser, "cmd.language", h.Language)
 	rt.Command("profile", valex.RoleUser, "cmd.profile", h.Profile)
 	rt.Command("cancel", valex.RoleUser, "cmd.cancel", h.Cancel)
-	rt.Callback("lang", valex.RoleUser, h.LanguagePicked)
-	rt.Callback("prof", valex.RoleUser, h.ProfileButton)
+	rt.Callback(cbLanguage, valex.RoleUser, h.LanguagePicked)
+	rt.Callback(cbProfile, valex.RoleUser, h.ProfileButton)
 	rt.Dialog(dialogProfileField, valex.RoleUser, h.ProfileAnswer,
-		bot.DialogOptions{Kinds: []bot.Kind{bot.KindText, bot.KindContact}, Buttons: []string{"prof"}})
+		bot.DialogOptions{Kinds: []bot.Kind{bot.KindText, bot.KindContact}, Buttons: []bot.CallbackRoute{cbProfile}})
 	rt.On(bot.KindContact, h.Contact)
 	// Only screens with nothing personal answer in groups (bot.Router.InGroups).
 	rt.InGroups("help", "cancel")

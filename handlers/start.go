@@ -53,7 +53,7 @@ func (h *Handlers) Language(ctx context.Context, r *bot.Request) error {
 	}
 	var row []bot.Button
 	for _, l := range h.Tr.Languages() {
-		row = append(row, bot.Button{Text: h.Tr.T(l, "language.name", nil), Data: h.CB.Data("lang", l)})
+		row = append(row, bot.Button{Text: h.Tr.T(l, "language.name", nil), Data: cbLanguage.Data(h.CB, l)})
 	}
 	return h.reply(ctx, r, h.t(r, "language.choose", nil), [][]bot.Button{row})
 }
