@@ -196,66 +196,14 @@ func (d *Desk) IncidentButton(ctx context.Context, r *bot.Request) error {
 	return d.Out.Edit(ctx, r.ChatID, r.MessageID, d.incidentText(r.Lang, n), d.incidentButtons(r.Lang, n))
 }
 
-// IncidentReminderJob reminds every admin of an incident's notification
-// before its deadline and once overdue, each reminder exactly once.
-func (d *Desk) IncidentReminderJob(ctx context.Context) (string, error) {
-	incidents, sent, err := d.Store.OpenIncidents()
-	if err != nil {
-		return "", err
-	}
-	now, reminded := d.Clock.Now(), 0
-	for _, n := range incidents {
-		for _, dl := range n.Breach.Deadlines() {
-			key := valex.IncidentReminder(dl, now, sent[n.ID])
-			if key == "" {
-				continue
-			}
-			ok, err := d.Store.ClaimIncidentReminder(n.ID, key)
-			if err != nil {
-				return "", err
-			}
-			if !ok {
-				continue
-			}
-			for admin := range d.Roles.Admins {
-				lang := d.langOf(admin)
-				stage := strings.TrimPrefix(key, dl.Name+":")
-				args := map[string]any{"ID": n.ID, "Who": d.Tr.T(lang, "incident.to."+dl.Name, nil),
-					"Due": dl.Due.UTC().Format("2006-01-02 15:04 UTC")}
-				if d.tell(ctx, admin, lang, 0, "incident.remind_"+stage, args, d.incidentButtons(lang, n)) {
-					reminded++
-				}
-			}
-		}
-	}
-	return "open incidents: " + strconv.Itoa(len(incidents)) + ", reminders sent: " + strconv.Itoa(reminded), nil
-}
-
 // RetryBreaches is router middleware: a user who had blocked the bot when a
 // breach notice went out gets it as soon as they are back (any update from
 // them), and the delivery is recorded.
 func (d *Desk) RetryBreaches(next bot.HandlerFunc) bot.HandlerFunc {
 	return func(ctx context.Context, r *bot.Request) error {
 		if r.Private() && r.From.ID != 0 {
-			d.retryBreaches(ctx, r.From.ID)
+			d.Service.RetryBreaches(ctx, valex.User{ID: r.From.ID, Language: d.langOf(r.From.ID)})
 		}
 		return next(ctx, r)
-	}
-}
-
-func (d *Desk) retryBreaches(ctx context.Context, uid int64) {
-	ns, err := d.Store.UndeliveredBreaches(uid)
-	if err != nil || len(ns) == 0 {
-		return
-	}
-	u := valex.User{ID: uid, Language: d.langOf(uid)}
-	for _, n := range ns {
-		status, err := d.deliver(ctx, n, u)
-		if err != nil {
-			return
-		}
-		if err := d.record(n, uid, status); err != nil {
-			d.Log.Warn().Err(err).Uint64("notice_id", n.ID).Msg("record a retried breach notice")
-		}
 	}
 }

@@ -3,17 +3,15 @@ package handlers
 import (
 	"context"
 	"errors"
-	"fmt"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
 	"github.com/valex-ai/valex/bot/tghtml"
+	"github.com/valex-ai/valex/desk"
 )
 
 // The privacy request desk: users exercise their rights (privacy.go),
@@ -129,14 +127,17 @@ type Desk struct {
 	// sources, retention and recipients of each category.
 	Access AccessInfo
 
-	broadcasts sync.WaitGroup
-	drafts     noticeDrafts // admin notices waiting for "Send" (broadcast.go)
-	breaches   breachForms  // /breach forms being filled in (breach.go)
+	// Service runs the desk's workflows (tickets, reminders, digest,
+	// broadcasts); this type is its Telegram side (Notifier, handlers).
+	Service *desk.Service
+
+	drafts   noticeDrafts // admin notices waiting for "Send" (broadcast.go)
+	breaches breachForms  // /breach forms being filled in (breach.go)
 }
 
 // Wait blocks until the broadcasts in flight have finished (or stopped
 // with their context).
-func (d *Desk) Wait() { d.broadcasts.Wait() }
+func (d *Desk) Wait() { d.Service.Wait() }
 
 // The desk's prompts (bot.Dialog): a user's text for a new ticket (the
 // argument is the kind), a user's message for one ticket (its id), and a
@@ -198,19 +199,7 @@ func (d *Desk) langOf(id int64) string {
 }
 
 // staff lists every account that works the desk: support staff and admins.
-func (d *Desk) staff() []int64 {
-	var ids []int64
-	for id := range d.Roles.Support {
-		ids = append(ids, id)
-	}
-	for id := range d.Roles.Admins {
-		if !d.Roles.Support[id] {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids
-}
+func (d *Desk) staff() []int64 { return d.Roles.Staff() }
 
 // tell sends a message about ticket to an account in lang and links it to
 // the ticket, so a Telegram reply to it lands there. A failure is logged
@@ -302,17 +291,9 @@ func (d *Desk) notifyUser(ctx context.Context, t valex.Request) {
 	d.tell(ctx, t.UserID, lang, t.ID, key, args, nil)
 }
 
-// tracked reports whether requests of kind k run against a deadline, with
-// staff alerts and reminders. Feedback does not, unless the configuration
-// gives it a deadline of its own: it is not a privacy request, and closes
-// when answered or after a quiet period (jobs.CloseFeedback).
-func (d *Desk) tracked(k valex.RequestKind) bool {
-	if k != valex.KindFeedback {
-		return true
-	}
-	_, rule := d.SLA.KindRules[k]
-	return rule || d.SLA.PerKind[k] > 0
-}
+// tracked reports whether requests of kind k run against a deadline
+// (desk.Service.Tracked).
+func (d *Desk) tracked(k valex.RequestKind) bool { return d.Service.Tracked(k) }
 
 // complaint says where a refused request can be taken.
 func (d *Desk) complaint(lang string) string {
@@ -1030,130 +1011,6 @@ func retryable(key string) bool {
 		return true
 	}
 	return false
-}
-
-// SendReminders alerts staff about deadlines: 7, 3 and 1 days before and
-// once overdue, each exactly once per deadline (the store keeps the marks),
-// to the assignee or, for unassigned tickets, every staff member. The jobs
-// scheduler runs it; it visits only tickets due within the next 7 days.
-func (d *Desk) SendReminders(ctx context.Context) error {
-	_, _, err := d.sendReminders(ctx)
-	return err
-}
-
-// ReminderJob is SendReminders for the jobs scheduler, with a summary of
-// what it did for the job log.
-func (d *Desk) ReminderJob(ctx context.Context) (string, error) {
-	visited, sent, err := d.sendReminders(ctx)
-	return fmt.Sprintf("visited %d tickets due within 7 days, sent %d reminders", visited, sent), err
-}
-
-// DigestJob is SendDigest for the jobs scheduler.
-func (d *Desk) DigestJob(ctx context.Context) (string, error) {
-	sent, err := d.sendDigest(ctx)
-	return fmt.Sprintf("digest sent to %d staff members", sent), err
-}
-
-func (d *Desk) sendReminders(ctx context.Context) (visited, sent int, err error) {
-	now := d.Clock.Now()
-	horizon := now.Add(time.Duration(valex.ReminderMarks[0])*24*time.Hour + time.Nanosecond)
-	var failed []error
-	visited, err = d.Store.DueOpenTickets(horizon, func(t valex.Request, marks map[string]bool) error {
-		if !d.tracked(t.Kind) {
-			return nil // feedback has no deadline to be reminded of
-		}
-		for _, m := range valex.DueReminders(t, now, marks) {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			ok, err := d.Store.ClaimReminder(t.ID, m.Key(), now)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue // another pass got there first
-			}
-			key := "desk.reminder_due"
-			if m.Overdue {
-				key = "desk.reminder_overdue"
-			}
-			got := d.tellStaff(ctx, t, key, func(lang string) map[string]any {
-				return d.ticketArgs(lang, t)
-			})
-			if got == 0 {
-				failed = append(failed, fmt.Errorf("reminder %s of ticket %d reached no staff member", m.Key(), t.ID))
-				if err := d.Store.ReleaseReminder(t.ID, m.Key()); err != nil {
-					return err
-				}
-				continue
-			}
-			if _, err := d.Store.AppendAudit(t.ID, valex.AuditEntry{At: now, Action: valex.AuditReminded, Detail: m.Key()}); err != nil {
-				return err
-			}
-			sent++
-		}
-		return nil
-	})
-	if err != nil {
-		return visited, sent, fmt.Errorf("send reminders: %w", err)
-	}
-	return visited, sent, errors.Join(failed...)
-}
-
-// digestSize is how many tickets the daily digest lists.
-const digestSize = 15
-
-// SendDigest sends every staff member the open tickets: how many, how many
-// overdue and due this week, and the most urgent ones. With nothing open
-// it sends nothing.
-func (d *Desk) SendDigest(ctx context.Context) error {
-	_, err := d.sendDigest(ctx)
-	return err
-}
-
-func (d *Desk) sendDigest(ctx context.Context) (sent int, err error) {
-	now := d.Clock.Now()
-	top, total, err := d.Store.OpenTickets("", "", 0, digestSize)
-	if err != nil || total == 0 {
-		return 0, err
-	}
-	count := func(t valex.Request, _ map[string]bool) error { return nil }
-	overdue, err := d.Store.DueOpenTickets(now, count)
-	if err != nil {
-		return 0, fmt.Errorf("digest: %w", err)
-	}
-	week, err := d.Store.DueOpenTickets(now.Add(7*24*time.Hour), count)
-	if err != nil {
-		return 0, fmt.Errorf("digest: %w", err)
-	}
-	var failed []error
-	for _, id := range d.staff() {
-		lang := d.langOf(id)
-		var b strings.Builder
-		b.WriteString(d.Tr.N(lang, "desk.digest_title", total, map[string]any{"Overdue": overdue, "Week": week - overdue}))
-		for _, t := range top {
-			key := "desk.digest_line"
-			if t.Overdue(now) {
-				key = "desk.digest_line_overdue"
-			}
-			mine := ""
-			if t.AssigneeID == id {
-				mine = d.Tr.T(lang, "desk.digest_yours", nil)
-			}
-			args := d.ticketArgs(lang, t)
-			args["Mine"] = mine
-			b.WriteString("\n" + d.Tr.T(lang, key, args))
-		}
-		if total > len(top) {
-			b.WriteString("\n" + d.Tr.N(lang, "desk.digest_more", total-len(top), nil))
-		}
-		if _, err := d.Out.Send(ctx, bot.Message{ChatID: id, Text: b.String()}); err != nil {
-			failed = append(failed, fmt.Errorf("digest to staff %d: %w", id, err))
-			continue
-		}
-		sent++
-	}
-	return sent, errors.Join(failed...)
 }
 
 // Hold places a legal hold on a user's data (admins): /hold 1001. While it

@@ -16,6 +16,7 @@ import (
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
 	"github.com/valex-ai/valex/bot/bottest"
+	"github.com/valex-ai/valex/desk"
 	"github.com/valex-ai/valex/locales"
 	"github.com/valex-ai/valex/privacy"
 	"github.com/valex-ai/valex/store"
@@ -219,6 +220,9 @@ func newDeskHarness(tb testing.TB) *deskHarness {
 	x.desk = &Desk{Handlers: h, Store: db, Files: x.out, SLA: valex.DefaultSLAPolicy(),
 		Policy: PolicyInfo{Version: "2025-01", URL: "https://valex-ai.io/privacy", SupportURL: "https://t.me/supprtbots"},
 		Eraser: &privacy.Eraser{Store: db, Keys: keys, Log: zerolog.Nop()}}
+	x.desk.Service = &desk.Service{Store: db, Roster: h.Roles.Roster(), Eraser: x.desk.Eraser, Clock: x.clock,
+		SLA: x.desk.SLA, Log: zerolog.Nop()}
+	x.desk.Service.Notify = x.desk.Notifier()
 	x.rt = bot.NewRouter(x.cb)
 	x.rt.UseDialogs(bot.DialogConfig{Store: db, Clock: x.clock, Ended: h.DialogEnded})
 	x.desk.Register(x.rt)
@@ -544,7 +548,7 @@ func TestDeskRefusesGroups(t *testing.T) {
 func TestRemindersOnFakeClock(t *testing.T) {
 	x := newDeskHarness(t)
 	// With nothing open, the digest stays quiet.
-	if sent, err := x.desk.sendDigest(context.Background()); sent != 0 || err != nil || x.out.count() != 0 {
+	if sent, err := x.desk.Service.SendDigest(context.Background()); sent != 0 || err != nil || x.out.count() != 0 {
 		t.Fatalf("empty digest: sent %d, %v", sent, err)
 	}
 	x.cmd(deskUser, "support", "one")
@@ -558,7 +562,7 @@ func TestRemindersOnFakeClock(t *testing.T) {
 	}
 	pass := func() (visited, sent int) {
 		t.Helper()
-		v, s, err := x.desk.sendReminders(context.Background())
+		v, s, err := x.desk.Service.Reminders(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -589,7 +593,7 @@ func TestRemindersOnFakeClock(t *testing.T) {
 	x.out.mu.Lock()
 	x.out.block(deskStaff2, true)
 	x.out.mu.Unlock()
-	if _, _, err := x.desk.sendReminders(context.Background()); err == nil || !strings.Contains(err.Error(), "reached no staff") {
+	if _, _, err := x.desk.Service.Reminders(context.Background()); err == nil || !strings.Contains(err.Error(), "reached no staff") {
 		t.Fatalf("undeliverable reminder: %v", err)
 	}
 	x.out.mu.Lock()
@@ -621,7 +625,7 @@ func TestRemindersOnFakeClock(t *testing.T) {
 	wantText(t, x.out.last(t, deskStaff), "⚠️", "overdue by 1 day")
 	// The digest names both, with the counts.
 	x.clock.Add(time.Hour)
-	if err := x.desk.SendDigest(context.Background()); err != nil {
+	if _, err := x.desk.Service.SendDigest(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	wantText(t, x.out.last(t, deskStaff2), "2 open requests, 2 overdue", fmt.Sprintf("#%d", t2.ID), "yours")
@@ -749,7 +753,7 @@ func TestBreachNoticeDeliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := len(x.out.to(deskUser))
-	if err := x.desk.ResumeBroadcasts(context.Background()); err != nil {
+	if err := x.desk.Service.ResumeBroadcasts(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	x.desk.Wait()
@@ -1318,7 +1322,7 @@ func TestFeedbackIsNotAPrivacyRequest(t *testing.T) {
 	}
 	tk := x.onlyTicket(deskUser)
 	x.clock.Add(29 * 24 * time.Hour) // the reminders of a 30-day deadline would fire now
-	if _, sent, err := x.desk.sendReminders(context.Background()); err != nil || sent != 0 {
+	if _, sent, err := x.desk.Service.Reminders(context.Background()); err != nil || sent != 0 {
 		t.Fatalf("reminders about feedback: %d, %v", sent, err)
 	}
 	x.cmd(deskStaff, "reject", fmt.Sprintf("%d not something we plan", tk.ID))
@@ -1409,7 +1413,7 @@ func TestBreachIncidentDeadlinesAndReminders(t *testing.T) {
 		t.Helper()
 		x.clock.t = deskT0.Add(at)
 		before := len(x.out.to(deskAdmin))
-		if _, err := x.desk.IncidentReminderJob(context.Background()); err != nil {
+		if _, err := x.desk.Service.IncidentReminderJob(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		return len(x.out.to(deskAdmin)) - before

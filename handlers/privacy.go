@@ -284,13 +284,9 @@ func (d *Desk) receivedAt(r *bot.Request) time.Time {
 	return r.Date
 }
 
-// open stores a new ticket.
-func (d *Desk) open(kind valex.RequestKind, userID int64, text string, now time.Time) (valex.Request, error) {
-	t, err := valex.NewRequest(kind, userID, text, now, d.SLA)
-	if err != nil {
-		return t, err
-	}
-	return d.Store.CreateTicket(t)
+// open stores a new ticket (desk.Service.Open).
+func (d *Desk) open(kind valex.RequestKind, userID int64, text string, receivedAt time.Time) (valex.Request, error) {
+	return d.Service.Open(kind, userID, text, receivedAt)
 }
 
 // autoComplete records a request the system fulfilled by itself.
@@ -611,18 +607,6 @@ func (d *Desk) held(userID int64, except uint64) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// EraseInactive erases an account the inactivity rule of the retention
-// policy has reached: an erasure request, completed at once by the same
-// routine /forget uses, so its audit trail records what went.
-func (d *Desk) EraseInactive(ctx context.Context, userID int64, at time.Time) error {
-	t, err := d.open(valex.KindErasure, userID, "", at)
-	if err != nil {
-		return err
-	}
-	_, err = d.Eraser.Erase(ctx, userID, t.ID, at)
-	return err
 }
 
 // completeErasure is staff completing an erasure request that waited

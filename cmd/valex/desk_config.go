@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/desk"
 	"github.com/valex-ai/valex/handlers"
 	"github.com/valex-ai/valex/store"
 )
@@ -209,8 +210,13 @@ func (c DeskConfig) Policy() handlers.PolicyInfo {
 // newDesk wires the privacy desk: the desk's own part of the store, plus
 // the export and erasure of data other features keep (sections).
 func newDesk(c DeskConfig, h *handlers.Handlers, db *store.DB, files handlers.FileSender, export []handlers.ExportSection, eraser handlers.AccountEraser) *handlers.Desk {
-	return &handlers.Desk{
+	d := &handlers.Desk{
 		Handlers: h, Store: db, Files: files, Policy: c.Policy(), SLA: c.SLA(),
 		ExtendBy: time.Duration(c.ExtendDays) * deskDay, Export: export, Eraser: eraser,
 	}
+	// The desk's workflows are a service handlers and jobs both call; the
+	// handlers are its Telegram side.
+	d.Service = &desk.Service{Store: db, Notify: d.Notifier(), Roster: h.Roles.Roster(), Eraser: eraser,
+		Clock: h.Clock, SLA: c.SLA(), Log: h.Log}
+	return d
 }

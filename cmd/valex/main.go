@@ -307,9 +307,9 @@ func (m *Main) openJobs() error {
 		{Name: "backup", Spec: c.Backup, Run: jobs.Backup(m.DB, backups, m.Clock)},
 		{Name: "compact", Spec: c.Compact, Run: m.Compactor.Job(c.CompactFreeRatio)},
 		{Name: "inbox_prune", Spec: c.InboxPrune, Run: jobs.InboxPrune(m.DB, m.Clock)},
-		{Name: "desk_reminders", Spec: c.Reminders, Run: m.Desk.ReminderJob},
-		{Name: "incident_reminders", Spec: c.IncidentReminders, Run: m.Desk.IncidentReminderJob},
-		{Name: "desk_digest", Spec: c.Digest, Run: m.Desk.DigestJob},
+		{Name: "desk_reminders", Spec: c.Reminders, Run: m.Desk.Service.ReminderJob},
+		{Name: "incident_reminders", Spec: c.IncidentReminders, Run: m.Desk.Service.IncidentReminderJob},
+		{Name: "desk_digest", Spec: c.Digest, Run: m.Desk.Service.DigestJob},
 		{Name: "purge_communications", Spec: c.PurgeCommunications, Run: jobs.PurgeCommunications(m.DB, retention, m.Clock)},
 		{Name: "close_feedback", Spec: c.CloseFeedback, Run: jobs.CloseFeedback(m.DB, retention, m.Clock)},
 		{Name: "purge_conversations", Spec: c.PurgeConversations, Run: jobs.PurgeConversations(m.DB, retention, m.Clock)},
@@ -348,7 +348,7 @@ func (m *Main) inactiveNotice(p valex.RetentionPolicy) jobs.InactiveNotifier {
 
 // eraseInactive erases an inactive account through the desk, as /forget does.
 func (m *Main) eraseInactive(ctx context.Context, userID int64, at time.Time) error {
-	return m.Desk.EraseInactive(ctx, userID, at)
+	return m.Desk.Service.EraseInactive(ctx, userID, at)
 }
 
 // Run polls and runs the jobs until ctx is cancelled, then shuts down
@@ -356,7 +356,7 @@ func (m *Main) eraseInactive(ctx context.Context, userID int64, at time.Time) er
 // timeout), handled updates are committed.
 func (m *Main) Run(ctx context.Context) error {
 	m.Jobs.Start(ctx)
-	if err := m.Desk.ResumeBroadcasts(ctx); err != nil {
+	if err := m.Desk.Service.ResumeBroadcasts(ctx); err != nil {
 		m.Log.Error().Err(err).Msg("resume broadcasts")
 	}
 	err := m.Bot.Run(ctx)
