@@ -5,13 +5,14 @@ import (
 	"github.com/valex-ai/valex/bot"
 )
 
-// Register adds the privacy desk's commands and buttons: find a command
-// here, then its handler in privacy.go (users), desk.go (staff) or
-// broadcast.go (admins). Plain messages that belong to a ticket (a reply to
+// Register adds the privacy desk's commands, buttons and prompts: find one
+// here, then its handler in the file named beside it. The workflows behind
+// them (tickets, reminders, broadcasts) are desk.Service's. Plain messages that belong to a ticket (a reply to
 // a ticket message) reach the desk through the Intercept middleware before
 // the AI chat sees them; answers to the desk's prompts are its dialogs.
 func (d *Desk) Register(rt *bot.Router) {
-	// Users: the rights of policy section 7 and free-text requests (privacy.go).
+	// Users: the rights of policy section 7 (privacy.go, forget.go,
+	// consent.go) and free-text requests (tickets.go).
 	rt.Command("privacy", valex.RoleUser, "cmd.privacy", d.Privacy)
 	rt.Command("mydata", valex.RoleUser, "cmd.mydata", d.MyData)
 	rt.Command("forget", valex.RoleUser, "cmd.forget", d.Forget)
@@ -22,22 +23,25 @@ func (d *Desk) Register(rt *bot.Router) {
 	rt.Callback(cbForget, valex.RoleUser, d.ForgetButton)
 	rt.Callback(cbConsent, valex.RoleUser, d.ConsentButton)
 
-	// Support staff: the desk (desk.go).
+	// Support staff: the list (desk_list.go) and a ticket (desk_ticket.go,
+	// desk_correct.go).
 	rt.Command("requests", valex.RoleSupport, "cmd.requests", d.Requests)
 	rt.Command("request", valex.RoleSupport, "cmd.request", d.Request)
 	rt.Command("extend", valex.RoleSupport, "cmd.extend", d.Extend)
 	rt.Command("reject", valex.RoleSupport, "cmd.reject", d.Reject)
 	rt.Callback(cbRequests, valex.RoleSupport, d.RequestsButton)
 	rt.Callback(cbTicket, valex.RoleSupport, d.TicketButton)
-	// Prompts: the text of a new ticket, a message for one ticket (privacy.go),
-	// and a staff member's reply or reason (desk.go).
+	// Prompts: the text of a new ticket, a message for one ticket
+	// (tickets.go), and a staff member's reply, reason or correction
+	// (desk_ticket.go).
 	rt.Dialog(dialogNewTicket, valex.RoleUser, d.NewTicketText, bot.DialogOptions{})
 	rt.Dialog(dialogTicket, valex.RoleUser, d.TicketText, bot.DialogOptions{Buttons: []bot.CallbackRoute{cbProfile}})
 	for _, name := range []string{dialogReply, dialogReject, dialogExtend, dialogHold, dialogCorrect} {
 		rt.Dialog(name, valex.RoleSupport, d.StaffText, bot.DialogOptions{Buttons: []bot.CallbackRoute{cbTicket}})
 	}
 
-	// Admins: legal holds (desk.go) and notices (broadcast.go).
+	// Admins: legal holds (desk_holds.go), notices (broadcast.go) and
+	// breach incidents (breach.go).
 	rt.Command("hold", valex.RoleAdmin, "cmd.hold", d.Hold)
 	rt.Command("unhold", valex.RoleAdmin, "cmd.unhold", d.Unhold)
 	rt.Command("policy_update", valex.RoleAdmin, "cmd.policy_update", d.PolicyUpdate)

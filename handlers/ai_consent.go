@@ -1,0 +1,101 @@
+package handlers
+
+// The AI consent question asked before a first chat turn, and its button.
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot"
+	"github.com/valex-ai/valex/bot/tghtml"
+)
+
+// admission is what ready found: whether the request may go to a
+// provider, and the ticket to submit its job with.
+type admission struct {
+	ok      bool
+	ticket  uint64     // from admit, taken before the consent was read
+	ask     bool       // the bot asked for consent (false: AI processing is restricted)
+	account valex.User // the registered user
+}
+
+// ready checks what every AI request needs: a registered user who agreed to
+// the transfer of their requests to AI providers and did not restrict AI
+// processing. Otherwise it says so (asking for the consent when that is
+// what is missing) and reports false: nothing may reach a provider.
+func (a *AI) ready(ctx context.Context, r *bot.Request) (admission, error) {
+	ad := admission{ticket: a.admit()}
+	u, err := a.h.registered(r)
+	if err != nil {
+		return ad, err
+	}
+	ad.account = u
+	if ad.ok, err = a.consent.CanUseAI(r.From.ID); err != nil || ad.ok {
+		return ad, err
+	}
+	st, err := a.store.ConsentState(r.From.ID)
+	if err != nil {
+		return ad, err
+	}
+	if st.Restricted(valex.RestrictAI) {
+		return ad, a.h.reply(ctx, r, a.h.t(r, "ai.restricted", nil), nil)
+	}
+	ad.ask = true
+	kb := [][]bot.Button{{{Text: a.h.t(r, "ai.consent.agree", nil), Data: cbAIConsent.Data(a.h.CB, "y", accountTag(u))}}}
+	text := a.h.t(r, "ai.consent.ask", map[string]any{"Version": tghtml.Escape(a.opt.PolicyVersion())})
+	_, err = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: text, Keyboard: kb})
+	return ad, err
+}
+
+// accountTag names one account of a Telegram user in callback data: an
+// account created again after an erasure has another.
+func accountTag(u valex.User) string { return strconv.FormatInt(u.CreatedAt.UnixNano(), 36) }
+
+// ConsentButton records the consent given with the button of ready's
+// question. A button of an erased account records nothing (the user must
+// /start again) and never answers a message held for an earlier account.
+func (a *AI) ConsentButton(ctx context.Context, r *bot.Request) error {
+	args := r.CallbackArgs
+	if len(args) < 1 || len(args) > 2 || args[0] != "y" {
+		return valex.Errorf("error.bad_callback", nil)
+	}
+	u, err := a.h.registered(r)
+	if err != nil {
+		return err
+	}
+	if len(args) == 2 && args[1] != accountTag(u) {
+		return valex.Errorf("error.bad_callback", nil) // asked of an account since erased
+	}
+	ok, err := a.consent.CanUseAI(r.From.ID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := a.consent.GrantAI(r.From.ID, a.h.Clock.Now(), a.opt.PolicyVersion()); err != nil {
+			return err
+		}
+		if ok, err = a.consent.CanUseAI(r.From.ID); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		// AI processing is restricted: consent alone is not enough.
+		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.restricted", nil), nil)
+	}
+	a.mu.Lock()
+	held, found := a.awaiting[r.From.ID]
+	delete(a.awaiting, r.From.ID)
+	a.mu.Unlock()
+	waiting := held.r
+	if !found || !held.account.Equal(u.CreatedAt) {
+		waiting = nil // a message of an account that is gone is void
+	}
+	if waiting == nil {
+		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.thanks", nil), nil)
+	}
+	if err := a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.thanks_answering", nil), nil); err != nil {
+		return err
+	}
+	return a.Text(ctx, waiting)
+}

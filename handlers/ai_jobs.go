@@ -1,0 +1,209 @@
+package handlers
+
+// The per-user queue of AI jobs: admission, /cancel, StopUser for privacy, shutdown.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/valex-ai/valex/bot"
+)
+
+// awaitingMsg is a message held until the user agrees to the AI transfer,
+// with the account it came from: a button of an erased account never
+// answers it in a new one.
+type awaitingMsg struct {
+	r       *bot.Request
+	account time.Time // the account's CreatedAt
+}
+
+type aiJob struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+	ticket uint64 // a.stops when the work was admitted
+}
+
+// errStopped is the cause of a job stopped by StopUser: it keeps nothing
+// and nothing is reported, the user is told by whoever stopped it.
+var errStopped = errors.New("ai work stopped for privacy")
+
+// jobKey carries a job in its context, for the writes it makes.
+type jobKey struct{}
+
+// admit is taken before a request's consent check: work admitted before a
+// StopUser of its user is dropped by submit.
+func (a *AI) admit() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stops
+}
+
+// submit queues fn as the user's next job. It runs after the user's earlier
+// jobs have finished, on a context that CancelGeneration and StopUser
+// cancel; a job cancelled while it waits never runs, and work admitted
+// before the user's latest StopUser is not queued at all.
+func (a *AI) submit(userID int64, ticket uint64, fn func(ctx context.Context)) {
+	j := &aiJob{done: make(chan struct{}), ticket: ticket}
+	ctx, cancel := context.WithCancelCause(a.root)
+	j.ctx, j.cancel = context.WithValue(ctx, jobKey{}, j), cancel
+	a.mu.Lock()
+	if a.stoppedAt[userID] > ticket {
+		a.mu.Unlock()
+		cancel(errStopped)
+		return
+	}
+	q := a.jobs[userID]
+	var prev *aiJob
+	if len(q) > 0 {
+		prev = q[len(q)-1]
+	}
+	a.jobs[userID] = append(q, j)
+	a.wg.Add(1)
+	a.mu.Unlock()
+
+	go func() {
+		defer a.wg.Done()
+		defer a.finish(userID, j)
+		if prev != nil {
+			<-prev.done // it ends soon when cancelled too, so order holds
+		}
+		if a.mayStart(userID, j) {
+			fn(j.ctx)
+		}
+	}()
+}
+
+// mayStart reports whether a job whose turn has come may run: it was not
+// cancelled, and no StopUser came after its work was admitted (StopUser
+// cancels the running job first; the next one must not slip in before it
+// is cancelled too).
+func (a *AI) mayStart(userID int64, j *aiJob) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return j.ctx.Err() == nil && a.stoppedAt[userID] <= j.ticket
+}
+
+func (a *AI) finish(userID int64, j *aiJob) {
+	j.cancel(nil)
+	close(j.done)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	q := a.jobs[userID]
+	for i, x := range q {
+		if x == j {
+			q = append(q[:i:i], q[i+1:]...)
+			break
+		}
+	}
+	if len(q) == 0 {
+		delete(a.jobs, userID)
+	} else {
+		a.jobs[userID] = q
+	}
+}
+
+// CancelGeneration stops the user's running AI job and drops those waiting.
+// It reports whether there was any.
+func (a *AI) CancelGeneration(userID int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	q := a.jobs[userID]
+	for _, j := range q {
+		j.cancel(nil)
+	}
+	return len(q) > 0
+}
+
+// StopUser stops the user's AI work because the user withdrew the AI
+// consent, restricted AI processing, or is being erased: it cancels the
+// running job and drops those waiting, voids the message held for consent
+// and the image price offer, and waits (bounded by ctx) until the running
+// job has returned. Unlike /cancel nothing is kept or charged: from the
+// moment StopUser returns — even when ctx ended first — no stopped job
+// writes to the store, and no work admitted before it reaches a provider.
+// It returns how many jobs it stopped (running and waiting).
+func (a *AI) StopUser(ctx context.Context, userID int64) (stopped int) {
+	a.keep.Lock() // waits for a write in progress; none starts after
+	a.mu.Lock()
+	a.stops++
+	a.stoppedAt[userID] = a.stops
+	q := append([]*aiJob(nil), a.jobs[userID]...)
+	for _, j := range q {
+		if j.ctx.Err() == nil {
+			stopped++
+		}
+	}
+	for _, j := range q {
+		j.cancel(errStopped)
+	}
+	delete(a.awaiting, userID)
+	delete(a.pending, userID)
+	a.mu.Unlock()
+	a.keep.Unlock()
+
+	for _, j := range q {
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			a.h.Log.Warn().Str("user", a.h.IDs.User(userID)).Msg("stopped ai job still returning; it writes nothing")
+			return stopped
+		}
+	}
+	return stopped
+}
+
+// write runs fn, a store write of the job running on ctx, unless StopUser
+// stopped the job: then it writes nothing and returns errStopped.
+func (a *AI) write(ctx context.Context, userID int64, fn func() error) error {
+	a.keep.RLock()
+	defer a.keep.RUnlock()
+	if j, ok := ctx.Value(jobKey{}).(*aiJob); ok && a.stoppedAt[userID] > j.ticket {
+		return errStopped
+	}
+	return fn()
+}
+
+// stoppedForPrivacy reports whether StopUser cancelled ctx's job.
+func stoppedForPrivacy(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), errStopped)
+}
+
+// allowed is the gate right before every call to a provider: the job was
+// not stopped and the user's consent still stands (it may have changed
+// while the job waited, downloaded a file or read the history).
+func (a *AI) allowed(ctx context.Context, userID int64) (bool, error) {
+	if ctx.Err() != nil {
+		return false, nil
+	}
+	return a.consent.CanUseAI(userID)
+}
+
+// Busy is the number of AI jobs running or waiting.
+func (a *AI) Busy() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, q := range a.jobs {
+		n += len(q)
+	}
+	return n
+}
+
+// Shutdown lets running jobs finish for up to grace, then cancels them and
+// waits until they have returned. Call it after the bot has stopped and
+// before the store closes.
+func (a *AI) Shutdown(grace time.Duration) {
+	finished := make(chan struct{})
+	go func() { a.wg.Wait(); close(finished) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		a.h.Log.Warn().Int("jobs", a.Busy()).Msg("ai shutdown deadline passed, cancelling generations")
+	}
+	a.stop()
+	<-finished
+}

@@ -1,0 +1,169 @@
+package handlers
+
+// /new, /model, /mode and /voice: the user's AI settings.
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/ai"
+	"github.com/valex-ai/valex/bot"
+	"github.com/valex-ai/valex/bot/tghtml"
+)
+
+// New starts a fresh conversation.
+func (a *AI) New(ctx context.Context, r *bot.Request) error {
+	if _, err := a.h.registered(r); err != nil {
+		return err
+	}
+	if _, err := a.store.UpdateAISettings(r.From.ID, func(s *valex.AISettings) {
+		s.Conversation = currentConv(*s) + 1
+	}); err != nil {
+		return err
+	}
+	return a.h.reply(ctx, r, a.h.t(r, "ai.chat.new", nil), nil)
+}
+
+// Model shows the chat models the user's plan allows.
+func (a *AI) Model(ctx context.Context, r *bot.Request) error {
+	if _, err := a.h.registered(r); err != nil {
+		return err
+	}
+	s, err := a.store.AISettings(r.From.ID)
+	if err != nil {
+		return err
+	}
+	plan := a.opt.Plan(r.From.ID)
+	cur, ok := a.modelFor(s.Model, ai.CapChat, plan)
+	if !ok {
+		return valex.Errorf("ai.error.no_model", nil)
+	}
+	var kb [][]bot.Button
+	for _, m := range a.models.Models(ai.CapChat, plan) {
+		label := m.ID
+		if m.Can(ai.CapVision) {
+			label += " 👁"
+		}
+		if m.ID == cur.ID {
+			label = "✓ " + label
+		}
+		kb = append(kb, []bot.Button{{Text: label, Data: cbModel.Data(a.h.CB, shortKey(m.ID))}})
+	}
+	text := a.h.t(r, "ai.model.choose", map[string]any{"Model": tghtml.Escape(cur.ID)})
+	return a.h.reply(ctx, r, text, kb)
+}
+
+// ModelPicked handles a /model button.
+func (a *AI) ModelPicked(ctx context.Context, r *bot.Request) error {
+	if len(r.CallbackArgs) != 1 {
+		return valex.Errorf("error.bad_callback", nil)
+	}
+	if _, err := a.h.registered(r); err != nil {
+		return err
+	}
+	var picked *ai.Model
+	for _, m := range a.models.Models(ai.CapChat, a.opt.Plan(r.From.ID)) {
+		if shortKey(m.ID) == r.CallbackArgs[0] {
+			picked = &m
+			break
+		}
+	}
+	if picked == nil {
+		return valex.Errorf("ai.model.unavailable", nil)
+	}
+	if _, err := a.store.UpdateAISettings(r.From.ID, func(s *valex.AISettings) { s.Model = picked.ID }); err != nil {
+		return err
+	}
+	return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.model.set", map[string]any{"Model": tghtml.Escape(picked.ID)}), nil)
+}
+
+// modeTitle is a mode's name in the user's language.
+func (a *AI) modeTitle(r *bot.Request, m Mode) string {
+	key := "ai.mode." + m.ID
+	if s := a.h.t(r, key, nil); s != key {
+		return s
+	}
+	if m.Title != "" {
+		return tghtml.Escape(m.Title)
+	}
+	return tghtml.Escape(m.ID)
+}
+
+// Mode shows the system-prompt presets.
+func (a *AI) Mode(ctx context.Context, r *bot.Request) error {
+	if _, err := a.h.registered(r); err != nil {
+		return err
+	}
+	s, err := a.store.AISettings(r.From.ID)
+	if err != nil {
+		return err
+	}
+	cur := a.mode(s.Mode)
+	var kb [][]bot.Button
+	for _, m := range a.opt.Modes {
+		label := tghtml.Strip(a.modeTitle(r, m))
+		if m.ID == cur.ID {
+			label = "✓ " + label
+		}
+		kb = append(kb, []bot.Button{{Text: label, Data: cbMode.Data(a.h.CB, m.ID)}})
+	}
+	return a.h.reply(ctx, r, a.h.t(r, "ai.mode.choose", map[string]any{"Mode": a.modeTitle(r, cur)}), kb)
+}
+
+// ModePicked handles a /mode button.
+func (a *AI) ModePicked(ctx context.Context, r *bot.Request) error {
+	if len(r.CallbackArgs) != 1 {
+		return valex.Errorf("error.bad_callback", nil)
+	}
+	if _, err := a.h.registered(r); err != nil {
+		return err
+	}
+	var picked *Mode
+	for _, m := range a.opt.Modes {
+		if m.ID == r.CallbackArgs[0] {
+			picked = &m
+			break
+		}
+	}
+	if picked == nil {
+		return valex.Errorf("ai.mode.unavailable", nil)
+	}
+	if _, err := a.store.UpdateAISettings(r.From.ID, func(s *valex.AISettings) { s.Mode = picked.ID }); err != nil {
+		return err
+	}
+	return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.mode.set", map[string]any{"Mode": a.modeTitle(r, *picked)}), nil)
+}
+
+// Voice switches voice answers on or off: /voice on, /voice off.
+func (a *AI) Voice(ctx context.Context, r *bot.Request) error {
+	if _, err := a.h.registered(r); err != nil {
+		return err
+	}
+	var on bool
+	arg := strings.ToLower(strings.TrimSpace(r.Args))
+	switch {
+	case arg != "" && slices.Contains(a.h.words("input.on"), arg):
+		on = true
+	case arg != "" && slices.Contains(a.h.words("input.off"), arg):
+	default:
+		s, err := a.store.AISettings(r.From.ID)
+		if err != nil {
+			return err
+		}
+		key := "ai.voice.status_off"
+		if s.Voice {
+			key = "ai.voice.status_on"
+		}
+		return a.h.reply(ctx, r, a.h.t(r, key, nil), nil)
+	}
+	if _, err := a.store.UpdateAISettings(r.From.ID, func(s *valex.AISettings) { s.Voice = on }); err != nil {
+		return err
+	}
+	key := "ai.voice.off"
+	if on {
+		key = "ai.voice.on"
+	}
+	return a.h.reply(ctx, r, a.h.t(r, key, nil), nil)
+}

@@ -1,0 +1,229 @@
+package handlers
+
+// Streaming an answer into a Telegram message: paced edits, cut-off and failure.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valex-ai/valex/ai"
+	"github.com/valex-ai/valex/bot"
+	"github.com/valex-ai/valex/bot/tghtml"
+)
+
+// stream runs a streamed chat request and shows the answer as it arrives:
+// one message edited at most once per EditInterval (and at least once per
+// interval while text keeps coming), continued in a new message past 4096
+// characters, and finally the exact answer rendered from Markdown. It
+// returns the text the user was shown (all of it, unless cancelled).
+func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (string, ai.ChatResult, error) {
+	interval := a.opt.EditInterval
+	if !r.Private() {
+		interval = a.opt.GroupEditInterval
+	}
+	s := &answer{out: a.out, chatID: r.ChatID, interval: interval, wake: make(chan struct{}, 1)}
+	if !r.Private() {
+		s.replyTo = r.MessageID
+	}
+	// Telegram calls run on the root context: /cancel stops the provider,
+	// not the edits that make what was shown consistent.
+	tctx := a.root
+	genCtx, cancelGen := context.WithCancel(ctx)
+	defer cancelGen()
+	s.onFail = cancelGen
+
+	stop := make(chan struct{})
+	gate := make(chan (<-chan time.Time), 1)
+	go func() { gate <- s.edit(tctx, stop) }()
+
+	res, err := a.models.ChatStream(genCtx, req, func(delta string) {
+		if genCtx.Err() == nil { // nothing more is shown once stopped
+			s.add(delta)
+		}
+	})
+	close(stop)
+	last := <-gate
+
+	if stoppedForPrivacy(ctx) {
+		return s.shownRaw, res, errStopped // not even what came is shown
+	}
+	if s.failed() {
+		return s.shownRaw, res, s.err
+	}
+	if err != nil && ctx.Err() != nil {
+		return s.shownRaw, res, err // cancelled: what was shown stays as it is
+	}
+	if res.Text == "" && err != nil {
+		return "", res, err
+	}
+	// The final edit respects the interval too.
+	if last != nil {
+		select {
+		case <-last:
+		case <-tctx.Done():
+			return s.shownRaw, res, tctx.Err()
+		}
+	}
+	s.final(tctx, res.Text)
+	if s.failed() {
+		return s.shownRaw, res, s.err
+	}
+	if err != nil {
+		// The stream broke after some text: keep it, say so, charge nothing.
+		if _, serr := a.out.Send(tctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.chat.cut_off", nil)}); serr != nil {
+			return s.shownRaw, res, serr
+		}
+		a.h.Log.Warn().Str("error", a.h.IDs.Redact(err.Error(), r.From.ID)).Str("user", a.h.IDs.User(r.From.ID)).Msg("answer stream broke")
+		return s.shownRaw, res, errCutOff
+	}
+	return res.Text, res, nil
+}
+
+// errCutOff: the user has already been told.
+var errCutOff = errors.New("answer cut off")
+
+// answer is a streamed answer on its way to Telegram.
+type answer struct {
+	out      AIOutbox
+	chatID   int64
+	replyTo  int
+	interval time.Duration
+	onFail   func()
+
+	mu   sync.Mutex
+	text strings.Builder
+	wake chan struct{}
+
+	// Used by edit while it runs, then by final.
+	ids      []int    // the messages of the answer
+	shown    []string // HTML each shows
+	shownRaw string   // the Markdown rendered in them
+	err      error    // the first Telegram failure; nothing is sent after it
+}
+
+// add receives a delta from the provider.
+func (s *answer) add(delta string) {
+	s.mu.Lock()
+	s.text.WriteString(delta)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// edit shows new text as it arrives, at most once per interval, until stop
+// is closed. It returns the channel that opens when the next edit is allowed
+// (nil when nothing was shown).
+func (s *answer) edit(ctx context.Context, stop <-chan struct{}) <-chan time.Time {
+	var gate *time.Timer
+	_ = s.out.Typing(ctx, s.chatID, "typing") // a courtesy: its failure changes nothing
+	typing := time.NewTicker(4 * time.Second) // Telegram shows "typing" for 5s
+	defer typing.Stop()
+	for {
+		select {
+		case <-stop:
+			return gateC(gate)
+		case <-typing.C:
+			if len(s.ids) == 0 && s.err == nil {
+				_ = s.out.Typing(ctx, s.chatID, "typing")
+			}
+			continue
+		case <-s.wake:
+		}
+		if gate != nil {
+			select {
+			case <-gate.C:
+				gate = nil
+			case <-stop:
+				return gateC(gate)
+			}
+		}
+		s.mu.Lock()
+		raw := s.text.String()
+		s.mu.Unlock()
+		if s.err != nil || raw == s.shownRaw {
+			continue
+		}
+		if s.show(ctx, raw, false) {
+			gate = time.NewTimer(s.interval)
+		}
+	}
+}
+
+func gateC(t *time.Timer) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C
+}
+
+// final shows the complete answer exactly.
+func (s *answer) final(ctx context.Context, raw string) {
+	if s.err == nil && raw != s.shownRaw {
+		s.show(ctx, raw, true)
+	}
+}
+
+// show renders raw and brings the answer's messages up to date with it. It
+// reports whether it sent anything.
+func (s *answer) show(ctx context.Context, raw string, final bool) bool {
+	html := tghtml.MarkdownToHTML(raw)
+	if strings.TrimSpace(html) == "" {
+		return false
+	}
+	parts := tghtml.Split(html, tghtml.MaxMessageLen)
+	sent := false
+	for i, p := range parts {
+		var err error
+		switch {
+		case i < len(s.ids) && s.shown[i] == p:
+			continue
+		case i < len(s.ids):
+			err = s.out.Edit(ctx, s.chatID, s.ids[i], p, nil)
+		default:
+			var id int
+			m := bot.Message{ChatID: s.chatID, Text: p}
+			if i == 0 {
+				m.ReplyTo = s.replyTo
+			}
+			if id, err = s.out.Send(ctx, m); err == nil {
+				s.ids = append(s.ids, id)
+				s.shown = append(s.shown, "")
+			}
+		}
+		if err != nil {
+			s.fail(err)
+			return sent
+		}
+		s.shown[i] = p
+		sent = true
+	}
+	if final {
+		// Rendering the whole answer can take fewer messages than a
+		// partial one did: the extra ones go.
+		for len(s.ids) > len(parts) {
+			last := len(s.ids) - 1
+			if err := s.out.Delete(ctx, s.chatID, s.ids[last]); err != nil {
+				s.fail(err)
+				return sent
+			}
+			s.ids, s.shown = s.ids[:last], s.shown[:last]
+		}
+	}
+	s.shownRaw = raw
+	return sent
+}
+
+func (s *answer) fail(err error) {
+	s.err = fmt.Errorf("show answer in chat %d: %w", s.chatID, err)
+	if s.onFail != nil {
+		s.onFail() // nobody sees the rest: stop generating it
+	}
+}
+
+func (s *answer) failed() bool { return s.err != nil }

@@ -1,0 +1,138 @@
+package handlers
+
+// /forget and staff completing an erasure request (the erasure itself is privacy.Eraser's).
+
+import (
+	"context"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot"
+)
+
+// Forget asks for confirmation before erasing the account: /forget.
+func (d *Desk) Forget(ctx context.Context, r *bot.Request) error {
+	if err := privateOnly(r); err != nil {
+		return err
+	}
+	if _, err := d.registered(r); err != nil {
+		return err
+	}
+	return d.forgetConfirm(ctx, r)
+}
+
+// forgetConfirm says what goes and what stays, with the two buttons.
+func (d *Desk) forgetConfirm(ctx context.Context, r *bot.Request) error {
+	kb := [][]bot.Button{
+		{{Text: d.t(r, "privacy.btn_forget_yes", nil), Data: cbForget.Data(d.CB, "yes")}},
+		{{Text: d.t(r, "privacy.btn_forget_no", nil), Data: cbForget.Data(d.CB, "no")}},
+	}
+	return d.reply(ctx, r, d.t(r, "privacy.forget_confirm", map[string]any{
+		"Payments": periodWords(d.Tr, r.Lang, d.Policy.Retention.Defaults().PaymentRecords),
+	}), kb)
+}
+
+// ForgetButton erases the account after the confirmation, unless a legal
+// hold stands: then the request waits for staff and the user is told why.
+func (d *Desk) ForgetButton(ctx context.Context, r *bot.Request) error {
+	if len(r.CallbackArgs) != 1 {
+		return valex.Errorf("error.bad_callback", nil)
+	}
+	if err := privateOnly(r); err != nil {
+		return err
+	}
+	if r.CallbackArgs[0] != "yes" {
+		return d.Out.Edit(ctx, r.ChatID, r.MessageID, d.t(r, "privacy.forget_kept", nil), [][]bot.Button{})
+	}
+	if _, err := d.registered(r); err != nil {
+		return err
+	}
+	now := d.Clock.Now()
+	t, err := d.open(valex.KindErasure, r.From.ID, "", now)
+	if err != nil {
+		return err
+	}
+	held, err := d.held(r.From.ID, t.ID)
+	if err != nil {
+		return err
+	}
+	if held {
+		if t, err = d.transition(t.ID, 0, valex.StatusOnHold, "", now); err != nil {
+			return err
+		}
+		d.newTicketToStaff(ctx, t)
+		if err := d.Out.Edit(ctx, r.ChatID, r.MessageID, d.t(r, "privacy.erase_held", d.ticketArgs(r.Lang, t)), [][]bot.Button{}); err != nil {
+			return err
+		}
+		d.link(r.ChatID, r.MessageID, t.ID)
+		return nil
+	}
+	counts, err := d.Eraser.Erase(ctx, r.From.ID, t.ID, now)
+	if err != nil {
+		d.newTicketToStaff(ctx, t) // the request stays open: staff finish it
+		return err
+	}
+	t.Status = valex.StatusDone
+	args := d.ticketArgs(r.Lang, t)
+	args["Erased"] = d.categoryLines(r.Lang, counts)
+	return d.Out.Edit(ctx, r.ChatID, r.MessageID, d.t(r, "privacy.erased", args), [][]bot.Button{})
+}
+
+// held reports whether a legal hold stands on the user's data: one placed
+// on the account, or another of their tickets on hold (a dispute).
+func (d *Desk) held(userID int64, except uint64) (bool, error) {
+	held, _, err := d.Store.Hold(userID)
+	if err != nil || held {
+		return held, err
+	}
+	statuses, err := d.Store.UserTicketStatuses(userID)
+	if err != nil {
+		return false, err
+	}
+	for id, s := range statuses {
+		if s == valex.StatusOnHold && id != except {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// completeErasure is staff completing an erasure request that waited
+// (a hold since lifted, or an automatic erasure that failed).
+func (d *Desk) completeErasure(ctx context.Context, t valex.Request, by int64) (valex.Request, error) {
+	if t.UserID == 0 || !t.Status.Open() {
+		return t, valex.Errorf("desk.closed", nil)
+	}
+	if t.Status == valex.StatusOnHold {
+		return t, valex.Errorf("desk.resume_first", nil)
+	}
+	held, err := d.held(t.UserID, t.ID)
+	if err != nil {
+		return t, err
+	}
+	if held {
+		return t, valex.Errorf("desk.erase_still_held", nil)
+	}
+	lang := d.langOf(t.UserID) // gone with the account in a moment
+	uid := t.UserID
+	now := d.Clock.Now()
+	// The history names who confirmed the erasure; the system carries it
+	// out and closes the ticket.
+	if _, err := d.update(t.ID, by, now, func(t *valex.Request) ([]valex.AuditEntry, error) {
+		t.Record(valex.ActionConfirmErasure, by, now)
+		return nil, nil
+	}); err != nil {
+		return t, err
+	}
+	counts, err := d.Eraser.Erase(ctx, uid, t.ID, now)
+	if err != nil {
+		return t, err
+	}
+	d.Log.Info().Uint64("ticket_id", t.ID).Str("staff", d.IDs.User(by)).Msg("account erased by staff")
+	t.Status = valex.StatusDone
+	args := d.ticketArgs(lang, t)
+	args["Erased"] = d.categoryLines(lang, counts)
+	if _, err := d.Out.Send(ctx, bot.Message{ChatID: uid, Text: d.Tr.T(lang, "privacy.erased", args)}); err != nil {
+		d.Log.Warn().Str("error", d.IDs.Redact(err.Error(), uid)).Uint64("ticket_id", t.ID).Msg("erasure notice not delivered")
+	}
+	return d.Store.Ticket(t.ID)
+}
