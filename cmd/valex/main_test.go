@@ -51,7 +51,18 @@ type app struct {
 
 func startApp(t *testing.T, tweak func(*Config)) *app {
 	t.Helper()
-	emu, err := bottest.New(bottest.Options{Token: testToken})
+	return startAppAt(t, tweak, nil)
+}
+
+// startAppAt is startApp with the bot and the emulator on clock (nil: the
+// wall clock).
+func startAppAt(t *testing.T, tweak func(*Config), clock valex.Clock) *app {
+	t.Helper()
+	opts := bottest.Options{Token: testToken}
+	if clock != nil {
+		opts.Clock = clock.Now
+	}
+	emu, err := bottest.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +82,9 @@ func startApp(t *testing.T, tweak func(*Config)) *app {
 	}
 	a := &app{t: t, emu: emu, log: &syncBuffer{}}
 	a.m = NewMain(cfg, a.log)
+	if clock != nil {
+		a.m.Clock = clock
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := a.m.Open(ctx); err != nil {
 		cancel()
