@@ -145,6 +145,16 @@ func (rt *Router) Routes() (commands, callbacks []string) {
 	return commands, callbacks
 }
 
+// Callbacks lists every button route with the role it needs, in name order.
+func (rt *Router) Callbacks() []CommandInfo {
+	var out []CommandInfo
+	for _, r := range rt.callbacks {
+		out = append(out, r.info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 // Commands lists the commands the role may use, in name order.
 func (rt *Router) Commands(role valex.Role) []CommandInfo {
 	var out []CommandInfo

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot"
 	"github.com/valex-ai/valex/bot/bottest"
 )
 
@@ -321,6 +322,28 @@ func TestRoleMatrix(t *testing.T) {
 				}
 			})
 			a.say(p.u, "/cancel") // leave no dialog state behind
+		}
+	}
+	// Every button route too: a genuine (signed) button of a higher role's
+	// screen, pressed by a lower role, is refused before its handler runs.
+	signer := bot.NewSigner([]byte(a.m.Config.Telegram.Token))
+	anchor := a.lastTo(alice.ID).MessageID
+	for _, cb := range a.m.Router.Callbacks() {
+		for _, p := range people {
+			t.Run("button "+cb.Name+"/"+p.role, func(t *testing.T) {
+				anchor := anchor
+				if p.u.ID != alice.ID {
+					anchor = a.lastTo(p.u.ID).MessageID
+				}
+				seq := a.lastSeq()
+				a.emu.PressForged(bottest.PrivateChat(p.u), p.u, anchor, signer.Data(cb.Name, "show", "1"))
+				e := a.next(p.u.ID, seq, "answerCallbackQuery")
+				a.idle()
+				refused := strings.Contains(e.CallbackText, "is for support staff") || strings.Contains(e.CallbackText, "is for administrators")
+				if want := !roleOf(p.role).Allows(cb.Role); refused != want {
+					t.Fatalf("button %s as %s: refused=%v, want %v (%q)", cb.Name, p.role, refused, want, e.CallbackText)
+				}
+			})
 		}
 	}
 }
