@@ -69,13 +69,14 @@ type Eraser interface {
 
 // Service runs the desk's workflows. Set every field before use.
 type Service struct {
-	Store  Store
-	Notify Notifier
-	Roster Roster
-	Eraser Eraser
-	Clock  valex.Clock
-	SLA    valex.SLAPolicy
-	Log    zerolog.Logger
+	Store   Store
+	Tickets TicketStore
+	Notify  Notifier
+	Roster  Roster
+	Eraser  Eraser
+	Clock   valex.Clock
+	SLA     valex.SLAPolicy
+	Log     zerolog.Logger
 
 	broadcasts sync.WaitGroup
 }

@@ -315,10 +315,4 @@ func parseID(s string) (uint64, error) {
 }
 
 // ticket loads a ticket, turning "not found" into a message for staff.
-func (d *Desk) ticket(id uint64) (valex.Request, error) {
-	t, err := d.Store.Ticket(id)
-	if errors.Is(err, valex.ErrNotFound) {
-		return t, valex.Errorf("desk.no_such_ticket", map[string]any{"ID": id})
-	}
-	return t, err
-}
+func (d *Desk) ticket(id uint64) (valex.Request, error) { return d.Service.Ticket(id) }

@@ -39,29 +39,10 @@ func (d *Desk) profileView(ctx context.Context, r *bot.Request, t valex.Request)
 // staff member r.From: the ticket's history and audit trail record which
 // field (never the value), and the user is told.
 func (d *Desk) correct(ctx context.Context, r *bot.Request, id uint64, field, value string) error {
-	f := valex.ProfileField(field)
 	if !editable(field) {
 		return valex.Errorf("error.bad_callback", nil)
 	}
-	v, err := valex.ValidateProfileField(f, value)
-	if err != nil {
-		return err
-	}
-	t, err := d.ticket(id)
-	if err != nil {
-		return err
-	}
-	if t.Kind != valex.KindRectification || t.UserID == 0 || !t.Status.Open() {
-		return valex.Errorf("desk.closed", nil)
-	}
-	if _, err := d.Users.UpdateUser(t.UserID, func(u *valex.User) error { u.Apply(f, v); return nil }); err != nil {
-		return err
-	}
-	now := d.Clock.Now()
-	t, err = d.update(id, r.From.ID, now, func(t *valex.Request) ([]valex.AuditEntry, error) {
-		t.Record(valex.ActionCorrected+":"+field, r.From.ID, now)
-		return []valex.AuditEntry{{Action: valex.AuditCorrected, Detail: "field=" + field, Actor: r.From.ID, At: now}}, nil
-	})
+	t, err := d.Service.Correct(id, r.From.ID, valex.ProfileField(field), value)
 	if err != nil {
 		return err
 	}

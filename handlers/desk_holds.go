@@ -7,7 +7,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
@@ -38,31 +37,14 @@ func (d *Desk) setHold(ctx context.Context, r *bot.Request, held bool) error {
 	} else if err != nil {
 		return err
 	}
-	now := d.Clock.Now()
 	if !held {
-		was, since, err := d.Store.Hold(id)
+		since, err := d.Service.LiftHold(id, r.From.ID)
 		if err != nil {
-			return err
-		}
-		if !was {
-			return valex.Errorf("desk.not_held", map[string]any{"User": id})
-		}
-		if err := d.Store.SetHold(id, false, r.From.ID, now); err != nil {
 			return err
 		}
 		return d.reply(ctx, r, d.t(r, "desk.hold_lifted", map[string]any{"User": id, "Since": valex.FormatDate(since)}), nil)
 	}
-	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		return valex.Errorf("desk.hold_reason_required", nil)
-	}
-	if n := utf8.RuneCountInString(reason); n > valex.MaxRequestTextLen {
-		return valex.Errorf("desk.too_long", map[string]any{"Max": valex.MaxRequestTextLen, "Count": n})
-	}
-	placed, err := d.Store.PlaceHold(id, r.From.ID, now, reason)
-	if errors.Is(err, valex.ErrNotFound) {
-		return valex.Errorf("desk.no_such_user", map[string]any{"User": id})
-	}
+	placed, err := d.Service.PlaceHold(id, r.From.ID, reason)
 	if err != nil {
 		return err
 	}

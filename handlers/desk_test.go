@@ -220,7 +220,7 @@ func newDeskHarness(tb testing.TB) *deskHarness {
 	x.desk = &Desk{Handlers: h, Store: db, Files: x.out, SLA: valex.DefaultSLAPolicy(),
 		Policy: PolicyInfo{Version: "2025-01", URL: "https://valex-ai.io/privacy", SupportURL: "https://t.me/supprtbots"},
 		Eraser: &privacy.Eraser{Store: db, Keys: keys, Log: zerolog.Nop()}}
-	x.desk.Service = &desk.Service{Store: db, Roster: h.Roles.Roster(), Eraser: x.desk.Eraser, Clock: x.clock,
+	x.desk.Service = &desk.Service{Store: db, Tickets: db, Roster: h.Roles.Roster(), Eraser: x.desk.Eraser, Clock: x.clock,
 		SLA: x.desk.SLA, Log: zerolog.Nop()}
 	x.desk.Service.Notify = x.desk.Notifier()
 	x.rt = bot.NewRouter(x.cb)

@@ -4,7 +4,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -156,7 +155,7 @@ func (d *Desk) TicketButton(ctx context.Context, r *bot.Request) error {
 	if err != nil {
 		return err
 	}
-	by, now, before := r.From.ID, d.Clock.Now(), t.Status
+	by, before := r.From.ID, t.Status
 	switch r.CallbackArgs[0] {
 	case "show":
 		text, kb := d.ticketView(r, t)
@@ -173,17 +172,7 @@ func (d *Desk) TicketButton(ctx context.Context, r *bot.Request) error {
 			"ID": id, "Days": int(d.extendBy() / (24 * time.Hour)), "Max": valex.FormatDate(d.SLA.ExtensionLimit(t.Kind, t.OriginalDueAt)),
 		}), nil)
 	case "take":
-		t, err = d.Store.UpdateTicket(id, by, now, func(t *valex.Request) ([]valex.AuditEntry, error) {
-			if !t.Status.Open() {
-				return nil, valex.Errorf("desk.closed", nil)
-			}
-			t.AssigneeID = by
-			t.Record(valex.ActionTake, by, now)
-			if t.Status == valex.StatusNew {
-				return nil, t.Transition(valex.StatusInProgress, by, "", now)
-			}
-			return nil, nil
-		})
+		t, err = d.Service.Take(id, by)
 	case "hold":
 		// A hold needs a reason: ask for it (dialogHold).
 		if !t.Status.Open() {
@@ -194,7 +183,7 @@ func (d *Desk) TicketButton(ctx context.Context, r *bot.Request) error {
 	case "profile":
 		return d.profileView(ctx, r, t)
 	case "resume":
-		t, err = d.transition(id, by, valex.StatusInProgress, "", now)
+		t, err = d.Service.Transition(id, by, valex.StatusInProgress, "")
 	case "done":
 		// Completing cannot be undone (for an erasure: the account is
 		// gone): ask first.
@@ -213,7 +202,7 @@ func (d *Desk) TicketButton(ctx context.Context, r *bot.Request) error {
 		if t.Kind == valex.KindErasure {
 			t, err = d.completeErasure(ctx, t, by)
 		} else {
-			t, err = d.transition(id, by, valex.StatusDone, "", now)
+			t, err = d.Service.Transition(id, by, valex.StatusDone, "")
 		}
 	default:
 		field, ok := strings.CutPrefix(r.CallbackArgs[0], "fix-")
@@ -247,22 +236,6 @@ func (d *Desk) refreshView(ctx context.Context, r *bot.Request, t valex.Request)
 	return d.reply(ctx, r, text, kb)
 }
 
-// transition moves a ticket to another status as staff member by.
-func (d *Desk) transition(id uint64, by int64, to valex.RequestStatus, note string, now time.Time) (valex.Request, error) {
-	return d.update(id, by, now, func(t *valex.Request) ([]valex.AuditEntry, error) {
-		return nil, t.Transition(to, by, note, now)
-	})
-}
-
-// update is Store.UpdateTicket with "not found" as a message for staff.
-func (d *Desk) update(id uint64, by int64, now time.Time, fn func(*valex.Request) ([]valex.AuditEntry, error)) (valex.Request, error) {
-	t, err := d.Store.UpdateTicket(id, by, now, fn)
-	if errors.Is(err, valex.ErrNotFound) {
-		return t, valex.Errorf("desk.no_such_ticket", map[string]any{"ID": id})
-	}
-	return t, err
-}
-
 func (d *Desk) extendBy() time.Duration {
 	if d.ExtendBy > 0 {
 		return d.ExtendBy
@@ -287,7 +260,7 @@ func (d *Desk) Reject(ctx context.Context, r *bot.Request) error {
 }
 
 func (d *Desk) reject(ctx context.Context, r *bot.Request, id uint64, reason string) error {
-	t, err := d.transition(id, r.From.ID, valex.StatusRejected, reason, d.Clock.Now())
+	t, err := d.Service.Transition(id, r.From.ID, valex.StatusRejected, reason)
 	if err != nil {
 		return err
 	}
@@ -324,10 +297,7 @@ func (d *Desk) extend(ctx context.Context, r *bot.Request, id uint64, input stri
 			by, reason = time.Duration(n)*24*time.Hour, strings.TrimSpace(rest)
 		}
 	}
-	now := d.Clock.Now()
-	t, err := d.update(id, r.From.ID, now, func(t *valex.Request) ([]valex.AuditEntry, error) {
-		return nil, t.Extend(t.DueAt.Add(by), reason, r.From.ID, now, d.SLA)
-	})
+	t, err := d.Service.Extend(id, r.From.ID, by, reason)
 	if err != nil {
 		return err
 	}
@@ -342,25 +312,17 @@ func (d *Desk) extend(ctx context.Context, r *bot.Request, id uint64, input stri
 // staffReply relays a staff member's message to the requester and keeps
 // it in the thread. The ticket then waits for the user.
 func (d *Desk) staffReply(ctx context.Context, r *bot.Request, id uint64, text string) error {
-	text = strings.TrimSpace(text)
-	if n := len([]rune(text)); n > valex.MaxRequestTextLen {
-		return valex.Errorf("desk.too_long", map[string]any{"Max": valex.MaxRequestTextLen, "Count": n})
-	}
-	t, err := d.ticket(id)
+	t, err := d.Service.CheckStaffReply(id, text)
 	if err != nil {
 		return err
 	}
-	if !t.Status.Open() || t.UserID == 0 {
-		return valex.Errorf("desk.closed", nil)
-	}
-	now := d.Clock.Now()
 	lang := d.langOf(t.UserID)
 	waiting := t
 	if waiting.Status != valex.StatusWaitingUser && waiting.Status != valex.StatusOnHold {
 		waiting.Status = valex.StatusWaitingUser
 	}
 	args := d.ticketArgs(lang, waiting)
-	args["Text"] = tghtml.Escape(text)
+	args["Text"] = tghtml.Escape(strings.TrimSpace(text))
 	msgID, err := d.Out.Send(ctx, bot.Message{ChatID: t.UserID, Text: d.Tr.T(lang, "desk.user_reply", args)})
 	if err != nil {
 		if bot.IsBlocked(err) {
@@ -369,17 +331,7 @@ func (d *Desk) staffReply(ctx context.Context, r *bot.Request, id uint64, text s
 		return err
 	}
 	d.link(t.UserID, msgID, id)
-	_, err = d.Store.UpdateTicket(id, r.From.ID, now, func(t *valex.Request) ([]valex.AuditEntry, error) {
-		t.Messages = append(t.Messages, valex.RequestMessage{At: now, FromStaff: true, AuthorID: r.From.ID, Text: text})
-		if t.AssigneeID == 0 {
-			t.AssigneeID = r.From.ID
-		}
-		if t.Status == valex.StatusNew || t.Status == valex.StatusInProgress {
-			return nil, t.Transition(valex.StatusWaitingUser, r.From.ID, "", now)
-		}
-		return nil, nil
-	})
-	if err != nil {
+	if _, err := d.Service.RecordStaffReply(id, r.From.ID, text); err != nil {
 		return err
 	}
 	return d.reply(ctx, r, d.t(r, "desk.reply_sent", map[string]any{"ID": id}), nil)
@@ -416,10 +368,7 @@ func (d *Desk) StaffText(ctx context.Context, r *bot.Request) error {
 
 // hold puts a ticket on hold with the staff member's reason.
 func (d *Desk) hold(ctx context.Context, r *bot.Request, id uint64, reason string) error {
-	if strings.TrimSpace(reason) == "" {
-		return valex.Errorf("desk.reason_required", nil)
-	}
-	t, err := d.transition(id, r.From.ID, valex.StatusOnHold, reason, d.Clock.Now())
+	t, err := d.Service.Transition(id, r.From.ID, valex.StatusOnHold, reason)
 	if err != nil {
 		return err
 	}

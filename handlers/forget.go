@@ -51,12 +51,12 @@ func (d *Desk) ForgetButton(ctx context.Context, r *bot.Request) error {
 	if err != nil {
 		return err
 	}
-	held, err := d.held(r.From.ID, t.ID)
+	held, err := d.Service.Held(r.From.ID, t.ID)
 	if err != nil {
 		return err
 	}
 	if held {
-		if t, err = d.transition(t.ID, 0, valex.StatusOnHold, "", now); err != nil {
+		if t, err = d.Service.Transition(t.ID, 0, valex.StatusOnHold, ""); err != nil {
 			return err
 		}
 		d.newTicketToStaff(ctx, t)
@@ -77,53 +77,12 @@ func (d *Desk) ForgetButton(ctx context.Context, r *bot.Request) error {
 	return d.Out.Edit(ctx, r.ChatID, r.MessageID, d.t(r, "privacy.erased", args), [][]bot.Button{})
 }
 
-// held reports whether a legal hold stands on the user's data: one placed
-// on the account, or another of their tickets on hold (a dispute).
-func (d *Desk) held(userID int64, except uint64) (bool, error) {
-	held, _, err := d.Store.Hold(userID)
-	if err != nil || held {
-		return held, err
-	}
-	statuses, err := d.Store.UserTicketStatuses(userID)
-	if err != nil {
-		return false, err
-	}
-	for id, s := range statuses {
-		if s == valex.StatusOnHold && id != except {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // completeErasure is staff completing an erasure request that waited
 // (a hold since lifted, or an automatic erasure that failed).
 func (d *Desk) completeErasure(ctx context.Context, t valex.Request, by int64) (valex.Request, error) {
-	if t.UserID == 0 || !t.Status.Open() {
-		return t, valex.Errorf("desk.closed", nil)
-	}
-	if t.Status == valex.StatusOnHold {
-		return t, valex.Errorf("desk.resume_first", nil)
-	}
-	held, err := d.held(t.UserID, t.ID)
-	if err != nil {
-		return t, err
-	}
-	if held {
-		return t, valex.Errorf("desk.erase_still_held", nil)
-	}
 	lang := d.langOf(t.UserID) // gone with the account in a moment
 	uid := t.UserID
-	now := d.Clock.Now()
-	// The history names who confirmed the erasure; the system carries it
-	// out and closes the ticket.
-	if _, err := d.update(t.ID, by, now, func(t *valex.Request) ([]valex.AuditEntry, error) {
-		t.Record(valex.ActionConfirmErasure, by, now)
-		return nil, nil
-	}); err != nil {
-		return t, err
-	}
-	counts, err := d.Eraser.Erase(ctx, uid, t.ID, now)
+	counts, err := d.Service.CompleteErasure(ctx, t, by)
 	if err != nil {
 		return t, err
 	}
@@ -134,5 +93,5 @@ func (d *Desk) completeErasure(ctx context.Context, t valex.Request, by int64) (
 	if _, err := d.Out.Send(ctx, bot.Message{ChatID: uid, Text: d.Tr.T(lang, "privacy.erased", args)}); err != nil {
 		d.Log.Warn().Str("error", d.IDs.Redact(err.Error(), uid)).Uint64("ticket_id", t.ID).Msg("erasure notice not delivered")
 	}
-	return d.Store.Ticket(t.ID)
+	return d.Service.Ticket(t.ID)
 }

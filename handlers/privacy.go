@@ -268,7 +268,7 @@ func (d *Desk) autoComplete(ctx context.Context, r *bot.Request, kind valex.Requ
 	if err != nil {
 		return err
 	}
-	t, err = d.transition(t.ID, 0, valex.StatusDone, resolution, now)
+	t, err = d.Service.Transition(t.ID, 0, valex.StatusDone, resolution)
 	if err != nil {
 		return err
 	}
@@ -285,7 +285,7 @@ func (d *Desk) rectify(ctx context.Context, r *bot.Request) error {
 	}
 	// Waiting for the user: their next message (the ticket's prompt, or a
 	// reply to the ticket's message) is the description.
-	if t, err = d.transition(t.ID, 0, valex.StatusWaitingUser, "", now); err != nil {
+	if t, err = d.Service.Transition(t.ID, 0, valex.StatusWaitingUser, ""); err != nil {
 		return err
 	}
 	r.StartDialog(dialogTicket, idArg(t.ID))

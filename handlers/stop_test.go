@@ -109,7 +109,7 @@ func newStopHarness(tb testing.TB, models func(AIModels) AIModels) *stopHarness 
 		hc.wire = func(h *Handlers, rt *bot.Router, a *AI) {
 			d := &Desk{Handlers: h, Store: h.Users.(*store.DB), Files: h.Out.(FileSender), SLA: valex.DefaultSLAPolicy(),
 				Policy: PolicyInfo{Version: "2025-01"}, AIWork: a}
-			d.Service = &desk.Service{Store: h.Users.(*store.DB), Notify: d.Notifier(), Roster: h.Roles.Roster(),
+			d.Service = &desk.Service{Store: h.Users.(*store.DB), Tickets: h.Users.(*store.DB), Notify: d.Notifier(), Roster: h.Roles.Roster(),
 				Clock: h.Clock, SLA: d.SLA, Log: h.Log}
 			d.Register(rt)
 			rt.Use(d.Intercept)

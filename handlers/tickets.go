@@ -7,7 +7,6 @@ import (
 	"errors"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
@@ -200,20 +199,7 @@ func (d *Desk) TicketText(ctx context.Context, r *bot.Request) error {
 // waiting for them goes back to staff, who are told.
 func (d *Desk) userMessage(ctx context.Context, r *bot.Request, id uint64) error {
 	text := strings.TrimSpace(r.Text)
-	if n := utf8.RuneCountInString(text); n > valex.MaxRequestTextLen {
-		return valex.Errorf("desk.too_long", map[string]any{"Max": valex.MaxRequestTextLen, "Count": n})
-	}
-	now := d.Clock.Now()
-	t, err := d.Store.UpdateTicket(id, 0, now, func(t *valex.Request) ([]valex.AuditEntry, error) {
-		if !t.Status.Open() {
-			return nil, valex.Errorf("desk.closed_reply", map[string]any{"ID": t.ID})
-		}
-		t.Messages = append(t.Messages, valex.RequestMessage{At: now, AuthorID: r.From.ID, Text: text})
-		if t.Status == valex.StatusWaitingUser {
-			return nil, t.Transition(valex.StatusInProgress, 0, "", now)
-		}
-		return nil, nil
-	})
+	t, err := d.Service.AddUserMessage(id, r.From.ID, text)
 	if err != nil {
 		return err
 	}

@@ -216,7 +216,7 @@ func newDesk(c DeskConfig, h *handlers.Handlers, db *store.DB, files handlers.Fi
 	}
 	// The desk's workflows are a service handlers and jobs both call; the
 	// handlers are its Telegram side.
-	d.Service = &desk.Service{Store: db, Notify: d.Notifier(), Roster: h.Roles.Roster(), Eraser: eraser,
+	d.Service = &desk.Service{Store: db, Tickets: db, Notify: d.Notifier(), Roster: h.Roles.Roster(), Eraser: eraser,
 		Clock: h.Clock, SLA: c.SLA(), Log: h.Log}
 	return d
 }
