@@ -235,7 +235,7 @@ func (db *DB) eraseUserTx(tx *bbolt.Tx, userID int64, erasureTicket uint64, at t
 			return nil, err
 		}
 	}
-	for _, b := range [][]byte{bucketStates, bucketHolds, bucketInactiveNotices, bucketErasures} {
+	for _, b := range [][]byte{bucketStates, bucketHolds, bucketInactiveNotices, bucketErasures, bucketWallets} {
 		if err := tx.Bucket(b).Delete(key); err != nil {
 			return nil, err
 		}

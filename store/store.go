@@ -51,6 +51,8 @@ var (
 		bucketTicketsClosed, bucketInactiveNotices, bucketErasures,
 		// AI aggregator (conversations.go, usage.go).
 		bucketAISettings, bucketAITurns, bucketAIUsage, bucketAIUsageSums,
+		// Credits and payments (wallet.go, payments.go).
+		bucketWallets,
 	}
 )
 
@@ -91,6 +93,8 @@ type DB struct {
 	path  string // kept here: bbolt forgets it on Close
 	opts  Options
 	swept int // keyless users erased by Open
+
+	holds holds // credits held by AI calls in flight (wallet.go)
 }
 
 // view runs fn in a read transaction.

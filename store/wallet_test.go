@@ -1,0 +1,162 @@
+package store
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valex-ai/valex"
+)
+
+func usageCost(userID, cost int64, at time.Time) []valex.AIUsage {
+	return []valex.AIUsage{{UserID: userID, Model: "m", Capability: "chat", InputTokens: 10, OutputTokens: 10, Cost: cost, At: at}}
+}
+
+// 100 concurrent calls against a balance that pays for 10: exactly 10
+// hold credits; once each is charged, the balance is exactly zero.
+func TestReserveNeverOverdraws(t *testing.T) {
+	_, db := openKeyed(t, t.TempDir())
+	mustAccount(t, db, 7)
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	if _, err := db.AddCredits(7, 10*1000); err != nil {
+		t.Fatal(err)
+	}
+	var ok, refused atomic.Int32
+	var wg sync.WaitGroup
+	ids := make(chan uint64, 100)
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := db.Reserve(7, 1000, 0, now)
+			switch {
+			case err == nil:
+				ok.Add(1)
+				ids <- id
+			case errors.Is(err, valex.ErrNoCredits):
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	if ok.Load() != 10 || refused.Load() != 90 {
+		t.Fatalf("%d reserved, %d refused; want 10 and 90", ok.Load(), refused.Load())
+	}
+	for id := range ids {
+		if err := db.SaveExchangeCharged(7, 1, nil, usageCost(7, 1000, now), Charge{Reservation: id, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, _ := db.Wallet(7)
+	if w.Balance != 0 || w.Reserved != 0 {
+		t.Fatalf("wallet after charging = %+v", w)
+	}
+	if _, err := db.Reserve(7, 1, 0, now); !errors.Is(err, valex.ErrNoCredits) {
+		t.Fatalf("a call on an empty wallet: %v", err)
+	}
+}
+
+// The daily allowance pays first and comes back with the UTC date; a
+// released (failed) call costs nothing; a call may cost less than it held;
+// a call of a user erased meanwhile recreates nothing.
+func TestAllowanceChargeRelease(t *testing.T) {
+	_, db := openKeyed(t, t.TempDir())
+	mustAccount(t, db, 8)
+	day1 := time.Date(2026, 3, 2, 23, 0, 0, 0, time.UTC)
+	db.AddCredits(8, 500)
+	id, err := db.Reserve(8, 1200, 1000, day1) // 1000 allowance + 500 balance
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Reserve(8, 400, 1000, day1); !errors.Is(err, valex.ErrNoCredits) {
+		t.Fatalf("a second hold over what is left: %v", err)
+	}
+	if err := db.SaveExchangeCharged(8, 1, nil, usageCost(8, 1100, day1), Charge{Reservation: id, Allowance: 1000, Now: day1}); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := db.Wallet(8)
+	if w.Used != 1000 || w.Balance != 400 || w.Reserved != 0 {
+		t.Fatalf("after the charge: %+v", w)
+	}
+	id, _ = db.Reserve(8, 300, 1000, day1)
+	db.Release(id)
+	if w, _ = db.Wallet(8); w.Balance != 400 || w.Reserved != 0 {
+		t.Fatalf("a released call was charged: %+v", w)
+	}
+	day2 := day1.Add(2 * time.Hour) // the next UTC day: the allowance is back
+	if got := w.Available(1000, day2); got != 1400 {
+		t.Fatalf("available the next day = %d, want 1400", got)
+	}
+	id, _ = db.Reserve(8, 100, 1000, day2)
+	if _, err := db.EraseUser(8, 0, day2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveExchangeCharged(8, 1, nil, usageCost(8, 100, day2), Charge{Reservation: id, Allowance: 1000, Now: day2}); !errors.Is(err, ErrNoAccount) {
+		t.Fatalf("charging an erased user: %v", err)
+	}
+	if n := bucketLen(t, db, bucketWallets); n != 0 {
+		t.Fatalf("%d wallets after the erasure", n)
+	}
+	if w, _ := db.Wallet(8); w.Reserved != 0 {
+		t.Fatalf("the erased user's hold stayed: %+v", w)
+	}
+}
+
+// BenchmarkReserveCharge is what credits add to an AI call: the hold and
+// the charge inside the commit that records the call, beside the floor of
+// that commit alone (SaveExchange, uncharged) in the same run. Wall time is
+// mostly the commit's fsync, which varies with the disk; cpu-µs/op is the
+// figure to compare.
+//
+//	go test ./store -run '^$' -bench BenchmarkReserveCharge -count 5
+func BenchmarkReserveCharge(b *testing.B) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	turns := []valex.Turn{{Role: valex.TurnUser, Text: "hi", Tokens: 1, At: now}, {Role: valex.TurnAssistant, Text: "hello", Tokens: 1, At: now}}
+	b.Run("floor-uncharged", func(b *testing.B) {
+		_, db := openKeyed(b, b.TempDir())
+		mustAccount(b, db, 9)
+		cpu0 := cpuTime()
+		defer func() { b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op") }()
+		for range b.N {
+			if err := db.SaveExchange(9, 1, turns, usageCost(9, 900, now)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reserve+charge", func(b *testing.B) {
+		_, db := openKeyed(b, b.TempDir())
+		mustAccount(b, db, 9)
+		db.AddCredits(9, 1<<50)
+		cpu0 := cpuTime()
+		defer func() { b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op") }()
+		for range b.N {
+			id, err := db.Reserve(9, 1000, 0, now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := db.SaveExchangeCharged(9, 1, turns, usageCost(9, 900, now), Charge{Reservation: id, Now: now}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reserve-100-concurrent", func(b *testing.B) {
+		_, db := openKeyed(b, b.TempDir())
+		mustAccount(b, db, 9)
+		db.AddCredits(9, 1<<50)
+		b.SetParallelism(50) // ×2 cores = 100 goroutines
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				id, err := db.Reserve(9, 1000, 0, now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				db.Release(id)
+			}
+		})
+	})
+}
