@@ -35,3 +35,66 @@ func (w Wallet) Available(allowance int64, now time.Time) int64 {
 
 // ErrNoCredits is the user error when a call would overdraw the wallet.
 var ErrNoCredits = Errorf("credits.exhausted", nil)
+
+// Charge is the cost of a call to take from a wallet with the usage that
+// records it, in the same commit: the allowance pays first, then the
+// balance; neither goes below zero.
+type Charge struct {
+	Reservation uint64 // the hold to end once committed; 0 = none
+	Allowance   int64  // the user's daily allowance today, micro-credits
+	Now         time.Time
+}
+
+// Plans are what users can have and buy: the free tier's daily allowance,
+// credit packs and monthly subscriptions, priced in Telegram Stars.
+type Plans struct {
+	FreeDaily     int64 // micro-credits a day on the free tier
+	Packs         []Pack
+	Subscriptions []Subscription
+}
+
+// Pack is credits bought once.
+type Pack struct {
+	ID      string
+	Credits int64 // micro-credits
+	Stars   int
+}
+
+// Subscription is a plan paid monthly: a daily allowance and the models
+// that name it.
+type Subscription struct {
+	ID    string
+	Daily int64 // micro-credits a day
+	Stars int   // a month
+}
+
+// PlanFree is the plan of everyone without a subscription.
+const PlanFree = "free"
+
+// Allowance is the daily allowance of a plan.
+func (p Plans) Allowance(plan string) int64 {
+	for _, s := range p.Subscriptions {
+		if s.ID == plan {
+			return s.Daily
+		}
+	}
+	return p.FreeDaily
+}
+
+// Pack finds a pack by id.
+func (p Plans) Pack(id string) (Pack, bool) {
+	for _, k := range p.Packs {
+		if k.ID == id {
+			return k, true
+		}
+	}
+	return Pack{}, false
+}
+
+// PlanOf is a wallet's plan now: its subscription while it runs, else free.
+func (w Wallet) PlanOf(now time.Time) string {
+	if w.Plan != "" && now.Before(w.PlanEnds) {
+		return w.Plan
+	}
+	return PlanFree
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -231,6 +232,11 @@ func (b *Bot) dispatch(ctx context.Context, e InboxEntry) {
 	key := u.ChatID
 	if key == 0 {
 		key = u.From.ID
+	}
+	if u.Kind == KindPreCheckout {
+		// Telegram waits 10 seconds for the answer: a checkout never queues
+		// behind the user's chat (a long AI answer, say). Its key is its own.
+		key = math.MinInt64 + int64(u.ID)
 	}
 	b.disp.Dispatch(key, func() { b.process(ctx, u) })
 }

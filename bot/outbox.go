@@ -245,6 +245,18 @@ func (o *Outbox) SetCommands(ctx context.Context, lang string, cmds []Command) e
 // call sends one request with pacing and retries. chatID 0 means the call is
 // not a chat message and is not paced per chat.
 func (o *Outbox) call(ctx context.Context, chatID int64, method string, ch tgbotapi.Chattable) (json.RawMessage, error) {
+	return o.retry(ctx, chatID, method, func() (json.RawMessage, error) { return o.c.request(ctx, method, ch) })
+}
+
+// callRaw is call for a method the SDK has no config for: our own typed
+// parameters, encoded as the Bot API expects (payments.go).
+func (o *Outbox) callRaw(ctx context.Context, chatID int64, method string, params tgbotapi.Params) (json.RawMessage, error) {
+	return o.retry(ctx, chatID, method, func() (json.RawMessage, error) { return o.c.do(ctx, method, params) })
+}
+
+// retry runs one Bot API request, paced for chatID, waiting out flood
+// limits and retrying network failures.
+func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request func() (json.RawMessage, error)) (json.RawMessage, error) {
 	var netTries, floodTries int
 	for {
 		if chatID != 0 {
@@ -252,7 +264,7 @@ func (o *Outbox) call(ctx context.Context, chatID int64, method string, ch tgbot
 				return nil, err
 			}
 		}
-		res, err := o.c.request(ctx, method, ch)
+		res, err := request()
 		if err == nil {
 			return res, nil
 		}

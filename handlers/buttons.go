@@ -21,4 +21,5 @@ const (
 	cbTicket        bot.CallbackRoute = "tk"   // a ticket's staff actions
 	cbNotice        bot.CallbackRoute = "nb"   // a notice preview's Send / Cancel
 	cbIncident      bot.CallbackRoute = "bi"   // a breach incident's "authority told"
+	cbPlans         bot.CallbackRoute = "pl"   // /plans: list, buy a pack
 )

@@ -77,6 +77,9 @@ type AIOptions struct {
 	Modes []Mode // the first is the default
 	// Plan returns a user's plan; nil means everyone is on "free".
 	Plan func(userID int64) string
+	// Plans meters every call against the user's allowance and balance;
+	// nil: calls are not metered (AIDeps.Wallets must be set otherwise).
+	Plans *valex.Plans
 	// ImageConfirmAbove: an image whose price is above this many
 	// micro-credits is generated only after the user confirms the price.
 	ImageConfirmAbove int64
@@ -97,6 +100,7 @@ type AIDeps struct {
 	Consent ConsentChecker
 	Out     AIOutbox
 	Files   Downloader
+	Wallets Wallets // credits; needed when Options.Plans is set
 	Options AIOptions
 }
 
@@ -116,6 +120,7 @@ type AI struct {
 	consent ConsentChecker
 	out     AIOutbox
 	files   Downloader
+	wallets Wallets
 	opt     AIOptions
 
 	root context.Context // jobs run on it; Shutdown cancels it
@@ -172,7 +177,7 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 		o.Modes = []Mode{{ID: "assistant", Prompt: "You are a helpful assistant."}}
 	}
 	a := &AI{
-		h: h, models: d.Models, store: d.Store, consent: d.Consent, out: d.Out, files: d.Files, opt: o,
+		h: h, models: d.Models, store: d.Store, consent: d.Consent, out: d.Out, files: d.Files, wallets: d.Wallets, opt: o,
 		jobs:      make(map[int64][]*aiJob),
 		pending:   make(map[int64]pendingImage),
 		awaiting:  make(map[int64]awaitingMsg),
@@ -376,6 +381,11 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 	if ok, err := a.allowed(ctx, uid); err != nil || !ok {
 		return err // stopped or withdrawn while the history was read
 	}
+	charge, ok, err := a.reserve(ctx, r, m, ai.Usage{Capability: capability, InputTokens: estimateMessages(msgs), OutputTokens: a.opt.AnswerTokens})
+	if err != nil || !ok {
+		return err // the wallet cannot pay: told, nothing sent to a provider
+	}
+	defer a.release(charge) // a failed or stopped call is not charged
 	answer, res, err := a.stream(ctx, r, ai.ChatRequest{Model: m.ID, Messages: msgs})
 	switch {
 	case errors.Is(err, errCutOff):
@@ -397,11 +407,11 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 				usage = append(usage, usageOf(uid, u))
 			}
 		}
-		return a.save(ctx, r, conv, in, answer, usage)
+		return a.save(ctx, r, conv, in, answer, usage, charge)
 	case err != nil:
 		return a.providerError(r, err)
 	}
-	if err := a.save(ctx, r, conv, in, answer, []valex.AIUsage{usageOf(uid, res.Usage)}); err != nil {
+	if err := a.save(ctx, r, conv, in, answer, []valex.AIUsage{usageOf(uid, res.Usage)}, charge); err != nil {
 		return err
 	}
 	if s.Voice {
@@ -412,7 +422,7 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 
 // save stores an exchange (history only in private chats) and its usage,
 // unless StopUser stopped the job.
-func (a *AI) save(ctx context.Context, r *bot.Request, conv uint64, in turnInput, answer string, usage []valex.AIUsage) error {
+func (a *AI) save(ctx context.Context, r *bot.Request, conv uint64, in turnInput, answer string, usage []valex.AIUsage, charge valex.Charge) error {
 	var turns []valex.Turn
 	if r.Private() {
 		now := a.h.Clock.Now()
@@ -421,7 +431,7 @@ func (a *AI) save(ctx context.Context, r *bot.Request, conv uint64, in turnInput
 			{Role: valex.TurnAssistant, Text: answer, Tokens: turnTokens(answer), At: now},
 		}
 	}
-	return a.write(ctx, r.From.ID, func() error { return a.store.SaveExchange(r.From.ID, conv, turns, usage) })
+	return a.write(ctx, r.From.ID, func() error { return a.saveCharged(r.From.ID, conv, turns, usage, charge) })
 }
 
 // turnTokens is a turn's estimate, with the framing a chat message adds.

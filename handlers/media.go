@@ -122,11 +122,16 @@ func (a *AI) voiceTurn(ctx context.Context, r *bot.Request, f bot.File) error {
 	if ok, err := a.allowed(ctx, r.From.ID); err != nil || !ok {
 		return err // stopped or withdrawn during the download
 	}
+	charge, ok, err := a.reserve(ctx, r, m, ai.Usage{Capability: ai.CapTranscribe, AudioSeconds: float64(max(f.Duration, 60))})
+	if err != nil || !ok {
+		return err
+	}
+	defer a.release(charge)
 	text, usage, err := a.models.Transcribe(ctx, m.ID, audio, name)
 	if err != nil {
 		return a.callFailed(ctx, r, err)
 	}
-	if err := a.charge(ctx, r, usage); err != nil {
+	if err := a.charge(ctx, r, usage, charge); err != nil {
 		return err
 	}
 	text = strings.TrimSpace(text)
@@ -230,11 +235,20 @@ func (a *AI) image(ctx context.Context, r *bot.Request, model, prompt string) er
 	if ok, err := a.allowed(ctx, r.From.ID); err != nil || !ok {
 		return err
 	}
+	var charge valex.Charge
+	if m, found := a.models.Model(model); found {
+		var ok bool
+		var err error
+		if charge, ok, err = a.reserve(ctx, r, m, ai.Usage{Capability: ai.CapImage, Images: 1}); err != nil || !ok {
+			return err
+		}
+		defer a.release(charge)
+	}
 	img, usage, err := a.models.Image(ctx, model, prompt)
 	if err != nil {
 		return a.callFailed(ctx, r, err)
 	}
-	if err := a.charge(ctx, r, usage); err != nil {
+	if err := a.charge(ctx, r, usage, charge); err != nil {
 		return err
 	}
 	caption := tghtml.Escape(truncate(prompt, 200))
@@ -287,11 +301,16 @@ func (a *AI) speak(ctx context.Context, r *bot.Request, text string, answer bool
 	if ok, err := a.allowed(ctx, r.From.ID); err != nil || !ok {
 		return err
 	}
+	charge, ok, err := a.reserve(ctx, r, m, ai.Usage{Capability: ai.CapSpeech, Chars: utf8.RuneCountInString(text)})
+	if err != nil || !ok {
+		return err
+	}
+	defer a.release(charge)
 	audio, mime, usage, err := a.models.Speech(ctx, m.ID, text)
 	if err != nil {
 		return a.callFailed(ctx, r, err)
 	}
-	if err := a.charge(ctx, r, usage); err != nil {
+	if err := a.charge(ctx, r, usage, charge); err != nil {
 		return err
 	}
 	name := "speech.mp3"
@@ -327,8 +346,8 @@ func (a *AI) callFailed(ctx context.Context, r *bot.Request, err error) error {
 // charge records a successful call outside a chat turn in the usage
 // ledger, unless StopUser stopped the job: then the call is neither
 // recorded nor its result delivered.
-func (a *AI) charge(ctx context.Context, r *bot.Request, u ai.Usage) error {
+func (a *AI) charge(ctx context.Context, r *bot.Request, u ai.Usage, c valex.Charge) error {
 	return a.write(ctx, r.From.ID, func() error {
-		return a.store.SaveExchange(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, u)})
+		return a.saveCharged(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, u)}, c)
 	})
 }

@@ -252,13 +252,13 @@ func prevWithPrefix(c *bbolt.Cursor, prefix []byte) ([]byte, []byte) {
 // SaveExchange appends turns to a conversation and records usage, in one
 // transaction: a chat turn costs one disk sync.
 func (db *DB) SaveExchange(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage) error {
-	return db.SaveExchangeCharged(userID, conv, turns, usage, Charge{})
+	return db.SaveExchangeCharged(userID, conv, turns, usage, valex.Charge{})
 }
 
 // SaveExchangeCharged is SaveExchange that also takes the usage's cost
 // from the user's wallet in the same commit (wallet.go), then ends the
 // call's hold.
-func (db *DB) SaveExchangeCharged(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage, charge Charge) error {
+func (db *DB) SaveExchangeCharged(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage, charge valex.Charge) error {
 	if charge.Reservation != 0 {
 		defer db.Release(charge.Reservation) // committed or not, the call is over
 	}

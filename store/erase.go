@@ -235,6 +235,11 @@ func (db *DB) eraseUserTx(tx *bbolt.Tx, userID int64, erasureTicket uint64, at t
 			return nil, err
 		}
 	}
+	// Payment records stay (the law keeps them 5 years) under a random
+	// stand-in: not counted as erased, because they are not.
+	if _, err := anonymizePaymentsTx(tx, userID); err != nil {
+		return nil, err
+	}
 	for _, b := range [][]byte{bucketStates, bucketHolds, bucketInactiveNotices, bucketErasures, bucketWallets} {
 		if err := tx.Bucket(b).Delete(key); err != nil {
 			return nil, err

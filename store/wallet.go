@@ -137,17 +137,8 @@ func (db *DB) Release(reservation uint64) {
 	}
 }
 
-// Charge is the cost of a call to take from a wallet with the usage that
-// records it: the allowance pays first, then the balance; neither goes
-// below zero.
-type Charge struct {
-	Reservation uint64 // the hold to end once committed; 0 = none
-	Allowance   int64  // the user's daily allowance today, micro-credits
-	Now         time.Time
-}
-
 // chargeTx takes cost from the user's wallet.
-func chargeTx(tx *bbolt.Tx, userID, cost int64, c Charge) error {
+func chargeTx(tx *bbolt.Tx, userID, cost int64, c valex.Charge) error {
 	if cost <= 0 {
 		return nil
 	}

@@ -48,7 +48,7 @@ func TestReserveNeverOverdraws(t *testing.T) {
 		t.Fatalf("%d reserved, %d refused; want 10 and 90", ok.Load(), refused.Load())
 	}
 	for id := range ids {
-		if err := db.SaveExchangeCharged(7, 1, nil, usageCost(7, 1000, now), Charge{Reservation: id, Now: now}); err != nil {
+		if err := db.SaveExchangeCharged(7, 1, nil, usageCost(7, 1000, now), valex.Charge{Reservation: id, Now: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,7 +76,7 @@ func TestAllowanceChargeRelease(t *testing.T) {
 	if _, err := db.Reserve(8, 400, 1000, day1); !errors.Is(err, valex.ErrNoCredits) {
 		t.Fatalf("a second hold over what is left: %v", err)
 	}
-	if err := db.SaveExchangeCharged(8, 1, nil, usageCost(8, 1100, day1), Charge{Reservation: id, Allowance: 1000, Now: day1}); err != nil {
+	if err := db.SaveExchangeCharged(8, 1, nil, usageCost(8, 1100, day1), valex.Charge{Reservation: id, Allowance: 1000, Now: day1}); err != nil {
 		t.Fatal(err)
 	}
 	w, _ := db.Wallet(8)
@@ -96,7 +96,7 @@ func TestAllowanceChargeRelease(t *testing.T) {
 	if _, err := db.EraseUser(8, 0, day2, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SaveExchangeCharged(8, 1, nil, usageCost(8, 100, day2), Charge{Reservation: id, Allowance: 1000, Now: day2}); !errors.Is(err, ErrNoAccount) {
+	if err := db.SaveExchangeCharged(8, 1, nil, usageCost(8, 100, day2), valex.Charge{Reservation: id, Allowance: 1000, Now: day2}); !errors.Is(err, ErrNoAccount) {
 		t.Fatalf("charging an erased user: %v", err)
 	}
 	if n := bucketLen(t, db, bucketWallets); n != 0 {
@@ -139,7 +139,7 @@ func BenchmarkReserveCharge(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := db.SaveExchangeCharged(9, 1, turns, usageCost(9, 900, now), Charge{Reservation: id, Now: now}); err != nil {
+			if err := db.SaveExchangeCharged(9, 1, turns, usageCost(9, 900, now), valex.Charge{Reservation: id, Now: now}); err != nil {
 				b.Fatal(err)
 			}
 		}

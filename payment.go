@@ -1,0 +1,28 @@
+package valex
+
+import "time"
+
+// Payment is one purchase: what was paid, how, when and for what — never
+// card details (Telegram and the processor keep those). Records are kept
+// at least 5 years (the law on accounting records); when the account is
+// erased, UserID becomes a random stand-in (not derived from the Telegram
+// id) and the record stays.
+type Payment struct {
+	ChargeID         string // telegram_payment_charge_id: the record's key, so a repeated update records once
+	ProviderChargeID string
+	UserID           int64
+	Method           string // PaymentStars
+	Product          string // the pack or plan bought
+	Credits          int64  // micro-credits added
+	Amount           int    // in the currency's smallest unit (stars)
+	Currency         string
+	Status           string // PaymentPaid, PaymentRefunded
+	At               time.Time
+}
+
+// Payment methods and statuses.
+const (
+	PaymentStars    = "telegram_stars"
+	PaymentPaid     = "paid"
+	PaymentRefunded = "refunded"
+)

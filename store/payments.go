@@ -1,0 +1,163 @@
+package store
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/valex-ai/valex"
+)
+
+// Payment records (valex.Payment), keyed by Telegram's charge id so the
+// same successful_payment delivered twice is recorded and credited once.
+var (
+	bucketPayments       = []byte("payments")         // charge id → payment
+	bucketPaymentsByUser = []byte("payments_by_user") // be(userID)‖charge id → empty
+)
+
+type paymentRecord struct {
+	Provider string `json:"pc,omitempty"`
+	User     int64  `json:"u"`
+	Method   string `json:"m"`
+	Product  string `json:"p"`
+	Credits  int64  `json:"c,omitempty"`
+	Amount   int    `json:"a"`
+	Currency string `json:"cu"`
+	Status   string `json:"s"`
+	At       int64  `json:"t"`
+}
+
+func (r paymentRecord) payment(charge string) valex.Payment {
+	return valex.Payment{ChargeID: charge, ProviderChargeID: r.Provider, UserID: r.User, Method: r.Method, Product: r.Product,
+		Credits: r.Credits, Amount: r.Amount, Currency: r.Currency, Status: r.Status, At: fromUnixNano(r.At)}
+}
+
+// RecordPayment records a successful payment and adds its credits to the
+// payer's balance, in one commit. It reports false, changing nothing, when
+// the charge id is recorded already.
+func (db *DB) RecordPayment(p valex.Payment) (recorded bool, w valex.Wallet, err error) {
+	if p.ChargeID == "" || p.UserID == 0 {
+		return false, w, fmt.Errorf("record payment: charge id and user are required")
+	}
+	err = db.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketPayments)
+		if b.Get([]byte(p.ChargeID)) != nil {
+			return nil
+		}
+		if err := requireAccount(tx, p.UserID); err != nil {
+			return err
+		}
+		v, err := json.Marshal(paymentRecord{Provider: p.ProviderChargeID, User: p.UserID, Method: p.Method, Product: p.Product,
+			Credits: p.Credits, Amount: p.Amount, Currency: p.Currency, Status: p.Status, At: unixNano(p.At)})
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(p.ChargeID), v); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketPaymentsByUser).Put(append(idKey(p.UserID), p.ChargeID...), nil); err != nil {
+			return err
+		}
+		wr, err := addCreditsTx(tx, p.UserID, p.Credits)
+		if err != nil {
+			return err
+		}
+		recorded, w = true, wr.wallet(p.UserID, 0)
+		return nil
+	})
+	if err != nil {
+		return false, valex.Wallet{}, fmt.Errorf("record payment %s: %w", p.ChargeID, err)
+	}
+	return recorded, w, nil
+}
+
+// Payments lists a user's payments, oldest charge id first.
+func (db *DB) Payments(userID int64) ([]valex.Payment, error) {
+	var out []valex.Payment
+	err := db.view(func(tx *bbolt.Tx) error {
+		prefix := idKey(userID)
+		c := tx.Bucket(bucketPaymentsByUser).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			charge := k[len(prefix):]
+			v := tx.Bucket(bucketPayments).Get(charge)
+			if v == nil {
+				continue
+			}
+			var r paymentRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			out = append(out, r.payment(string(charge)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list payments of user %d: %w", userID, err)
+	}
+	return out, nil
+}
+
+// Payment loads one payment by charge id.
+func (db *DB) Payment(charge string) (valex.Payment, error) {
+	var p valex.Payment
+	err := db.view(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketPayments).Get([]byte(charge))
+		if v == nil {
+			return valex.ErrNotFound
+		}
+		var r paymentRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		p = r.payment(charge)
+		return nil
+	})
+	return p, err
+}
+
+// anonymizePaymentsTx keeps an erased user's payment records (the law
+// wants them) under a random stand-in for the user: the records no longer
+// say who paid. It returns how many it kept.
+func anonymizePaymentsTx(tx *bbolt.Tx, userID int64) (int, error) {
+	prefix := idKey(userID)
+	idx := tx.Bucket(bucketPaymentsByUser)
+	var keys [][]byte
+	c := idx.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, err
+	}
+	standIn := -int64(binary.BigEndian.Uint64(b[:])>>1) - 1 // negative: never a Telegram user id
+	for _, k := range keys {
+		charge := k[len(prefix):]
+		v := tx.Bucket(bucketPayments).Get(charge)
+		if v != nil {
+			var r paymentRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return 0, err
+			}
+			r.User = standIn
+			nv, err := json.Marshal(r)
+			if err != nil {
+				return 0, err
+			}
+			if err := tx.Bucket(bucketPayments).Put(charge, nv); err != nil {
+				return 0, err
+			}
+		}
+		if err := idx.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}
