@@ -311,7 +311,9 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 		modes[i] = handlers.Mode{ID: md.ID, Title: md.Title, Prompt: md.Prompt}
 	}
 	db := m.DB
+	plans := m.Config.Payments.Plans()
 	a := handlers.NewAI(h, handlers.AIDeps{
+		Wallets: db,
 		Models:  router,
 		Store:   db,
 		Consent: aiConsent{db},
@@ -330,6 +332,16 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 				return policyVersion
 			},
 			BotUsername: m.Outbox.Client().Self().Username,
+			// Every call is metered against the user's plan allowance and
+			// bought balance (payments_config.go).
+			Plans: &plans,
+			Plan: func(userID int64) string {
+				w, err := db.Wallet(userID)
+				if err != nil {
+					return valex.PlanFree
+				}
+				return w.PlanOf(m.Clock.Now())
+			},
 		},
 	})
 	a.Register(m.Router)

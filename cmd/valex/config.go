@@ -28,6 +28,8 @@ type Config struct {
 	Jobs     Jobs       `toml:"jobs"`
 	AI       AIConfig   `toml:"ai"`
 	Desk     DeskConfig `toml:"desk"`
+	// Plans and payments (payments_config.go).
+	Payments PaymentsConfig `toml:"payments"`
 	// Retention periods (policy section 8): retention_config.go.
 	Retention RetentionConfig `toml:"retention"`
 	// MasterKey wraps every user's data key (VALEX_MASTER_KEY only: a
@@ -117,6 +119,7 @@ func Defaults() Config {
 		},
 		Log:       Log{Level: "info", Format: "console"},
 		Desk:      DefaultDeskConfig(),
+		Payments:  DefaultPaymentsConfig(),
 		Retention: DefaultRetention(),
 		Jobs: Jobs{
 			Timezone: "UTC", Backup: "0 3 * * *", BackupKeep: 7, InboxPrune: "30 4 * * *",
@@ -253,6 +256,7 @@ func (c Config) validate() []error {
 		p = append(p, fmt.Errorf("jobs compact_free_ratio %v: must be between 0 and 1 (0.25 = compact when a quarter of the file is free)", r))
 	}
 	p = append(p, c.Desk.validate()...)
+	p = append(p, c.Payments.validate()...)
 	p = append(p, c.Retention.validate()...)
 	for _, id := range c.Admins {
 		if id <= 0 {

@@ -110,6 +110,8 @@ func goldenScreens(t *testing.T, lang string) {
 	screen("model", user.ID, say(user, "/model"))
 	screen("mode", user.ID, say(user, "/mode"))
 	screen("conversations", user.ID, say(user, "/conversations"))
+	screen("plans", user.ID, say(user, "/plans"))
+	screen("subscription", user.ID, say(user, "/subscription"))
 	screen("unknown-command", user.ID, say(user, "/frobnicate"))
 	screen("group-private-only", group.ID, func() { a.emu.SendText(group, user, "/profile@"+botName) })
 

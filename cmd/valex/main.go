@@ -240,6 +240,11 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	handlers.NewConversations(h, db, m.AI, c.Retention.Policy()).Register(m.Router)
+	(&handlers.Payments{H: h, Store: db, Out: m.Outbox, Plans: c.Payments.Plans(),
+		// Invoice payloads are signed with a key of their own, derived
+		// from the token like the buttons' (a new token voids old invoices).
+		Payload:    bot.NewSigner([]byte("valex payments\x00" + c.Telegram.Token)),
+		SupportURL: c.Payments.SupportURL, TermsURL: c.Payments.TermsURL}).Register(m.Router)
 	m.Eraser = &privacy.Eraser{Work: m.AI, Store: db, Keys: keys, Log: m.Log, Compact: func() {
 		// The erased records' freed pages leave the file with the next
 		// compaction; an erasure asks for one (batched by the compactor).

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/ai"
+	"github.com/valex-ai/valex/ai/aitest"
+	"github.com/valex-ai/valex/bot/bottest"
+)
+
+// Buying credits with Telegram Stars, end to end over the emulator: with no
+// allowance a question reaches no provider and the user is pointed to
+// /plans; the invoice is in XTR; checkouts with a tampered payload, another
+// payer or a changed price are refused with the reason; the same
+// successful_payment delivered twice credits once; then questions are
+// answered and charged their real cost, and a failed call costs nothing.
+func TestBuyCreditsWithStars(t *testing.T) {
+	aisv := aitest.New()
+	t.Cleanup(aisv.Close)
+	a := startApp(t, func(c *Config) {
+		c.AI = demoAIConfig(aisv.URL())
+		c.Payments.FreeDailyCredits = 0
+	})
+	u := bottest.User{ID: 7501, FirstName: "Pia", LanguageCode: "en"}
+	other := bottest.User{ID: 7502, FirstName: "Olaf", LanguageCode: "en"}
+	a.say(u, "/start")
+	a.say(other, "/start")
+	a.say(u, "hello")
+	a.press(u, "I agree")
+	a.idle()
+	if aisv.Count() != 0 {
+		t.Fatal("a question on an empty wallet reached the provider")
+	}
+	contains(t, a.lastTo(u.ID), "no credits left", "/plans")
+
+	a.press(u, "Plans")
+	seq := a.lastSeq()
+	a.press(u, "Buy 100 credits")
+	inv := a.next(u.ID, seq, "sendInvoice")
+	if inv.Params.Get("currency") != "XTR" || inv.Params.Get("provider_token") != "" || !strings.Contains(inv.Params.Get("prices"), `"amount":100`) {
+		t.Fatalf("invoice params = %v", inv.Params)
+	}
+	payload := inv.Params.Get("payload")
+
+	checkout := func(from bottest.User, payload string, total int) bottest.Event {
+		t.Helper()
+		seq := a.lastSeq()
+		a.emu.SendPreCheckout(from, payload, "XTR", total)
+		e := a.next(0, seq, "answerPreCheckoutQuery")
+		a.idle()
+		return e
+	}
+	for _, tc := range []struct {
+		name, payload string
+		from          bottest.User
+		total         int
+		reason        string
+	}{
+		{"tampered payload", strings.Replace(payload, "credits_100", "credits_500", 1), u, 100, "not issued by this bot"},
+		{"another payer", payload, other, 100, "issued to someone else"},
+		{"changed price", payload, u, 50, "price of this pack has changed"},
+	} {
+		if e := checkout(tc.from, tc.payload, tc.total); !strings.Contains(e.Text, tc.reason) {
+			t.Errorf("%s: answered %q, want a refusal saying %q", tc.name, e.Text, tc.reason)
+		}
+	}
+	if e := checkout(u, payload, 100); e.Text != "" || e.Params.Get("ok") != "true" {
+		t.Fatalf("a good checkout: %q %v", e.Text, e.Params)
+	}
+
+	// The same successful_payment twice (a replay): recorded and credited once.
+	paid := fmt.Sprintf(`{"message":{"message_id":%%d,"date":1767225600,"chat":{"id":%d,"type":"private"},"from":{"id":%d,"is_bot":false,"first_name":"Pia"},
+		"successful_payment":{"currency":"XTR","total_amount":100,"invoice_payload":%q,"telegram_payment_charge_id":"stx-charge-1","provider_payment_charge_id":""}}}`,
+		u.ID, u.ID, payload)
+	seq = a.lastSeq()
+	a.emu.SendRaw(json.RawMessage(fmt.Sprintf(paid, 9901)))
+	a.waitText(u.ID, seq, "100 credits added")
+	a.emu.SendRaw(json.RawMessage(fmt.Sprintf(paid, 9902)))
+	a.idle()
+	thanks := 0
+	for _, e := range a.emu.EventsFor(u.ID) {
+		if strings.Contains(e.Text, "credits added") {
+			thanks++
+		}
+	}
+	w, _ := a.m.DB.Wallet(u.ID)
+	if thanks != 1 || w.Balance != 100*ai.MicroCredits {
+		t.Fatalf("after the payment twice: %d confirmations, balance %d", thanks, w.Balance)
+	}
+	if ps, _ := a.m.DB.Payments(u.ID); len(ps) != 1 || ps[0].ChargeID != "stx-charge-1" || ps[0].Currency != "XTR" || ps[0].Status != valex.PaymentPaid {
+		t.Fatalf("payment records = %+v", ps)
+	}
+
+	// Credits pay for answers, at their real cost.
+	aisv.Script("gpt-4o-mini", aitest.Step{Text: "Hello, Pia."})
+	a.say(u, "hello again")
+	a.idle()
+	after, _ := a.m.DB.Wallet(u.ID)
+	usage, _ := a.m.DB.UsageSince(u.ID, time.Time{})
+	if len(usage) != 1 || after.Balance != w.Balance-usage[0].Cost || usage[0].Cost <= 0 || after.Reserved != 0 {
+		t.Fatalf("balance %d → %d for usage %+v (reserved %d)", w.Balance, after.Balance, usage, after.Reserved)
+	}
+	// A failed call costs nothing.
+	for _, m := range a.m.Config.AI.Models { // every model, fallbacks included, by its provider's name
+		for range 5 {
+			aisv.Script(m.ID, aitest.Step{Status: 500})
+			aisv.Script(m.Name, aitest.Step{Status: 500})
+		}
+	}
+	a.say(u, "this will fail")
+	a.idle()
+	if failed, _ := a.m.DB.Wallet(u.ID); failed.Balance != after.Balance || failed.Reserved != 0 {
+		t.Fatalf("a failed call changed the wallet: %+v → %+v; bot said %q", after, failed, a.lastTo(u.ID).Text)
+	}
+	contains(t, a.lastTo(u.ID), "Nothing was charged")
+}

@@ -1,0 +1,198 @@
+package handlers
+
+// Plans and payments: /plans lists the free tier, the credit packs and the
+// subscriptions; a pack is bought with Telegram Stars (an invoice in XTR);
+// the pre-checkout is answered only for a payload we signed, for this payer,
+// at the price the pack has now; the successful payment is recorded by its
+// charge id (twice delivered, credited once) and confirmed once.
+// /subscription shows the wallet; /paysupport and /terms are what Telegram
+// requires of bots that take payments.
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot"
+	"github.com/valex-ai/valex/bot/tghtml"
+)
+
+// PaymentStore is the part of the store payments need.
+type PaymentStore interface {
+	Wallet(userID int64) (valex.Wallet, error)
+	RecordPayment(p valex.Payment) (bool, valex.Wallet, error)
+}
+
+// PaymentOutbox sends invoices and answers checkouts.
+type PaymentOutbox interface {
+	Sender
+	SendInvoice(ctx context.Context, inv bot.Invoice) (int, error)
+	AnswerPreCheckout(ctx context.Context, queryID string, ok bool, errText string) error
+}
+
+// Payments is the plans and payments feature.
+type Payments struct {
+	H     *Handlers
+	Store PaymentStore
+	Out   PaymentOutbox
+	Plans valex.Plans
+	// Payload signs invoice payloads (HMAC with a server secret): a
+	// checkout is answered only for a payload we made.
+	Payload    *bot.Signer
+	SupportURL string // /paysupport
+	TermsURL   string // /terms
+}
+
+// payloadPack is the signed payload's prefix for a pack.
+const payloadPack = "pack"
+
+// Register routes the payment commands, buttons and updates.
+func (p *Payments) Register(rt *bot.Router) {
+	rt.Command("plans", valex.RoleUser, "cmd.plans", p.List)
+	rt.Command("subscription", valex.RoleUser, "cmd.subscription", p.Wallet)
+	rt.Command("paysupport", valex.RoleUser, "cmd.paysupport", p.PaySupport)
+	rt.Command("terms", valex.RoleUser, "cmd.terms", p.Terms)
+	rt.Callback(cbPlans, valex.RoleUser, p.Button)
+	rt.On(bot.KindPreCheckout, p.PreCheckout)
+	rt.On(bot.KindPayment, p.Paid)
+	rt.InGroups("paysupport", "terms")
+}
+
+func credit(lang string, micro int64) string { return credits(lang, micro) }
+
+// List shows the plans with a button per pack.
+func (p *Payments) List(ctx context.Context, r *bot.Request) error {
+	if _, err := p.H.registered(r); err != nil {
+		return err
+	}
+	h := p.H
+	var b strings.Builder
+	b.WriteString(h.t(r, "plans.title", map[string]any{"Free": credit(r.Lang, p.Plans.FreeDaily)}))
+	var kb [][]bot.Button
+	for _, k := range p.Plans.Packs {
+		b.WriteString("\n" + h.t(r, "plans.pack", map[string]any{"Credits": credit(r.Lang, k.Credits), "Stars": k.Stars}))
+		kb = append(kb, []bot.Button{{Text: h.t(r, "plans.btn_buy", map[string]any{"Credits": credit(r.Lang, k.Credits), "Stars": k.Stars}),
+			Data: cbPlans.Data(h.CB, "buy", k.ID)}})
+	}
+	for _, s := range p.Plans.Subscriptions {
+		b.WriteString("\n" + h.t(r, "plans.subscription", map[string]any{"Plan": tghtml.Escape(s.ID), "Daily": credit(r.Lang, s.Daily), "Stars": s.Stars}))
+	}
+	b.WriteString("\n\n" + h.t(r, "plans.footer", nil))
+	return h.reply(ctx, r, b.String(), kb)
+}
+
+// Button handles /plans' buttons: the list again, or a pack's invoice.
+func (p *Payments) Button(ctx context.Context, r *bot.Request) error {
+	args := r.CallbackArgs
+	switch {
+	case len(args) == 1 && args[0] == "list":
+		return p.List(ctx, r)
+	case len(args) == 2 && args[0] == "buy":
+		u, err := p.H.registered(r)
+		if err != nil {
+			return err
+		}
+		k, ok := p.Plans.Pack(args[1])
+		if !ok {
+			return valex.Errorf("pay.gone", nil)
+		}
+		credits := credit(r.Lang, k.Credits)
+		_, err = p.Out.SendInvoice(ctx, bot.Invoice{
+			ChatID: r.ChatID, Currency: bot.CurrencyStars,
+			Title:       p.H.t(r, "pay.invoice_title", map[string]any{"Credits": credits}),
+			Description: p.H.t(r, "pay.invoice_description", map[string]any{"Credits": credits}),
+			Payload:     p.Payload.Data(payloadPack, k.ID, strconv.FormatInt(u.ID, 10), strconv.Itoa(k.Stars)),
+			Prices:      []bot.Price{{Label: p.H.t(r, "pay.invoice_label", map[string]any{"Credits": credits}), Amount: k.Stars}},
+		})
+		return err
+	}
+	return valex.Errorf("error.bad_callback", nil)
+}
+
+// checkout verifies a payment's payload: ours, for this payer, for a pack
+// that still exists at this price in Stars.
+func (p *Payments) checkout(r *bot.Request) (valex.Pack, error) {
+	prefix, args, ok := p.Payload.Parse(r.Payload)
+	if !ok || prefix != payloadPack || len(args) != 3 {
+		return valex.Pack{}, valex.Errorf("pay.refused_payload", nil)
+	}
+	if args[1] != strconv.FormatInt(r.From.ID, 10) {
+		return valex.Pack{}, valex.Errorf("pay.refused_payer", nil)
+	}
+	k, found := p.Plans.Pack(args[0])
+	if !found {
+		return valex.Pack{}, valex.Errorf("pay.gone", nil)
+	}
+	if r.Currency != bot.CurrencyStars || r.TotalAmount != k.Stars || args[2] != strconv.Itoa(k.Stars) {
+		return valex.Pack{}, valex.Errorf("pay.refused_price", nil)
+	}
+	return k, nil
+}
+
+// PreCheckout answers Telegram's last question before the money moves. A
+// refusal is an error: the bot answers it with the localized reason.
+func (p *Payments) PreCheckout(ctx context.Context, r *bot.Request) error {
+	if _, err := p.checkout(r); err != nil {
+		return err
+	}
+	if _, err := p.H.registered(r); err != nil {
+		return err
+	}
+	return p.Out.AnswerPreCheckout(ctx, r.PreCheckoutID, true, "")
+}
+
+// Paid records a successful payment and adds the credits, once per charge.
+func (p *Payments) Paid(ctx context.Context, r *bot.Request) error {
+	k, err := p.checkout(r)
+	if err != nil {
+		// The money moved for a payload we would have refused: keep the
+		// user whole by telling them where to turn; staff see the log.
+		p.H.Log.Error().Str("charge", r.ChargeID).Msg("successful payment with an unverifiable payload")
+		return valex.Errorf("pay.contact_support", map[string]any{"Support": tghtml.Escape(p.SupportURL)})
+	}
+	recorded, w, err := p.Store.RecordPayment(valex.Payment{
+		ChargeID: r.ChargeID, ProviderChargeID: r.ProviderCharge, UserID: r.From.ID, Method: valex.PaymentStars,
+		Product: k.ID, Credits: k.Credits, Amount: r.TotalAmount, Currency: r.Currency, Status: valex.PaymentPaid,
+		At: p.H.Clock.Now(),
+	})
+	if err != nil || !recorded {
+		return err // a repeat of a payment recorded already: confirmed the first time
+	}
+	return p.H.reply(ctx, r, p.H.t(r, "pay.done", map[string]any{
+		"Credits": credit(r.Lang, k.Credits), "Balance": credit(r.Lang, w.Balance), "Charge": tghtml.Escape(r.ChargeID),
+	}), nil)
+}
+
+// Wallet shows the user's plan, balance and today's allowance:
+// /subscription.
+func (p *Payments) Wallet(ctx context.Context, r *bot.Request) error {
+	if _, err := p.H.registered(r); err != nil {
+		return err
+	}
+	w, err := p.Store.Wallet(r.From.ID)
+	if err != nil {
+		return err
+	}
+	now := p.H.Clock.Now()
+	plan := w.PlanOf(now)
+	allowance := p.Plans.Allowance(plan)
+	key, ends := "wallet.free", ""
+	if plan != valex.PlanFree {
+		key, ends = "wallet.subscribed", valex.FormatDate(w.PlanEnds)
+	}
+	return p.H.reply(ctx, r, p.H.t(r, key, map[string]any{
+		"Plan": tghtml.Escape(plan), "Ends": ends, "Balance": credit(r.Lang, w.Balance),
+		"Left": credit(r.Lang, w.AllowanceLeft(allowance, now)), "Daily": credit(r.Lang, allowance),
+	}), [][]bot.Button{{{Text: p.H.t(r, "credits.btn_plans", nil), Data: cbPlans.Data(p.H.CB, "list")}}})
+}
+
+// PaySupport says where to turn about a payment: /paysupport.
+func (p *Payments) PaySupport(ctx context.Context, r *bot.Request) error {
+	return p.H.reply(ctx, r, p.H.t(r, "pay.support", map[string]any{"Support": tghtml.Escape(p.SupportURL)}), nil)
+}
+
+// Terms links the terms of sale: /terms.
+func (p *Payments) Terms(ctx context.Context, r *bot.Request) error {
+	return p.H.reply(ctx, r, p.H.t(r, "pay.terms", map[string]any{"URL": tghtml.Escape(p.TermsURL)}), nil)
+}
