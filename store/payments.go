@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -160,4 +161,53 @@ func anonymizePaymentsTx(tx *bbolt.Tx, userID int64) (int, error) {
 		}
 	}
 	return len(keys), nil
+}
+
+// CategoryPayments names payment records in the export.
+const CategoryPayments = "payments"
+
+type exportPayment struct {
+	ChargeID string    `json:"telegram_charge_id"`
+	Method   string    `json:"method"`
+	Product  string    `json:"product"`
+	Credits  float64   `json:"credits"`
+	Amount   int       `json:"amount"`
+	Currency string    `json:"currency"`
+	Status   string    `json:"status"`
+	At       time.Time `json:"at"`
+}
+
+type exportWallet struct {
+	Credits  float64    `json:"bought_credits_left"`
+	Plan     string     `json:"plan,omitempty"`
+	PlanEnds *time.Time `json:"plan_ends,omitempty"`
+}
+
+// ExportPayments is the payments section of the access export: the
+// user's payment records (no card data is ever stored) and their wallet.
+func (db *DB) ExportPayments(userID int64) (data map[string]any, counts map[string]int, err error) {
+	ps, err := db.Payments(userID)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := db.Wallet(userID)
+	if err != nil {
+		return nil, nil, err
+	}
+	list := make([]exportPayment, 0, len(ps))
+	for _, p := range ps {
+		list = append(list, exportPayment{ChargeID: p.ChargeID, Method: p.Method, Product: p.Product,
+			Credits: float64(p.Credits) / 1e6, Amount: p.Amount, Currency: p.Currency, Status: p.Status, At: p.At.UTC()})
+	}
+	wallet := exportWallet{Credits: float64(w.Balance) / 1e6, Plan: w.Plan}
+	if !w.PlanEnds.IsZero() {
+		ends := w.PlanEnds.UTC()
+		wallet.PlanEnds = &ends
+	}
+	data = map[string]any{CategoryPayments: list, "wallet": wallet}
+	counts = map[string]int{}
+	if len(list) > 0 {
+		counts[CategoryPayments] = len(list)
+	}
+	return data, counts, nil
 }

@@ -81,7 +81,7 @@ func exportDesk(cfg Config, db *store.DB) (*handlers.Desk, error) {
 // exportSections are the categories kept outside the desk's part of the
 // store, exported by /mydata and export-user alike.
 func exportSections(db *store.DB) []handlers.ExportSection {
-	return []handlers.ExportSection{db.ExportAI}
+	return []handlers.ExportSection{db.ExportAI, db.ExportPayments}
 }
 
 // accessInfo is what the access export says besides the data: retention

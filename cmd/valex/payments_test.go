@@ -118,4 +118,18 @@ func TestBuyCreditsWithStars(t *testing.T) {
 		t.Fatalf("a failed call changed the wallet: %+v → %+v; bot said %q", after, failed, a.lastTo(u.ID).Text)
 	}
 	contains(t, a.lastTo(u.ID), "Nothing was charged")
+
+	// The access export lists the payment; erasing the account keeps the
+	// record (the law wants it) under a stand-in that is not the user.
+	data, _, _ := a.exportOf(u)
+	if !strings.Contains(string(data["payments"]), "stx-charge-1") || !strings.Contains(string(data["wallet"]), "bought_credits_left") {
+		t.Fatalf("export payments = %s, wallet = %s", data["payments"], data["wallet"])
+	}
+	a.say(u, "/forget")
+	a.press(u, "Yes, delete everything")
+	a.idle()
+	kept, err := a.m.DB.Payment("stx-charge-1")
+	if err != nil || kept.UserID == u.ID || kept.UserID >= 0 || kept.Amount != 100 {
+		t.Fatalf("payment after the erasure: %+v, %v", kept, err)
+	}
 }
