@@ -3,8 +3,10 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 )
@@ -60,4 +62,22 @@ func (o *Outbox) SendInvoice(ctx context.Context, inv Invoice) (int, error) {
 		return 0, fmt.Errorf("send invoice to chat %d: %w", inv.ChatID, err)
 	}
 	return messageID(res)
+}
+
+// RefundStars refunds a Telegram Stars payment to the user who made it. A
+// charge Telegram has refunded already is not an error: a refund retried
+// after a crash must converge.
+func (o *Outbox) RefundStars(ctx context.Context, userID int64, chargeID string) error {
+	_, err := o.callRaw(ctx, 0, "refundStarPayment", tgbotapi.Params{
+		"user_id":                    strconv.FormatInt(userID, 10),
+		"telegram_payment_charge_id": chargeID,
+	})
+	var ae *APIError
+	if errors.As(err, &ae) && strings.Contains(ae.Description, "CHARGE_ALREADY_REFUNDED") {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("refund stars payment: %w", err)
+	}
+	return nil
 }

@@ -22,6 +22,10 @@ import (
 type PaymentStore interface {
 	Wallet(userID int64) (valex.Wallet, error)
 	RecordPayment(p valex.Payment) (bool, valex.Wallet, error)
+	Payment(charge string) (valex.Payment, error)
+	Payments(userID int64) ([]valex.Payment, error)
+	MarkRefunded(charge string) (valex.Payment, bool, error)
+	AddCredits(userID, amount int64) (valex.Wallet, error)
 }
 
 // PaymentOutbox sends invoices and answers checkouts.
@@ -29,6 +33,7 @@ type PaymentOutbox interface {
 	Sender
 	SendInvoice(ctx context.Context, inv bot.Invoice) (int, error)
 	AnswerPreCheckout(ctx context.Context, queryID string, ok bool, errText string) error
+	RefundStars(ctx context.Context, userID int64, chargeID string) error
 }
 
 // Payments is the plans and payments feature.
@@ -57,6 +62,10 @@ func (p *Payments) Register(rt *bot.Router) {
 	rt.On(bot.KindPreCheckout, p.PreCheckout)
 	rt.On(bot.KindPayment, p.Paid)
 	rt.InGroups("paysupport", "terms")
+	// Admins (payments_admin.go).
+	rt.Command("refund", valex.RoleAdmin, "cmd.refund", p.Refund)
+	rt.Command("grant", valex.RoleAdmin, "cmd.grant", p.Grant)
+	rt.Command("payments", valex.RoleAdmin, "cmd.payments", p.UserPayments)
 }
 
 func credit(lang string, micro int64) string { return credits(lang, micro) }

@@ -211,3 +211,43 @@ func (db *DB) ExportPayments(userID int64) (data map[string]any, counts map[stri
 	}
 	return data, counts, nil
 }
+
+// MarkRefunded records a payment's refund and withdraws its credits from
+// the payer's balance (never below zero), in one commit. It reports false
+// when the payment was refunded already.
+func (db *DB) MarkRefunded(charge string) (valex.Payment, bool, error) {
+	var p valex.Payment
+	changed := false
+	err := db.update(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketPayments).Get([]byte(charge))
+		if v == nil {
+			return valex.ErrNotFound
+		}
+		var r paymentRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		p = r.payment(charge)
+		if r.Status == valex.PaymentRefunded {
+			return nil
+		}
+		r.Status, p.Status, changed = valex.PaymentRefunded, valex.PaymentRefunded, true
+		nv, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketPayments).Put([]byte(charge), nv); err != nil {
+			return err
+		}
+		if r.User > 0 && tx.Bucket(bucketUsers).Get(idKey(r.User)) != nil {
+			if _, err := addCreditsTx(tx, r.User, -r.Credits); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return valex.Payment{}, false, fmt.Errorf("mark payment %s refunded: %w", charge, err)
+	}
+	return p, changed, nil
+}

@@ -75,6 +75,7 @@ type Server struct {
 	querySeq     int64
 	callbacks    map[string]bool // callback_query id → answered
 	preCheckouts map[string]bool // pre_checkout_query id → answered
+	starCharges  map[string]starCharge
 
 	commands map[commandKey][]tgbotapi.BotCommand
 
@@ -132,6 +133,7 @@ func New(opts Options) (*Server, error) {
 		querySeq:     4_200_000_000_000_000_000, // callback ids look like Telegram's long numbers
 		callbacks:    make(map[string]bool),
 		preCheckouts: make(map[string]bool),
+		starCharges:  make(map[string]starCharge),
 		commands:     make(map[commandKey][]tgbotapi.BotCommand),
 		counts:       make(map[string]int),
 		record:       true,
@@ -413,4 +415,26 @@ func readParams(r *http.Request) (url.Values, map[string][]*multipart.FileHeader
 		params = url.Values{}
 	}
 	return params, files, nil
+}
+
+// starCharge is a Stars payment refundStarPayment can refund.
+type starCharge struct {
+	user     int64
+	amount   int
+	refunded bool
+}
+
+// AddStarCharge makes a Stars payment known to the emulator (as one sent
+// with SendSuccessfulPayment is), so refundStarPayment can refund it.
+func (s *Server) AddStarCharge(userID int64, chargeID string, amount int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.starCharges[chargeID] = starCharge{user: userID, amount: amount}
+}
+
+// StarRefunded reports whether a Stars payment was refunded.
+func (s *Server) StarRefunded(chargeID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.starCharges[chargeID].refunded
 }

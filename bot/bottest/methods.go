@@ -38,6 +38,7 @@ var methodTable = buildMethodTable(map[string]handler{
 	"getMyCommands":                   getMyCommands,
 	"sendInvoice":                     sendInvoice,
 	"answerPreCheckoutQuery":          answerPreCheckoutQuery,
+	"refundStarPayment":               refundStarPayment,
 	"sendDocument":                    sendMedia("document"),
 	"sendPhoto":                       sendMedia("photo"),
 	"sendVoice":                       sendMedia("voice"),
@@ -942,4 +943,30 @@ func getWebhookInfo(s *Server, req *request, ev *Event) (any, *apiError) {
 	defer s.mu.Unlock()
 	s.emitLocked(*ev)
 	return wireWebhookInfo{URL: s.webhook, PendingUpdateCount: len(s.queue)}, nil
+}
+
+// refundStarPayment refunds a Stars payment the emulator knows (made with
+// SendSuccessfulPayment or AddStarCharge) to the user who paid it, once,
+// with Telegram's errors otherwise.
+func refundStarPayment(s *Server, req *request, ev *Event) (any, *apiError) {
+	p := req.params
+	charge := p.Get("telegram_payment_charge_id")
+	user, err := strconv.ParseInt(p.Get("user_id"), 10, 64)
+	if err != nil || charge == "" {
+		return nil, badRequest("user_id and telegram_payment_charge_id are required")
+	}
+	ev.ChatID, ev.Text = user, charge
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.starCharges[charge]
+	switch {
+	case !ok || c.user != user:
+		return nil, badRequest("CHARGE_NOT_FOUND")
+	case c.refunded:
+		return nil, badRequest("CHARGE_ALREADY_REFUNDED")
+	}
+	c.refunded = true
+	s.starCharges[charge] = c
+	s.emitLocked(*ev)
+	return true, nil
 }

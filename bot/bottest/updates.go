@@ -239,6 +239,9 @@ func (s *Server) SendSuccessfulPayment(chat Chat, from User, payload, currency s
 			TelegramPaymentChargeID: "tg-charge-" + strconv.Itoa(m.MessageID) + "-" + strconv.FormatInt(chat.ID, 10),
 			ProviderPaymentChargeID: providerChargeID,
 		}
+		if currency == "XTR" { // called with s.mu held
+			s.starCharges[m.SuccessfulPayment.TelegramPaymentChargeID] = starCharge{user: from.ID, amount: total}
+		}
 		sm.kind = "payment"
 	})
 }

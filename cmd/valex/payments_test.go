@@ -119,6 +119,25 @@ func TestBuyCreditsWithStars(t *testing.T) {
 	}
 	contains(t, a.lastTo(u.ID), "Nothing was charged")
 
+	// An admin refunds it: Telegram refunds the stars, the credits go, the
+	// user is told; a second refund is refused.
+	a.emu.AddStarCharge(u.ID, "stx-charge-1", 100)
+	a.say(admin, "/start")
+	granted := a.say(admin, fmt.Sprintf("/grant %d 5", u.ID))
+	contains(t, granted, "got 5 credits")
+	before, _ := a.m.DB.Wallet(u.ID)
+	contains(t, a.say(admin, "/refund stx-charge-1"), "Refunded 100 ⭐")
+	if !a.emu.StarRefunded("stx-charge-1") {
+		t.Fatal("Telegram was not asked to refund the stars")
+	}
+	refunded, _ := a.m.DB.Wallet(u.ID)
+	if refunded.Balance != max(0, before.Balance-100*ai.MicroCredits) {
+		t.Fatalf("balance %d → %d after refunding 100 credits", before.Balance, refunded.Balance)
+	}
+	contains(t, a.lastTo(u.ID), "has been refunded")
+	contains(t, a.say(admin, "/refund stx-charge-1"), "refunded already")
+	contains(t, a.say(admin, fmt.Sprintf("/payments %d", u.ID)), "stx-charge-1", "refunded")
+
 	// The access export lists the payment; erasing the account keeps the
 	// record (the law wants it) under a stand-in that is not the user.
 	data, _, _ := a.exportOf(u)
