@@ -196,3 +196,31 @@ func TestPurgeConversationsAtItsBoundary(t *testing.T) {
 		t.Fatalf("its turn came: %q, %d turns", s, count())
 	}
 }
+
+// Payment records stay the whole legal period (5 years) and go one day
+// after it, with the payer's account or without it.
+func TestPurgePaymentsAtTheFiveYearBoundary(t *testing.T) {
+	db := openStore(t)
+	must(t, db.PutUser(valex.User{ID: 1, Language: "en"}))
+	paid := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	if _, _, err := db.RecordPayment(valex.Payment{ChargeID: "c1", UserID: 1, Method: valex.PaymentStars, Product: "p",
+		Amount: 100, Currency: "XTR", Status: valex.PaymentPaid, At: paid}); err != nil {
+		t.Fatal(err)
+	}
+	policy := valex.DefaultRetentionPolicy()
+	for _, tc := range []struct {
+		at   time.Time
+		kept bool
+	}{
+		{paid.AddDate(5, 0, -1), true},
+		{paid.AddDate(5, 0, 1), false},
+	} {
+		if _, err := PurgePayments(db, policy, fixedClock{tc.at})(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		_, err := db.Payment("c1")
+		if kept := err == nil; kept != tc.kept {
+			t.Fatalf("at %s: kept %v, want %v", tc.at.Format("2006-01-02"), kept, tc.kept)
+		}
+	}
+}

@@ -251,3 +251,52 @@ func (db *DB) MarkRefunded(charge string) (valex.Payment, bool, error) {
 	}
 	return p, changed, nil
 }
+
+// EachPayment calls fn for every payment record (erased payers appear as
+// their stand-in), in charge id order.
+func (db *DB) EachPayment(fn func(valex.Payment) error) error {
+	return db.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketPayments).ForEach(func(k, v []byte) error {
+			var r paymentRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			return fn(r.payment(string(k)))
+		})
+	})
+}
+
+// PurgePayments deletes the payment records the retention rule lets go
+// (deletable reports it per payment date) and returns how many.
+func (db *DB) PurgePayments(deletable func(paidAt time.Time) bool) (int, error) {
+	n := 0
+	err := db.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketPayments)
+		var gone []valex.Payment
+		if err := b.ForEach(func(k, v []byte) error {
+			var r paymentRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			if deletable(fromUnixNano(r.At)) {
+				gone = append(gone, r.payment(string(k)))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, p := range gone {
+			if err := b.Delete([]byte(p.ChargeID)); err != nil {
+				return err
+			}
+			if p.UserID > 0 {
+				if err := tx.Bucket(bucketPaymentsByUser).Delete(append(idKey(p.UserID), p.ChargeID...)); err != nil {
+					return err
+				}
+			}
+		}
+		n = len(gone)
+		return nil
+	})
+	return n, err
+}

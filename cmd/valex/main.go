@@ -39,6 +39,8 @@ Usage:
   valex audit verify [FILE]  check every audit chain (bot stopped, or a backup FILE)
   valex whois-log ID      print the pseudonym that stands for Telegram user ID in the logs
   valex export-user ID    print user ID's data as /mydata would (JSON; bot stopped)
+  valex payments export --from DATE --to DATE
+                          payment records of a period as CSV for the accountant (UTC; bot stopped)
   valex compact           rewrite the database without its free pages, which still hold deleted
                           data (bot stopped; the running bot compacts itself, see jobs.compact)
   valex version           print the version
@@ -138,6 +140,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return compactCommand(args[1:], stdout, getenv)
 	case "export-user":
 		return exportUserCommand(args[1:], stdout, getenv)
+	case "payments":
+		return paymentsCommand(args[1:], stdout, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -318,6 +322,7 @@ func (m *Main) openJobs() error {
 		{Name: "purge_communications", Spec: c.PurgeCommunications, Run: jobs.PurgeCommunications(m.DB, retention, m.Clock)},
 		{Name: "close_feedback", Spec: c.CloseFeedback, Run: jobs.CloseFeedback(m.DB, retention, m.Clock)},
 		{Name: "purge_conversations", Spec: c.PurgeConversations, Run: jobs.PurgeConversations(m.DB, retention, m.Clock)},
+		{Name: "purge_payments", Spec: c.PurgePayments, Run: jobs.PurgePayments(m.DB, retention, m.Clock)},
 		{Name: "inactive_accounts", Spec: c.InactiveAccounts, Run: jobs.InactiveAccounts(m.DB, m.inactiveNotice(retention), m.eraseInactive, retention, m.Clock)},
 	} {
 		if err := m.Jobs.Add(j); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -150,5 +151,34 @@ func TestBuyCreditsWithStars(t *testing.T) {
 	kept, err := a.m.DB.Payment("stx-charge-1")
 	if err != nil || kept.UserID == u.ID || kept.UserID >= 0 || kept.Amount != 100 {
 		t.Fatalf("payment after the erasure: %+v, %v", kept, err)
+	}
+}
+
+// valex payments export writes the period's payment records as CSV.
+func TestPaymentsExportCSV(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir = t.TempDir()
+	db, err := openStoreAt(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.EnsureUser(valex.User{ID: 11, Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, at := range []time.Time{time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC), time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)} {
+		if _, _, err := db.RecordPayment(valex.Payment{ChargeID: fmt.Sprint("c", i), UserID: 11, Method: valex.PaymentStars,
+			Product: "credits_100", Credits: 100 * ai.MicroCredits, Amount: 100, Currency: "XTR", Status: valex.PaymentPaid, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	var out strings.Builder
+	env := envFrom(map[string]string{"VALEX_DATA_DIR": cfg.DataDir})
+	if err := run(context.Background(), []string{"payments", "export", "--from", "2026-02-01", "--to", "2026-02-28"}, nil, &out, &out, env); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "date_utc,telegram_charge_id") || !strings.Contains(lines[1], "2026-02-01T00:00:00Z,c1,,11,telegram_stars,credits_100,100,XTR,100,paid") {
+		t.Fatalf("csv:\n%s", out.String())
 	}
 }
