@@ -18,6 +18,9 @@ type Payment struct {
 	Currency         string
 	Status           string // PaymentPaid, PaymentRefunded
 	At               time.Time
+	// A subscription payment sets the user's plan until PlanEnds.
+	Plan     string
+	PlanEnds time.Time
 }
 
 // Payment methods and statuses.

@@ -17,6 +17,10 @@ type Wallet struct {
 	Used     int64     // allowance spent on Day
 	Plan     string    // a subscription plan; "" = the free tier
 	PlanEnds time.Time // zero for the free tier
+	// PlanCharge is the charge id of the subscription's latest payment (to
+	// cancel it); Canceled: it will not renew.
+	PlanCharge string
+	Canceled   bool
 }
 
 // AllowanceLeft is what remains of a daily allowance on now's UTC date.
@@ -66,6 +70,16 @@ type Subscription struct {
 	ID    string
 	Daily int64 // micro-credits a day
 	Stars int   // a month
+}
+
+// Subscription finds a subscription plan by id.
+func (p Plans) Subscription(id string) (Subscription, bool) {
+	for _, s := range p.Subscriptions {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return Subscription{}, false
 }
 
 // PlanFree is the plan of everyone without a subscription.

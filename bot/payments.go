@@ -81,3 +81,46 @@ func (o *Outbox) RefundStars(ctx context.Context, userID int64, chargeID string)
 	}
 	return nil
 }
+
+// SubscriptionPeriod is the only period Telegram allows for a Stars
+// subscription: 30 days, in seconds.
+const SubscriptionPeriod = 2592000
+
+// CreateSubscriptionLink makes an invoice link for a monthly Stars
+// subscription (createInvoiceLink with subscription_period) and returns it.
+func (o *Outbox) CreateSubscriptionLink(ctx context.Context, inv Invoice) (string, error) {
+	prices, err := json.Marshal(inv.Prices)
+	if err != nil {
+		return "", err
+	}
+	res, err := o.callRaw(ctx, 0, "createInvoiceLink", tgbotapi.Params{
+		"title":               inv.Title,
+		"description":         inv.Description,
+		"payload":             inv.Payload,
+		"currency":            CurrencyStars,
+		"prices":              string(prices),
+		"subscription_period": strconv.Itoa(SubscriptionPeriod),
+	})
+	if err != nil {
+		return "", fmt.Errorf("create subscription link: %w", err)
+	}
+	var link string
+	if err := json.Unmarshal(res, &link); err != nil {
+		return "", fmt.Errorf("create subscription link: %w", err)
+	}
+	return link, nil
+}
+
+// CancelSubscription stops a Stars subscription from renewing
+// (editUserStarSubscription with is_canceled); the period paid runs out.
+func (o *Outbox) CancelSubscription(ctx context.Context, userID int64, chargeID string) error {
+	_, err := o.callRaw(ctx, 0, "editUserStarSubscription", tgbotapi.Params{
+		"user_id":                    strconv.FormatInt(userID, 10),
+		"telegram_payment_charge_id": chargeID,
+		"is_canceled":                "true",
+	})
+	if err != nil {
+		return fmt.Errorf("cancel subscription: %w", err)
+	}
+	return nil
+}

@@ -91,6 +91,10 @@ type Update struct {
 	TotalAmount    int
 	ChargeID       string // telegram_payment_charge_id
 	ProviderCharge string
+	// Stars subscriptions (fields tgbotapi v5.5.1 does not know: read
+	// from the raw update).
+	SubscriptionUntil time.Time // subscription_expiration_date
+	Recurring         bool      // is_recurring
 
 	// Mentioned is set for group messages that address the bot (mention or reply).
 	Mentioned bool
@@ -117,6 +121,9 @@ func parseUpdate(raw []byte, botUsername string) (u *Update, err error) {
 	switch {
 	case tu.Message != nil:
 		fillMessage(u, tu.Message, botUsername)
+		if u.Kind == KindPayment {
+			fillSubscription(u, raw)
+		}
 	case tu.CallbackQuery != nil:
 		cq := tu.CallbackQuery
 		u.Kind = KindCallback
@@ -256,4 +263,25 @@ func fromUser(tu *tgbotapi.User) From {
 		return From{}
 	}
 	return From{ID: tu.ID, Username: tu.UserName, FirstName: tu.FirstName, LastName: tu.LastName, LanguageCode: tu.LanguageCode}
+}
+
+// fillSubscription reads a successful payment's subscription fields, which
+// the SDK's types predate.
+func fillSubscription(u *Update, raw []byte) {
+	var w struct {
+		Message struct {
+			SuccessfulPayment struct {
+				Expiration int64 `json:"subscription_expiration_date"`
+				Recurring  bool  `json:"is_recurring"`
+			} `json:"successful_payment"`
+		} `json:"message"`
+	}
+	if json.Unmarshal(raw, &w) != nil {
+		return
+	}
+	sp := w.Message.SuccessfulPayment
+	if sp.Expiration > 0 {
+		u.SubscriptionUntil = time.Unix(sp.Expiration, 0).UTC()
+	}
+	u.Recurring = sp.Recurring
 }

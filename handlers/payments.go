@@ -12,6 +12,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
@@ -26,6 +27,7 @@ type PaymentStore interface {
 	Payments(userID int64) ([]valex.Payment, error)
 	MarkRefunded(charge string) (valex.Payment, bool, error)
 	AddCredits(userID, amount int64) (valex.Wallet, error)
+	CancelRenewal(userID int64) error
 }
 
 // PaymentOutbox sends invoices and answers checkouts.
@@ -34,6 +36,8 @@ type PaymentOutbox interface {
 	SendInvoice(ctx context.Context, inv bot.Invoice) (int, error)
 	AnswerPreCheckout(ctx context.Context, queryID string, ok bool, errText string) error
 	RefundStars(ctx context.Context, userID int64, chargeID string) error
+	CreateSubscriptionLink(ctx context.Context, inv bot.Invoice) (string, error)
+	CancelSubscription(ctx context.Context, userID int64, chargeID string) error
 }
 
 // Payments is the plans and payments feature.
@@ -49,8 +53,11 @@ type Payments struct {
 	TermsURL   string // /terms
 }
 
-// payloadPack is the signed payload's prefix for a pack.
-const payloadPack = "pack"
+// The signed payload's prefix: a pack or a subscription.
+const (
+	payloadPack         = "pack"
+	payloadSubscription = "sub"
+)
 
 // Register routes the payment commands, buttons and updates.
 func (p *Payments) Register(rt *bot.Router) {
@@ -86,6 +93,8 @@ func (p *Payments) List(ctx context.Context, r *bot.Request) error {
 	}
 	for _, s := range p.Plans.Subscriptions {
 		b.WriteString("\n" + h.t(r, "plans.subscription", map[string]any{"Plan": tghtml.Escape(s.ID), "Daily": credit(r.Lang, s.Daily), "Stars": s.Stars}))
+		kb = append(kb, []bot.Button{{Text: h.t(r, "plans.btn_subscribe", map[string]any{"Plan": s.ID, "Stars": s.Stars}),
+			Data: cbPlans.Data(h.CB, "sub", s.ID)}})
 	}
 	b.WriteString("\n\n" + h.t(r, "plans.footer", nil))
 	return h.reply(ctx, r, b.String(), kb)
@@ -115,28 +124,92 @@ func (p *Payments) Button(ctx context.Context, r *bot.Request) error {
 			Prices:      []bot.Price{{Label: p.H.t(r, "pay.invoice_label", map[string]any{"Credits": credits}), Amount: k.Stars}},
 		})
 		return err
+	case len(args) == 2 && args[0] == "sub":
+		return p.subscribe(ctx, r, args[1])
+	case len(args) == 1 && args[0] == "cancel":
+		return p.cancel(ctx, r)
 	}
 	return valex.Errorf("error.bad_callback", nil)
 }
 
+// subscribe sends a link to a monthly Stars subscription (Telegram renews
+// it every 30 days until the user or we cancel it).
+func (p *Payments) subscribe(ctx context.Context, r *bot.Request, id string) error {
+	u, err := p.H.registered(r)
+	if err != nil {
+		return err
+	}
+	s, ok := p.Plans.Subscription(id)
+	if !ok {
+		return valex.Errorf("pay.gone", nil)
+	}
+	link, err := p.Out.CreateSubscriptionLink(ctx, bot.Invoice{
+		Title:       p.H.t(r, "pay.sub_title", map[string]any{"Plan": s.ID}),
+		Description: p.H.t(r, "pay.sub_description", map[string]any{"Plan": s.ID, "Daily": credit(r.Lang, s.Daily)}),
+		Payload:     p.Payload.Data(payloadSubscription, s.ID, strconv.FormatInt(u.ID, 10), strconv.Itoa(s.Stars)),
+		Prices:      []bot.Price{{Label: p.H.t(r, "pay.sub_title", map[string]any{"Plan": s.ID}), Amount: s.Stars}},
+	})
+	if err != nil {
+		return err
+	}
+	return p.H.reply(ctx, r, p.H.t(r, "pay.sub_link", map[string]any{"Plan": tghtml.Escape(s.ID), "Stars": s.Stars}),
+		[][]bot.Button{{{Text: p.H.t(r, "pay.btn_sub_pay", map[string]any{"Stars": s.Stars}), URL: link}}})
+}
+
+// cancel stops the user's subscription from renewing; the period paid runs.
+func (p *Payments) cancel(ctx context.Context, r *bot.Request) error {
+	w, err := p.Store.Wallet(r.From.ID)
+	if err != nil {
+		return err
+	}
+	if w.PlanOf(p.H.Clock.Now()) == valex.PlanFree || w.Canceled || w.PlanCharge == "" {
+		return valex.Errorf("pay.nothing_to_cancel", nil)
+	}
+	if err := p.Out.CancelSubscription(ctx, r.From.ID, w.PlanCharge); err != nil {
+		return err
+	}
+	if err := p.Store.CancelRenewal(r.From.ID); err != nil {
+		return err
+	}
+	return p.H.reply(ctx, r, p.H.t(r, "pay.sub_canceled", map[string]any{"Plan": tghtml.Escape(w.Plan), "Ends": valex.FormatDate(w.PlanEnds)}), nil)
+}
+
+// product is what a payment buys: a pack or a subscription.
+type product struct {
+	id, kind string
+	stars    int
+	credits  int64
+}
+
 // checkout verifies a payment's payload: ours, for this payer, for a pack
-// that still exists at this price in Stars.
-func (p *Payments) checkout(r *bot.Request) (valex.Pack, error) {
+// or subscription that still exists at this price in Stars.
+func (p *Payments) checkout(r *bot.Request) (product, error) {
 	prefix, args, ok := p.Payload.Parse(r.Payload)
-	if !ok || prefix != payloadPack || len(args) != 3 {
-		return valex.Pack{}, valex.Errorf("pay.refused_payload", nil)
+	if !ok || (prefix != payloadPack && prefix != payloadSubscription) || len(args) != 3 {
+		return product{}, valex.Errorf("pay.refused_payload", nil)
 	}
 	if args[1] != strconv.FormatInt(r.From.ID, 10) {
-		return valex.Pack{}, valex.Errorf("pay.refused_payer", nil)
+		return product{}, valex.Errorf("pay.refused_payer", nil)
 	}
-	k, found := p.Plans.Pack(args[0])
-	if !found {
-		return valex.Pack{}, valex.Errorf("pay.gone", nil)
+	var pr product
+	switch prefix {
+	case payloadPack:
+		k, found := p.Plans.Pack(args[0])
+		if !found {
+			return product{}, valex.Errorf("pay.gone", nil)
+		}
+		pr = product{id: k.ID, kind: prefix, stars: k.Stars, credits: k.Credits}
+	default:
+		s, found := p.Plans.Subscription(args[0])
+		if !found {
+			return product{}, valex.Errorf("pay.gone", nil)
+		}
+		pr = product{id: s.ID, kind: prefix, stars: s.Stars}
 	}
-	if r.Currency != bot.CurrencyStars || r.TotalAmount != k.Stars || args[2] != strconv.Itoa(k.Stars) {
-		return valex.Pack{}, valex.Errorf("pay.refused_price", nil)
+	if r.Currency != bot.CurrencyStars || r.TotalAmount != pr.stars || args[2] != strconv.Itoa(pr.stars) {
+		return product{}, valex.Errorf("pay.refused_price", nil)
 	}
-	return k, nil
+	return pr, nil
 }
 
 // PreCheckout answers Telegram's last question before the money moves. A
@@ -160,16 +233,28 @@ func (p *Payments) Paid(ctx context.Context, r *bot.Request) error {
 		p.H.Log.Error().Str("charge", r.ChargeID).Msg("successful payment with an unverifiable payload")
 		return valex.Errorf("pay.contact_support", map[string]any{"Support": tghtml.Escape(p.SupportURL)})
 	}
-	recorded, w, err := p.Store.RecordPayment(valex.Payment{
+	now := p.H.Clock.Now()
+	pay := valex.Payment{
 		ChargeID: r.ChargeID, ProviderChargeID: r.ProviderCharge, UserID: r.From.ID, Method: valex.PaymentStars,
-		Product: k.ID, Credits: k.Credits, Amount: r.TotalAmount, Currency: r.Currency, Status: valex.PaymentPaid,
-		At: p.H.Clock.Now(),
-	})
+		Product: k.id, Credits: k.credits, Amount: r.TotalAmount, Currency: r.Currency, Status: valex.PaymentPaid, At: now,
+	}
+	if k.kind == payloadSubscription {
+		pay.Plan, pay.PlanEnds = k.id, r.SubscriptionUntil
+		if pay.PlanEnds.IsZero() {
+			pay.PlanEnds = now.Add(bot.SubscriptionPeriod * time.Second)
+		}
+	}
+	recorded, w, err := p.Store.RecordPayment(pay)
 	if err != nil || !recorded {
 		return err // a repeat of a payment recorded already: confirmed the first time
 	}
+	if k.kind == payloadSubscription {
+		return p.H.reply(ctx, r, p.H.t(r, "pay.sub_done", map[string]any{
+			"Plan": tghtml.Escape(k.id), "Ends": valex.FormatDate(pay.PlanEnds), "Charge": tghtml.Escape(r.ChargeID),
+		}), nil)
+	}
 	return p.H.reply(ctx, r, p.H.t(r, "pay.done", map[string]any{
-		"Credits": credit(r.Lang, k.Credits), "Balance": credit(r.Lang, w.Balance), "Charge": tghtml.Escape(r.ChargeID),
+		"Credits": credit(r.Lang, k.credits), "Balance": credit(r.Lang, w.Balance), "Charge": tghtml.Escape(r.ChargeID),
 	}), nil)
 }
 
@@ -187,13 +272,19 @@ func (p *Payments) Wallet(ctx context.Context, r *bot.Request) error {
 	plan := w.PlanOf(now)
 	allowance := p.Plans.Allowance(plan)
 	key, ends := "wallet.free", ""
+	kb := [][]bot.Button{{{Text: p.H.t(r, "credits.btn_plans", nil), Data: cbPlans.Data(p.H.CB, "list")}}}
 	if plan != valex.PlanFree {
 		key, ends = "wallet.subscribed", valex.FormatDate(w.PlanEnds)
+		if w.Canceled {
+			key = "wallet.subscribed_ending"
+		} else {
+			kb = append(kb, []bot.Button{{Text: p.H.t(r, "pay.btn_cancel_sub", nil), Data: cbPlans.Data(p.H.CB, "cancel")}})
+		}
 	}
 	return p.H.reply(ctx, r, p.H.t(r, key, map[string]any{
 		"Plan": tghtml.Escape(plan), "Ends": ends, "Balance": credit(r.Lang, w.Balance),
 		"Left": credit(r.Lang, w.AllowanceLeft(allowance, now)), "Daily": credit(r.Lang, allowance),
-	}), [][]bot.Button{{{Text: p.H.t(r, "credits.btn_plans", nil), Data: cbPlans.Data(p.H.CB, "list")}}})
+	}), kb)
 }
 
 // PaySupport says where to turn about a payment: /paysupport.

@@ -67,6 +67,16 @@ func (db *DB) RecordPayment(p valex.Payment) (recorded bool, w valex.Wallet, err
 		if err != nil {
 			return err
 		}
+		if p.Plan != "" {
+			// A subscription payment: the plan runs to the later end.
+			if e := unixNano(p.PlanEnds); wr.Plan != p.Plan || e > wr.PlanEnds {
+				wr.PlanEnds = e
+			}
+			wr.Plan, wr.PlanCharge, wr.Canceled = p.Plan, p.ChargeID, false
+			if err := putWallet(tx, p.UserID, wr); err != nil {
+				return err
+			}
+		}
 		recorded, w = true, wr.wallet(p.UserID, 0)
 		return nil
 	})

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -22,11 +23,14 @@ import (
 var bucketWallets = []byte("wallets") // be(userID) → wallet
 
 type walletRecord struct {
-	Balance  int64  `json:"b,omitempty"`
-	Day      string `json:"d,omitempty"`
-	Used     int64  `json:"u,omitempty"`
-	Plan     string `json:"p,omitempty"`
-	PlanEnds int64  `json:"pe,omitempty"`
+	Balance    int64  `json:"b,omitempty"`
+	Day        string `json:"d,omitempty"`
+	Used       int64  `json:"u,omitempty"`
+	Plan       string `json:"p,omitempty"`
+	PlanEnds   int64  `json:"pe,omitempty"`
+	PlanCharge string `json:"pc,omitempty"`
+	Canceled   bool   `json:"px,omitempty"`
+	Reminded   int64  `json:"pr,omitempty"` // the PlanEnds the renewal reminder was sent for
 }
 
 // holds are the reservations of calls in flight.
@@ -67,7 +71,7 @@ func putWallet(tx *bbolt.Tx, userID int64, w walletRecord) error {
 
 func (w walletRecord) wallet(userID int64, reserved int64) valex.Wallet {
 	return valex.Wallet{UserID: userID, Balance: w.Balance, Reserved: reserved, Day: w.Day, Used: w.Used,
-		Plan: w.Plan, PlanEnds: fromUnixNano(w.PlanEnds)}
+		Plan: w.Plan, PlanEnds: fromUnixNano(w.PlanEnds), PlanCharge: w.PlanCharge, Canceled: w.Canceled}
 }
 
 // Wallet returns a user's wallet (empty for a user who never bought), with
@@ -180,4 +184,63 @@ func addCreditsTx(tx *bbolt.Tx, userID, amount int64) (walletRecord, error) {
 	}
 	w.Balance = max(0, w.Balance+amount)
 	return w, putWallet(tx, userID, w)
+}
+
+// CancelRenewal marks a user's subscription as not renewing (the paid
+// period still runs).
+func (db *DB) CancelRenewal(userID int64) error {
+	return db.update(func(tx *bbolt.Tx) error {
+		w, err := getWallet(tx, userID)
+		if err != nil {
+			return err
+		}
+		w.Canceled = true
+		return putWallet(tx, userID, w)
+	})
+}
+
+// RenewalsDue calls fn for each subscription that ends within the window
+// after now and has not been reminded for that end.
+func (db *DB) RenewalsDue(now time.Time, window time.Duration, fn func(valex.Wallet) error) error {
+	var due []valex.Wallet
+	err := db.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketWallets).ForEach(func(k, v []byte) error {
+			var w walletRecord
+			if err := json.Unmarshal(v, &w); err != nil {
+				return err
+			}
+			ends := fromUnixNano(w.PlanEnds)
+			if w.Plan != "" && ends.After(now) && !ends.After(now.Add(window)) && w.Reminded != w.PlanEnds {
+				due = append(due, w.wallet(int64(binary.BigEndian.Uint64(k)), 0))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range due {
+		if err := fn(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ClaimRenewalReminder records that the reminder for the subscription
+// ending at ends is being sent; false when it was already.
+func (db *DB) ClaimRenewalReminder(userID int64, ends time.Time) (bool, error) {
+	claimed := false
+	err := db.update(func(tx *bbolt.Tx) error {
+		w, err := getWallet(tx, userID)
+		if err != nil {
+			return err
+		}
+		if w.Reminded == unixNano(ends) || w.PlanEnds != unixNano(ends) {
+			return nil
+		}
+		w.Reminded, claimed = unixNano(ends), true
+		return putWallet(tx, userID, w)
+	})
+	return claimed, err
 }

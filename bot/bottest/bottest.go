@@ -76,6 +76,7 @@ type Server struct {
 	callbacks    map[string]bool // callback_query id → answered
 	preCheckouts map[string]bool // pre_checkout_query id → answered
 	starCharges  map[string]starCharge
+	invoiceLinks int
 
 	commands map[commandKey][]tgbotapi.BotCommand
 
@@ -422,6 +423,7 @@ type starCharge struct {
 	user     int64
 	amount   int
 	refunded bool
+	canceled bool // a subscription's renewal was cancelled
 }
 
 // AddStarCharge makes a Stars payment known to the emulator (as one sent
@@ -437,4 +439,12 @@ func (s *Server) StarRefunded(chargeID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.starCharges[chargeID].refunded
+}
+
+// StarSubscriptionCanceled reports whether the subscription a charge
+// belongs to was cancelled with editUserStarSubscription.
+func (s *Server) StarSubscriptionCanceled(chargeID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.starCharges[chargeID].canceled
 }

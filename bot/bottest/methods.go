@@ -39,6 +39,8 @@ var methodTable = buildMethodTable(map[string]handler{
 	"sendInvoice":                     sendInvoice,
 	"answerPreCheckoutQuery":          answerPreCheckoutQuery,
 	"refundStarPayment":               refundStarPayment,
+	"createInvoiceLink":               createInvoiceLink,
+	"editUserStarSubscription":        editUserStarSubscription,
 	"sendDocument":                    sendMedia("document"),
 	"sendPhoto":                       sendMedia("photo"),
 	"sendVoice":                       sendMedia("voice"),
@@ -966,6 +968,55 @@ func refundStarPayment(s *Server, req *request, ev *Event) (any, *apiError) {
 		return nil, badRequest("CHARGE_ALREADY_REFUNDED")
 	}
 	c.refunded = true
+	s.starCharges[charge] = c
+	s.emitLocked(*ev)
+	return true, nil
+}
+
+// createInvoiceLink returns a t.me invoice link; a subscription must be in
+// XTR with Telegram's one allowed period (2592000 seconds).
+func createInvoiceLink(s *Server, req *request, ev *Event) (any, *apiError) {
+	p := req.params
+	var prices []tgbotapi.LabeledPrice
+	if err := json.Unmarshal([]byte(p.Get("prices")), &prices); err != nil || len(prices) == 0 {
+		return nil, badRequest("can't parse prices JSON object")
+	}
+	switch {
+	case p.Get("title") == "" || p.Get("description") == "" || p.Get("payload") == "":
+		return nil, badRequest("title, description and payload must be non-empty")
+	case p.Get("subscription_period") != "" && p.Get("subscription_period") != "2592000":
+		return nil, badRequest("SUBSCRIPTION_PERIOD_INVALID")
+	case p.Get("subscription_period") != "" && p.Get("currency") != "XTR":
+		return nil, badRequest("SUBSCRIPTION_CURRENCY_INVALID")
+	case p.Get("provider_token") == "" && p.Get("currency") != "XTR":
+		return nil, badRequest("PAYMENT_PROVIDER_INVALID")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invoiceLinks++
+	link := "https://t.me/$emulator-invoice-" + strconv.Itoa(s.invoiceLinks)
+	ev.Text = link
+	s.emitLocked(*ev)
+	return link, nil
+}
+
+// editUserStarSubscription cancels (or re-enables) a user's Stars
+// subscription, known by the charge id of one of its payments.
+func editUserStarSubscription(s *Server, req *request, ev *Event) (any, *apiError) {
+	p := req.params
+	charge := p.Get("telegram_payment_charge_id")
+	user, err := strconv.ParseInt(p.Get("user_id"), 10, 64)
+	if err != nil || charge == "" || p.Get("is_canceled") == "" {
+		return nil, badRequest("user_id, telegram_payment_charge_id and is_canceled are required")
+	}
+	ev.ChatID, ev.Text = user, charge
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.starCharges[charge]
+	if !ok || c.user != user {
+		return nil, badRequest("CHARGE_NOT_FOUND")
+	}
+	c.canceled = p.Get("is_canceled") == "true"
 	s.starCharges[charge] = c
 	s.emitLocked(*ev)
 	return true, nil

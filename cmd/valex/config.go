@@ -78,7 +78,8 @@ type Jobs struct {
 	InactiveAccounts    string `toml:"inactive_accounts"`
 	CloseFeedback       string `toml:"close_feedback"`
 	PurgeConversations  string `toml:"purge_conversations"`
-	PurgePayments       string `toml:"purge_payments"` // payment records past the legal minimum (retention.payments_years)
+	PurgePayments       string `toml:"purge_payments"`    // payment records past the legal minimum (retention.payments_years)
+	RenewalReminders    string `toml:"renewal_reminders"` // subscriptions ending within 3 days: their users told, once
 
 	// KeySnapshotDays is how long keys-*.db snapshots are kept: an erased
 	// user's key leaves every backup within this many days.
@@ -127,7 +128,7 @@ func Defaults() Config {
 			KeySnapshotDays: 7, Compact: "50 * * * *", CompactFreeRatio: 0.25,
 			Reminders: "0 * * * *", Digest: "0 9 * * *", IncidentReminders: "*/15 * * * *",
 			PurgeCommunications: "15 4 * * *", InactiveAccounts: "45 4 * * *",
-			CloseFeedback: "5 4 * * *", PurgeConversations: "25 4 * * *", PurgePayments: "35 4 * * *",
+			CloseFeedback: "5 4 * * *", PurgeConversations: "25 4 * * *", PurgePayments: "35 4 * * *", RenewalReminders: "0 10 * * *",
 		},
 	}
 }
@@ -242,7 +243,7 @@ func (c Config) validate() []error {
 	}
 	for name, spec := range map[string]string{"backup": c.Jobs.Backup, "inbox_prune": c.Jobs.InboxPrune, "desk_reminders": c.Jobs.Reminders, "desk_digest": c.Jobs.Digest, "incident_reminders": c.Jobs.IncidentReminders,
 		"purge_communications": c.Jobs.PurgeCommunications, "inactive_accounts": c.Jobs.InactiveAccounts,
-		"close_feedback": c.Jobs.CloseFeedback, "purge_conversations": c.Jobs.PurgeConversations, "purge_payments": c.Jobs.PurgePayments, "compact": c.Jobs.Compact} {
+		"close_feedback": c.Jobs.CloseFeedback, "purge_conversations": c.Jobs.PurgeConversations, "purge_payments": c.Jobs.PurgePayments, "renewal_reminders": c.Jobs.RenewalReminders, "compact": c.Jobs.Compact} {
 		if err := jobs.ParseSpec(spec); err != nil {
 			p = append(p, fmt.Errorf("jobs %s %q: %w", name, spec, err))
 		}

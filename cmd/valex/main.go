@@ -323,6 +323,7 @@ func (m *Main) openJobs() error {
 		{Name: "close_feedback", Spec: c.CloseFeedback, Run: jobs.CloseFeedback(m.DB, retention, m.Clock)},
 		{Name: "purge_conversations", Spec: c.PurgeConversations, Run: jobs.PurgeConversations(m.DB, retention, m.Clock)},
 		{Name: "purge_payments", Spec: c.PurgePayments, Run: jobs.PurgePayments(m.DB, retention, m.Clock)},
+		{Name: "renewal_reminders", Spec: c.RenewalReminders, Run: jobs.RenewalReminders(m.DB, m.renewalNotice, m.Clock)},
 		{Name: "inactive_accounts", Spec: c.InactiveAccounts, Run: jobs.InactiveAccounts(m.DB, m.inactiveNotice(retention), m.eraseInactive, retention, m.Clock)},
 	} {
 		if err := m.Jobs.Add(j); err != nil {
@@ -354,6 +355,21 @@ func (m *Main) inactiveNotice(p valex.RetentionPolicy) jobs.InactiveNotifier {
 		}
 		return err
 	}
+}
+
+// renewalNotice tells a subscriber their plan renews (or ends) in a few days.
+func (m *Main) renewalNotice(ctx context.Context, w valex.Wallet) error {
+	lang := m.Desk.Tr.Match("")
+	if u, err := m.DB.User(w.UserID); err == nil && u.Language != "" {
+		lang = u.Language
+	}
+	key := "pay.renewal_reminder"
+	if w.Canceled {
+		key = "pay.renewal_reminder_ending"
+	}
+	text := m.Desk.Tr.T(lang, key, map[string]any{"Plan": w.Plan, "Ends": valex.FormatDate(w.PlanEnds)})
+	_, err := m.Outbox.Send(ctx, bot.Message{ChatID: w.UserID, Text: text})
+	return err
 }
 
 // eraseInactive erases an inactive account through the desk, as /forget does.

@@ -15,6 +15,9 @@ type PaymentsConfig struct {
 	// metered against it, then against the credits the user bought.
 	FreeDailyCredits float64      `toml:"free_daily_credits"`
 	Packs            []PackConfig `toml:"packs"`
+	// Subscriptions are plans paid monthly in Stars: a daily allowance,
+	// and the models whose plans list names them.
+	Subscriptions []SubscriptionConfig `toml:"subscriptions"`
 	SupportURL       string       `toml:"support_url"` // /paysupport
 	TermsURL         string       `toml:"terms_url"`   // /terms
 }
@@ -26,6 +29,13 @@ type PackConfig struct {
 	Stars   int     `toml:"stars"`
 }
 
+// SubscriptionConfig is one monthly plan.
+type SubscriptionConfig struct {
+	ID           string  `toml:"id"`
+	DailyCredits float64 `toml:"daily_credits"`
+	Stars        int     `toml:"stars"`
+}
+
 // DefaultPaymentsConfig is a free tier of 20 credits a day and two packs.
 func DefaultPaymentsConfig() PaymentsConfig {
 	return PaymentsConfig{
@@ -34,6 +44,7 @@ func DefaultPaymentsConfig() PaymentsConfig {
 			{ID: "credits_100", Credits: 100, Stars: 100},
 			{ID: "credits_500", Credits: 500, Stars: 450},
 		},
+		Subscriptions: []SubscriptionConfig{{ID: "pro", DailyCredits: 200, Stars: 500}},
 		SupportURL: "https://t.me/supprtbots",
 		TermsURL:   "https://valex-ai.io/terms",
 	}
@@ -56,6 +67,17 @@ func (c PaymentsConfig) validate() []error {
 		}
 		seen[k.ID] = true
 	}
+	for _, sub := range c.Subscriptions {
+		switch {
+		case sub.ID == "" || sub.ID == valex.PlanFree || seen[sub.ID]:
+			p = append(p, fmt.Errorf("payments subscription %q: needs an id of its own, not %q", sub.ID, valex.PlanFree))
+		case sub.DailyCredits <= 0:
+			p = append(p, fmt.Errorf("payments subscription %s: daily_credits must be more than 0", sub.ID))
+		case sub.Stars < 1 || sub.Stars > 10000:
+			p = append(p, fmt.Errorf("payments subscription %s: stars must be between 1 and 10000", sub.ID))
+		}
+		seen[sub.ID] = true
+	}
 	for key, v := range map[string]string{"support_url": c.SupportURL, "terms_url": c.TermsURL} {
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			p = append(p, fmt.Errorf("payments %s %q: must be an http(s) URL", key, v))
@@ -69,6 +91,9 @@ func (c PaymentsConfig) Plans() valex.Plans {
 	p := valex.Plans{FreeDaily: int64(c.FreeDailyCredits * ai.MicroCredits)}
 	for _, k := range c.Packs {
 		p.Packs = append(p.Packs, valex.Pack{ID: k.ID, Credits: int64(k.Credits * ai.MicroCredits), Stars: k.Stars})
+	}
+	for _, sub := range c.Subscriptions {
+		p.Subscriptions = append(p.Subscriptions, valex.Subscription{ID: sub.ID, Daily: int64(sub.DailyCredits * ai.MicroCredits), Stars: sub.Stars})
 	}
 	return p
 }

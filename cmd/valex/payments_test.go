@@ -12,6 +12,7 @@ import (
 	"github.com/valex-ai/valex/ai"
 	"github.com/valex-ai/valex/ai/aitest"
 	"github.com/valex-ai/valex/bot/bottest"
+	"github.com/valex-ai/valex/jobs"
 )
 
 // Buying credits with Telegram Stars, end to end over the emulator: with no
@@ -180,5 +181,77 @@ func TestPaymentsExportCSV(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "date_utc,telegram_charge_id") || !strings.Contains(lines[1], "2026-02-01T00:00:00Z,c1,,11,telegram_stars,credits_100,100,XTR,100,paid") {
 		t.Fatalf("csv:\n%s", out.String())
+	}
+}
+
+// A monthly Stars subscription: the invoice link has Telegram's one
+// period; the payment (with its expiration date) sets the plan until then;
+// cancelling stops the renewal through editUserStarSubscription; the
+// renewal reminder goes once, 3 days before the end; after the end the
+// user is back on the free plan.
+func TestStarsSubscription(t *testing.T) {
+	aisv := aitest.New()
+	t.Cleanup(aisv.Close)
+	a := startApp(t, func(c *Config) { c.AI = demoAIConfig(aisv.URL()) })
+	u := bottest.User{ID: 7601, FirstName: "Sol", LanguageCode: "en"}
+	a.say(u, "/start")
+	a.say(u, "/plans")
+	seq := a.lastSeq()
+	a.press(u, "Subscribe to pro")
+	link := a.next(0, seq, "createInvoiceLink")
+	if link.Params.Get("subscription_period") != "2592000" || link.Params.Get("currency") != "XTR" {
+		t.Fatalf("createInvoiceLink params = %v", link.Params)
+	}
+	offer := a.lastTo(u.ID)
+	if len(offer.Keyboard) == 0 || !strings.HasPrefix(offer.Keyboard[0][0].URL, "https://t.me/") {
+		t.Fatalf("the offer has no payment link: %+v", offer)
+	}
+	payload := link.Params.Get("payload")
+	seq = a.lastSeq()
+	a.emu.SendPreCheckout(u, payload, "XTR", 500)
+	if e := a.next(0, seq, "answerPreCheckoutQuery"); e.Params.Get("ok") != "true" {
+		t.Fatalf("subscription checkout refused: %q", e.Text)
+	}
+	ends := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second).UTC()
+	a.emu.AddStarCharge(u.ID, "stx-sub-1", 500)
+	seq = a.lastSeq()
+	a.emu.SendRaw(json.RawMessage(fmt.Sprintf(`{"message":{"message_id":9950,"date":1767225600,"chat":{"id":%d,"type":"private"},"from":{"id":%d,"is_bot":false,"first_name":"Sol"},
+		"successful_payment":{"currency":"XTR","total_amount":500,"invoice_payload":%q,"telegram_payment_charge_id":"stx-sub-1","provider_payment_charge_id":"",
+		"subscription_expiration_date":%d,"is_recurring":true,"is_first_recurring":true}}}`, u.ID, u.ID, payload, ends.Unix())))
+	a.waitText(u.ID, seq, "plan runs until "+ends.Format("2006-01-02"))
+	a.idle()
+	w, _ := a.m.DB.Wallet(u.ID)
+	if w.PlanOf(time.Now()) != "pro" || !w.PlanEnds.Equal(ends) || w.PlanCharge != "stx-sub-1" {
+		t.Fatalf("wallet after subscribing = %+v", w)
+	}
+
+	contains(t, a.say(u, "/subscription"), "pro until")
+	a.press(u, "Cancel renewal")
+	if !a.emu.StarSubscriptionCanceled("stx-sub-1") {
+		t.Fatal("Telegram was not told to stop the renewal")
+	}
+	contains(t, a.lastTo(u.ID), "will not renew")
+
+	remind := func(at time.Time) string {
+		t.Helper()
+		s, err := jobs.RenewalReminders(a.m.DB, a.m.renewalNotice, atClock{at})(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := remind(ends.Add(-4 * 24 * time.Hour)); !strings.Contains(s, "sent 0") {
+		t.Fatalf("4 days before: %s", s)
+	}
+	if s := remind(ends.Add(-2 * 24 * time.Hour)); !strings.Contains(s, "sent 1") {
+		t.Fatalf("2 days before: %s", s)
+	}
+	a.idle()
+	contains(t, a.lastTo(u.ID), "ends on "+ends.Format("2006-01-02"))
+	if s := remind(ends.Add(-1 * 24 * time.Hour)); !strings.Contains(s, "sent 0") {
+		t.Fatalf("the reminder went twice: %s", s)
+	}
+	if w, _ := a.m.DB.Wallet(u.ID); w.PlanOf(ends.Add(time.Second)) != valex.PlanFree {
+		t.Fatal("the plan outlived its period")
 	}
 }
