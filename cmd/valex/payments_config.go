@@ -18,8 +18,8 @@ type PaymentsConfig struct {
 	// Subscriptions are plans paid monthly in Stars: a daily allowance,
 	// and the models whose plans list names them.
 	Subscriptions []SubscriptionConfig `toml:"subscriptions"`
-	SupportURL       string       `toml:"support_url"` // /paysupport
-	TermsURL         string       `toml:"terms_url"`   // /terms
+	SupportURL    string               `toml:"support_url"` // /paysupport
+	TermsURL      string               `toml:"terms_url"`   // /terms
 }
 
 // PackConfig is one credit pack.
@@ -45,8 +45,8 @@ func DefaultPaymentsConfig() PaymentsConfig {
 			{ID: "credits_500", Credits: 500, Stars: 450},
 		},
 		Subscriptions: []SubscriptionConfig{{ID: "pro", DailyCredits: 200, Stars: 500}},
-		SupportURL: "https://t.me/supprtbots",
-		TermsURL:   "https://valex-ai.io/terms",
+		SupportURL:    "https://t.me/supprtbots",
+		TermsURL:      "https://valex-ai.io/terms",
 	}
 }
 
