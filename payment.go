@@ -26,6 +26,7 @@ type Payment struct {
 // Payment methods and statuses.
 const (
 	PaymentStars    = "telegram_stars"
+	PaymentYooKassa = "yookassa"
 	PaymentPaid     = "paid"
 	PaymentRefunded = "refunded"
 )

@@ -62,6 +62,7 @@ type Pack struct {
 	ID      string
 	Credits int64 // micro-credits
 	Stars   int
+	Kopecks int64 // the price in rubles through YooKassa (kopecks); 0: not sold there
 }
 
 // Subscription is a plan paid monthly: a daily allowance and the models

@@ -10,6 +10,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,15 @@ type Payments struct {
 	Payload    *bot.Signer
 	SupportURL string // /paysupport
 	TermsURL   string // /terms
+	// YooKassa sells the packs with a ruble price by card; nil: Stars only.
+	YooKassa YooKassaStarter
+}
+
+// YooKassaStarter creates a YooKassa payment and returns its page
+// (payments.YooKassa).
+type YooKassaStarter interface {
+	Start(ctx context.Context, u valex.User, packID, key string) (string, error)
+	Refund(ctx context.Context, pay valex.Payment) error
 }
 
 // The signed payload's prefix: a pack or a subscription.
@@ -90,6 +100,10 @@ func (p *Payments) List(ctx context.Context, r *bot.Request) error {
 		b.WriteString("\n" + h.t(r, "plans.pack", map[string]any{"Credits": credit(r.Lang, k.Credits), "Stars": k.Stars}))
 		kb = append(kb, []bot.Button{{Text: h.t(r, "plans.btn_buy", map[string]any{"Credits": credit(r.Lang, k.Credits), "Stars": k.Stars}),
 			Data: cbPlans.Data(h.CB, "buy", k.ID)}})
+		if p.YooKassa != nil && k.Kopecks > 0 {
+			kb = append(kb, []bot.Button{{Text: h.t(r, "plans.btn_card", map[string]any{"Credits": credit(r.Lang, k.Credits),
+				"RUB": decimal(r.Lang, float64(k.Kopecks)/100, 2)}), Data: cbPlans.Data(h.CB, "card", k.ID)}})
+		}
 	}
 	for _, s := range p.Plans.Subscriptions {
 		b.WriteString("\n" + h.t(r, "plans.subscription", map[string]any{"Plan": tghtml.Escape(s.ID), "Daily": credit(r.Lang, s.Daily), "Stars": s.Stars}))
@@ -124,6 +138,18 @@ func (p *Payments) Button(ctx context.Context, r *bot.Request) error {
 			Prices:      []bot.Price{{Label: p.H.t(r, "pay.invoice_label", map[string]any{"Credits": credits}), Amount: k.Stars}},
 		})
 		return err
+	case len(args) == 2 && args[0] == "card" && p.YooKassa != nil:
+		u, err := p.H.registered(r)
+		if err != nil {
+			return err
+		}
+		// The update that asked is the payment's idempotence key: a replay
+		// finds the same payment, never a second one.
+		page, err := p.YooKassa.Start(ctx, u, args[1], fmt.Sprintf("valex-%d-%d", u.ID, r.ID))
+		if err != nil {
+			return err
+		}
+		return p.H.reply(ctx, r, p.H.t(r, "pay.yk_page", nil), [][]bot.Button{{{Text: p.H.t(r, "pay.btn_yk_pay", nil), URL: page}}})
 	case len(args) == 2 && args[0] == "sub":
 		return p.subscribe(ctx, r, args[1])
 	case len(args) == 1 && args[0] == "cancel":
@@ -295,4 +321,22 @@ func (p *Payments) PaySupport(ctx context.Context, r *bot.Request) error {
 // Terms links the terms of sale: /terms.
 func (p *Payments) Terms(ctx context.Context, r *bot.Request) error {
 	return p.H.reply(ctx, r, p.H.t(r, "pay.terms", map[string]any{"URL": tghtml.Escape(p.TermsURL)}), nil)
+}
+
+// YooKassaNotify tells a user what became of their YooKassa payment
+// (payments.Notify).
+func (p *Payments) YooKassaNotify(ctx context.Context, userID int64, pay valex.Payment, w valex.Wallet) {
+	lang := p.H.Tr.Match("")
+	if u, err := p.H.Users.User(userID); err == nil && u.Language != "" {
+		lang = u.Language
+	}
+	key := "pay.yk_canceled"
+	if pay.Status == valex.PaymentPaid {
+		key = "pay.done"
+	}
+	text := p.H.Tr.T(lang, key, map[string]any{"Credits": credit(lang, pay.Credits), "Balance": credit(lang, w.Balance),
+		"Charge": tghtml.Escape(pay.ProviderChargeID)})
+	if _, err := p.Out.Send(ctx, bot.Message{ChatID: userID, Text: text}); err != nil {
+		p.H.Log.Warn().Str("user", p.H.IDs.User(userID)).Msg("payment outcome not delivered")
+	}
 }

@@ -33,23 +33,33 @@ func (p *Payments) Refund(ctx context.Context, r *bot.Request) error {
 	if pay.Status == valex.PaymentRefunded {
 		return valex.Errorf("pay.already_refunded", map[string]any{"Charge": tghtml.Escape(charge)})
 	}
-	if pay.UserID <= 0 {
-		return valex.Errorf("pay.refund_erased", nil) // Telegram needs the payer's id, and it is gone
-	}
-	if err := p.Out.RefundStars(ctx, pay.UserID, charge); err != nil {
-		return err
+	switch pay.Method {
+	case valex.PaymentYooKassa:
+		if p.YooKassa == nil {
+			return valex.Errorf("pay.refund_no_yookassa", nil)
+		}
+		if err := p.YooKassa.Refund(ctx, pay); err != nil {
+			return err
+		}
+	default:
+		if pay.UserID <= 0 {
+			return valex.Errorf("pay.refund_erased", nil) // Telegram needs the payer's id, and it is gone
+		}
+		if err := p.Out.RefundStars(ctx, pay.UserID, charge); err != nil {
+			return err
+		}
 	}
 	pay, changed, err := p.Store.MarkRefunded(charge)
-	if err != nil || !changed {
-		return err
+	if err != nil || !changed || pay.UserID <= 0 {
+		return err // an erased payer is refunded, not told
 	}
 	lang := p.H.Tr.Match("")
 	if u, err := p.H.Users.User(pay.UserID); err == nil && u.Language != "" {
 		lang = u.Language
 	}
 	_, _ = p.Out.Send(ctx, bot.Message{ChatID: pay.UserID, Text: p.H.Tr.T(lang, "pay.refunded_user", map[string]any{
-		"Stars": pay.Amount, "Credits": credit(lang, pay.Credits), "Charge": tghtml.Escape(charge)})})
-	return p.H.reply(ctx, r, p.H.t(r, "pay.refunded_admin", map[string]any{"Charge": tghtml.Escape(charge), "Stars": pay.Amount}), nil)
+		"Amount": amountText(lang, pay), "Credits": credit(lang, pay.Credits), "Charge": tghtml.Escape(charge)})})
+	return p.H.reply(ctx, r, p.H.t(r, "pay.refunded_admin", map[string]any{"Charge": tghtml.Escape(charge), "Amount": amountText(r.Lang, pay)}), nil)
 }
 
 // Grant gives a user credits: /grant <user id> <credits>.
@@ -94,4 +104,12 @@ func (p *Payments) UserPayments(ctx context.Context, r *bot.Request) error {
 		}))
 	}
 	return p.H.reply(ctx, r, b.String(), nil)
+}
+
+// amountText is what a payment cost: stars, or rubles from kopecks.
+func amountText(lang string, pay valex.Payment) string {
+	if pay.Currency == "RUB" {
+		return decimal(lang, float64(pay.Amount)/100, 2) + " ₽"
+	}
+	return strconv.Itoa(pay.Amount) + " ⭐"
 }

@@ -240,6 +240,9 @@ func (db *DB) eraseUserTx(tx *bbolt.Tx, userID int64, erasureTicket uint64, at t
 	if _, err := anonymizePaymentsTx(tx, userID); err != nil {
 		return nil, err
 	}
+	if err := dropUserPendingTx(tx, userID); err != nil {
+		return nil, err
+	}
 	for _, b := range [][]byte{bucketStates, bucketHolds, bucketInactiveNotices, bucketErasures, bucketWallets} {
 		if err := tx.Bucket(b).Delete(key); err != nil {
 			return nil, err

@@ -310,3 +310,125 @@ func (db *DB) PurgePayments(deletable func(paidAt time.Time) bool) (int, error) 
 	})
 	return n, err
 }
+
+// YooKassa payments waiting for their outcome: created, the user sent to
+// YooKassa's page, the result not read back yet.
+var bucketYooKassaPending = []byte("yookassa_pending") // payment id → pendingRecord
+
+type pendingRecord struct {
+	User     int64  `json:"u"`
+	Product  string `json:"p"`
+	Kopecks  int64  `json:"k"`
+	Created  int64  `json:"c"`
+	Next     int64  `json:"n"` // next check
+	Attempts int    `json:"a"`
+}
+
+// PendingPayment is a YooKassa payment Valex is waiting on.
+type PendingPayment struct {
+	ID       string
+	UserID   int64
+	Product  string
+	Kopecks  int64
+	Created  time.Time
+	Next     time.Time
+	Attempts int
+}
+
+// AddPending remembers a created YooKassa payment (again: no change).
+func (db *DB) AddPending(p PendingPayment) error {
+	return db.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketYooKassaPending)
+		if b.Get([]byte(p.ID)) != nil {
+			return nil
+		}
+		if err := requireAccount(tx, p.UserID); err != nil {
+			return err
+		}
+		v, err := json.Marshal(pendingRecord{User: p.UserID, Product: p.Product, Kopecks: p.Kopecks,
+			Created: unixNano(p.Created), Next: unixNano(p.Next)})
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(p.ID), v)
+	})
+}
+
+// PendingPayments lists the waiting payments (due: only those whose next
+// check is not after due; zero: all).
+func (db *DB) PendingPayments(due time.Time) ([]PendingPayment, error) {
+	var out []PendingPayment
+	err := db.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketYooKassaPending).ForEach(func(k, v []byte) error {
+			var r pendingRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			p := PendingPayment{ID: string(k), UserID: r.User, Product: r.Product, Kopecks: r.Kopecks,
+				Created: fromUnixNano(r.Created), Next: fromUnixNano(r.Next), Attempts: r.Attempts}
+			if due.IsZero() || !p.Next.After(due) {
+				out = append(out, p)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Pending loads one waiting payment.
+func (db *DB) Pending(id string) (PendingPayment, bool, error) {
+	ps, err := db.PendingPayments(time.Time{})
+	for _, p := range ps {
+		if p.ID == id {
+			return p, true, err
+		}
+	}
+	return PendingPayment{}, false, err
+}
+
+// ReschedulePending sets when a waiting payment is checked next.
+func (db *DB) ReschedulePending(id string, next time.Time, attempts int) error {
+	return db.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketYooKassaPending)
+		v := b.Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		var r pendingRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		r.Next, r.Attempts = unixNano(next), attempts
+		nv, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), nv)
+	})
+}
+
+// DropPending forgets a waiting payment (settled, canceled).
+func (db *DB) DropPending(id string) error {
+	return db.update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketYooKassaPending).Delete([]byte(id)) })
+}
+
+// dropUserPendingTx forgets an erased user's waiting payments: one that
+// succeeds later finds no account to credit and is refunded by staff from
+// the processor's side (its id is in the log).
+func dropUserPendingTx(tx *bbolt.Tx, userID int64) error {
+	b := tx.Bucket(bucketYooKassaPending)
+	var mine [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var r pendingRecord
+		if json.Unmarshal(v, &r) == nil && r.User == userID {
+			mine = append(mine, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	for _, k := range mine {
+		if err == nil {
+			err = b.Delete(k)
+		}
+	}
+	return err
+}

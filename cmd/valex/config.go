@@ -80,6 +80,7 @@ type Jobs struct {
 	PurgeConversations  string `toml:"purge_conversations"`
 	PurgePayments       string `toml:"purge_payments"`    // payment records past the legal minimum (retention.payments_years)
 	RenewalReminders    string `toml:"renewal_reminders"` // subscriptions ending within 3 days: their users told, once
+	YooKassaPoll        string `toml:"yookassa_poll"`     // waiting YooKassa payments read back from the API
 
 	// KeySnapshotDays is how long keys-*.db snapshots are kept: an erased
 	// user's key leaves every backup within this many days.
@@ -128,7 +129,7 @@ func Defaults() Config {
 			KeySnapshotDays: 7, Compact: "50 * * * *", CompactFreeRatio: 0.25,
 			Reminders: "0 * * * *", Digest: "0 9 * * *", IncidentReminders: "*/15 * * * *",
 			PurgeCommunications: "15 4 * * *", InactiveAccounts: "45 4 * * *",
-			CloseFeedback: "5 4 * * *", PurgeConversations: "25 4 * * *", PurgePayments: "35 4 * * *", RenewalReminders: "0 10 * * *",
+			CloseFeedback: "5 4 * * *", PurgeConversations: "25 4 * * *", PurgePayments: "35 4 * * *", RenewalReminders: "0 10 * * *", YooKassaPoll: "* * * * *",
 		},
 	}
 }
@@ -170,6 +171,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	env("VALEX_TELEGRAM_TOKEN", str(&cfg.Telegram.Token))
 	env("VALEX_MASTER_KEY", str(&cfg.MasterKey))
+	env("VALEX_YOOKASSA_SHOP_ID", str(&cfg.Payments.YooKassaShopID))
+	env("VALEX_YOOKASSA_SECRET_KEY", str(&cfg.Payments.YooKassaSecretKey))
 	env("VALEX_TELEGRAM_API_URL", str(&cfg.Telegram.APIURL))
 	env("VALEX_DATA_DIR", str(&cfg.DataDir))
 	env("VALEX_ADMINS", ids(&cfg.Admins))
@@ -243,7 +246,7 @@ func (c Config) validate() []error {
 	}
 	for name, spec := range map[string]string{"backup": c.Jobs.Backup, "inbox_prune": c.Jobs.InboxPrune, "desk_reminders": c.Jobs.Reminders, "desk_digest": c.Jobs.Digest, "incident_reminders": c.Jobs.IncidentReminders,
 		"purge_communications": c.Jobs.PurgeCommunications, "inactive_accounts": c.Jobs.InactiveAccounts,
-		"close_feedback": c.Jobs.CloseFeedback, "purge_conversations": c.Jobs.PurgeConversations, "purge_payments": c.Jobs.PurgePayments, "renewal_reminders": c.Jobs.RenewalReminders, "compact": c.Jobs.Compact} {
+		"close_feedback": c.Jobs.CloseFeedback, "purge_conversations": c.Jobs.PurgeConversations, "purge_payments": c.Jobs.PurgePayments, "renewal_reminders": c.Jobs.RenewalReminders, "yookassa_poll": c.Jobs.YooKassaPoll, "compact": c.Jobs.Compact} {
 		if err := jobs.ParseSpec(spec); err != nil {
 			p = append(p, fmt.Errorf("jobs %s %q: %w", name, spec, err))
 		}

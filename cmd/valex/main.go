@@ -23,8 +23,10 @@ import (
 	"github.com/valex-ai/valex/handlers"
 	"github.com/valex-ai/valex/jobs"
 	"github.com/valex-ai/valex/locales"
+	"github.com/valex-ai/valex/payments"
 	"github.com/valex-ai/valex/privacy"
 	"github.com/valex-ai/valex/store"
+	"github.com/valex-ai/valex/yookassa"
 )
 
 const usage = `valex — a Telegram AI aggregator with a privacy request desk
@@ -179,6 +181,9 @@ type Main struct {
 	AI     *handlers.AI
 	Desk   *handlers.Desk
 
+	// YooKassa runs card payments when its credentials are set; nil
+	// otherwise.
+	YooKassa *payments.YooKassa
 	// Compactor compacts the database on a schedule and, on Request, after
 	// erasures (freed pages keep deleted data until then).
 	Compactor *jobs.Compactor
@@ -244,11 +249,20 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	handlers.NewConversations(h, db, m.AI, c.Retention.Policy()).Register(m.Router)
-	(&handlers.Payments{H: h, Store: db, Out: m.Outbox, Plans: c.Payments.Plans(),
+	pay := &handlers.Payments{H: h, Store: db, Out: m.Outbox, Plans: c.Payments.Plans(),
 		// Invoice payloads are signed with a key of their own, derived
 		// from the token like the buttons' (a new token voids old invoices).
 		Payload:    bot.NewSigner([]byte("valex payments\x00" + c.Telegram.Token)),
-		SupportURL: c.Payments.SupportURL, TermsURL: c.Payments.TermsURL}).Register(m.Router)
+		SupportURL: c.Payments.SupportURL, TermsURL: c.Payments.TermsURL}
+	if c.Payments.YooKassaOn() {
+		m.YooKassa = &payments.YooKassa{
+			API:   &yookassa.Client{BaseURL: c.Payments.YooKassaAPIURL, ShopID: c.Payments.YooKassaShopID, SecretKey: c.Payments.YooKassaSecretKey},
+			Store: db, Plans: c.Payments.Plans(), Notify: pay.YooKassaNotify, Clock: m.Clock, Log: m.Log,
+			ReturnURL: c.Payments.YooKassaReturnURL, Receipts: c.Payments.YooKassaReceipts,
+		}
+		pay.YooKassa = m.YooKassa
+	}
+	pay.Register(m.Router)
 	m.Eraser = &privacy.Eraser{Work: m.AI, Store: db, Keys: keys, Log: m.Log, Compact: func() {
 		// The erased records' freed pages leave the file with the next
 		// compaction; an erasure asks for one (batched by the compactor).
@@ -324,6 +338,7 @@ func (m *Main) openJobs() error {
 		{Name: "purge_conversations", Spec: c.PurgeConversations, Run: jobs.PurgeConversations(m.DB, retention, m.Clock)},
 		{Name: "purge_payments", Spec: c.PurgePayments, Run: jobs.PurgePayments(m.DB, retention, m.Clock)},
 		{Name: "renewal_reminders", Spec: c.RenewalReminders, Run: jobs.RenewalReminders(m.DB, m.renewalNotice, m.Clock)},
+		{Name: "yookassa_poll", Spec: c.YooKassaPoll, Run: m.yookassaPoll},
 		{Name: "inactive_accounts", Spec: c.InactiveAccounts, Run: jobs.InactiveAccounts(m.DB, m.inactiveNotice(retention), m.eraseInactive, retention, m.Clock)},
 	} {
 		if err := m.Jobs.Add(j); err != nil {
@@ -357,6 +372,15 @@ func (m *Main) inactiveNotice(p valex.RetentionPolicy) jobs.InactiveNotifier {
 	}
 }
 
+// yookassaPoll reads the waiting YooKassa payments' outcomes (a no-op
+// without YooKassa).
+func (m *Main) yookassaPoll(ctx context.Context) (string, error) {
+	if m.YooKassa == nil {
+		return "YooKassa is not configured", nil
+	}
+	return m.YooKassa.PollJob(ctx)
+}
+
 // renewalNotice tells a subscriber their plan renews (or ends) in a few days.
 func (m *Main) renewalNotice(ctx context.Context, w valex.Wallet) error {
 	lang := m.Desk.Tr.Match("")
@@ -377,11 +401,36 @@ func (m *Main) eraseInactive(ctx context.Context, userID int64, at time.Time) er
 	return m.Desk.Service.EraseInactive(ctx, userID, at)
 }
 
+// listenYooKassa serves YooKassa's notifications when configured; the
+// returned func shuts the listener down.
+func (m *Main) listenYooKassa() func() {
+	addr := m.Config.Payments.YooKassaListen
+	if m.YooKassa == nil || addr == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/yookassa/notifications", m.YooKassa.NotificationHandler())
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Log.Error().Err(err).Msg("yookassa notification listener")
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+}
+
 // Run polls and runs the jobs until ctx is cancelled, then shuts down
 // gracefully: polling stops, handlers and jobs finish (up to the shutdown
 // timeout), handled updates are committed.
 func (m *Main) Run(ctx context.Context) error {
 	m.Jobs.Start(ctx)
+	if stop := m.listenYooKassa(); stop != nil {
+		defer stop()
+	}
 	if err := m.Desk.Service.ResumeBroadcasts(ctx); err != nil {
 		m.Log.Error().Err(err).Msg("resume broadcasts")
 	}

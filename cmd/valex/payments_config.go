@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 
 	"github.com/valex-ai/valex"
@@ -20,6 +21,18 @@ type PaymentsConfig struct {
 	Subscriptions []SubscriptionConfig `toml:"subscriptions"`
 	SupportURL    string               `toml:"support_url"` // /paysupport
 	TermsURL      string               `toml:"terms_url"`   // /terms
+
+	// YooKassa (the operator's processor): on when both credentials are in
+	// the environment (VALEX_YOOKASSA_SHOP_ID, VALEX_YOOKASSA_SECRET_KEY);
+	// then packs with a "rub" price are sold by card too.
+	YooKassaShopID    string `toml:"-"`
+	YooKassaSecretKey string `toml:"-"`
+	YooKassaAPIURL    string `toml:"yookassa_api_url"`    // default https://api.yookassa.ru/v3
+	YooKassaReturnURL string `toml:"yookassa_return_url"` // where the payment page sends the user back (the bot's t.me link)
+	YooKassaReceipts  bool   `toml:"yookassa_receipts"`   // send 54-FZ receipts to the user's email or phone
+	// YooKassaListen is the address of the HTTP listener for YooKassa's
+	// notifications (POST /yookassa/notifications); empty: poll only.
+	YooKassaListen string `toml:"yookassa_listen"`
 }
 
 // PackConfig is one credit pack.
@@ -27,7 +40,11 @@ type PackConfig struct {
 	ID      string  `toml:"id"`
 	Credits float64 `toml:"credits"`
 	Stars   int     `toml:"stars"`
+	RUB     float64 `toml:"rub"` // the price by card through YooKassa; 0: Stars only
 }
+
+// YooKassaOn reports whether YooKassa is configured.
+func (c PaymentsConfig) YooKassaOn() bool { return c.YooKassaShopID != "" && c.YooKassaSecretKey != "" }
 
 // SubscriptionConfig is one monthly plan.
 type SubscriptionConfig struct {
@@ -41,8 +58,8 @@ func DefaultPaymentsConfig() PaymentsConfig {
 	return PaymentsConfig{
 		FreeDailyCredits: 20,
 		Packs: []PackConfig{
-			{ID: "credits_100", Credits: 100, Stars: 100},
-			{ID: "credits_500", Credits: 500, Stars: 450},
+			{ID: "credits_100", Credits: 100, Stars: 100, RUB: 199},
+			{ID: "credits_500", Credits: 500, Stars: 450, RUB: 899},
 		},
 		Subscriptions: []SubscriptionConfig{{ID: "pro", DailyCredits: 200, Stars: 500}},
 		SupportURL:    "https://t.me/supprtbots",
@@ -64,6 +81,8 @@ func (c PaymentsConfig) validate() []error {
 			p = append(p, fmt.Errorf("payments pack %s: credits must be more than 0", k.ID))
 		case k.Stars < 1 || k.Stars > 10000:
 			p = append(p, fmt.Errorf("payments pack %s: stars must be between 1 and 10000", k.ID))
+		case k.RUB < 0 || (k.RUB > 0 && k.RUB < 1):
+			p = append(p, fmt.Errorf("payments pack %s: rub must be 0 (not sold by card) or at least 1", k.ID))
 		}
 		seen[k.ID] = true
 	}
@@ -78,7 +97,11 @@ func (c PaymentsConfig) validate() []error {
 		}
 		seen[sub.ID] = true
 	}
-	for key, v := range map[string]string{"support_url": c.SupportURL, "terms_url": c.TermsURL} {
+	if (c.YooKassaShopID == "") != (c.YooKassaSecretKey == "") {
+		p = append(p, fmt.Errorf("payments: YooKassa needs both VALEX_YOOKASSA_SHOP_ID and VALEX_YOOKASSA_SECRET_KEY"))
+	}
+	for key, v := range map[string]string{"support_url": c.SupportURL, "terms_url": c.TermsURL,
+		"yookassa_api_url": c.YooKassaAPIURL, "yookassa_return_url": c.YooKassaReturnURL} {
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			p = append(p, fmt.Errorf("payments %s %q: must be an http(s) URL", key, v))
 		}
@@ -90,7 +113,8 @@ func (c PaymentsConfig) validate() []error {
 func (c PaymentsConfig) Plans() valex.Plans {
 	p := valex.Plans{FreeDaily: int64(c.FreeDailyCredits * ai.MicroCredits)}
 	for _, k := range c.Packs {
-		p.Packs = append(p.Packs, valex.Pack{ID: k.ID, Credits: int64(k.Credits * ai.MicroCredits), Stars: k.Stars})
+		p.Packs = append(p.Packs, valex.Pack{ID: k.ID, Credits: int64(k.Credits * ai.MicroCredits), Stars: k.Stars,
+			Kopecks: int64(math.Round(k.RUB * 100))})
 	}
 	for _, sub := range c.Subscriptions {
 		p.Subscriptions = append(p.Subscriptions, valex.Subscription{ID: sub.ID, Daily: int64(sub.DailyCredits * ai.MicroCredits), Stars: sub.Stars})
