@@ -21,6 +21,10 @@ type Wallet struct {
 	// cancel it); Canceled: it will not renew.
 	PlanCharge string
 	Canceled   bool
+	// Cap is a daily spending cap the user set on themselves (/limits),
+	// micro-credits; 0: none. Spent is what Day's calls cost in all.
+	Cap   int64
+	Spent int64
 }
 
 // AllowanceLeft is what remains of a daily allowance on now's UTC date.
@@ -32,13 +36,27 @@ func (w Wallet) AllowanceLeft(allowance int64, now time.Time) int64 {
 	return max(0, allowance-used)
 }
 
-// Available is what a new call may reserve now.
+// Available is what a new call may reserve now: the allowance left and the
+// balance, minus what calls in flight hold, and never past the user's own
+// daily cap.
 func (w Wallet) Available(allowance int64, now time.Time) int64 {
-	return max(0, w.AllowanceLeft(allowance, now)+w.Balance-w.Reserved)
+	avail := w.AllowanceLeft(allowance, now) + w.Balance - w.Reserved
+	if w.Cap > 0 {
+		spent := w.Spent
+		if w.Day != now.UTC().Format("2006-01-02") {
+			spent = 0
+		}
+		avail = min(avail, w.Cap-spent-w.Reserved)
+	}
+	return max(0, avail)
 }
 
-// ErrNoCredits is the user error when a call would overdraw the wallet.
-var ErrNoCredits = Errorf("credits.exhausted", nil)
+// ErrNoCredits is the user error when a call would overdraw the wallet;
+// ErrDailyCap when it would pass the cap the user set on themselves.
+var (
+	ErrNoCredits = Errorf("credits.exhausted", nil)
+	ErrDailyCap  = Errorf("credits.cap_reached", nil)
+)
 
 // Charge is the cost of a call to take from a wallet with the usage that
 // records it, in the same commit: the allowance pays first, then the

@@ -41,7 +41,14 @@ func (a *AI) Model(ctx context.Context, r *bot.Request) error {
 		return valex.Errorf("ai.error.no_model", nil)
 	}
 	var kb [][]bot.Button
+	var lines []string
+	allowed := map[string]bool{}
+	price := func(m ai.Model) string {
+		return a.h.t(r, "ai.model.price", map[string]any{"Model": tghtml.Escape(m.ID),
+			"In": credits(r.Lang, m.Price.InputPer1K), "Out": credits(r.Lang, m.Price.OutputPer1K)})
+	}
 	for _, m := range a.models.Models(ai.CapChat, plan) {
+		allowed[m.ID] = true
 		label := m.ID
 		if m.Can(ai.CapVision) {
 			label += " 👁"
@@ -50,8 +57,20 @@ func (a *AI) Model(ctx context.Context, r *bot.Request) error {
 			label = "✓ " + label
 		}
 		kb = append(kb, []bot.Button{{Text: label, Data: cbModel.Data(a.h.CB, shortKey(m.ID))}})
+		lines = append(lines, price(m))
 	}
-	text := a.h.t(r, "ai.model.choose", map[string]any{"Model": tghtml.Escape(cur.ID)})
+	// Models a subscription would unlock: shown with their plan, not offered.
+	if a.opt.Plans != nil {
+		for _, sub := range a.opt.Plans.Subscriptions {
+			for _, m := range a.models.Models(ai.CapChat, sub.ID) {
+				if !allowed[m.ID] {
+					allowed[m.ID] = true
+					lines = append(lines, price(m)+" "+a.h.t(r, "ai.model.locked", map[string]any{"Plan": tghtml.Escape(sub.ID)}))
+				}
+			}
+		}
+	}
+	text := a.h.t(r, "ai.model.choose", map[string]any{"Model": tghtml.Escape(cur.ID)}) + "\n\n" + strings.Join(lines, "\n")
 	return a.h.reply(ctx, r, text, kb)
 }
 

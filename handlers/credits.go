@@ -36,6 +36,10 @@ func (a *AI) reserve(ctx context.Context, r *bot.Request, m ai.Model, expect ai.
 	allowance := a.opt.Plans.Allowance(plan)
 	expect.Model = m.ID
 	id, err := a.wallets.Reserve(r.From.ID, a.models.Cost(m, expect), allowance, now)
+	if errors.Is(err, valex.ErrDailyCap) {
+		_, serr := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.cap_reached", nil)})
+		return valex.Charge{}, false, serr
+	}
 	if errors.Is(err, valex.ErrNoCredits) {
 		kb := [][]bot.Button{{{Text: a.h.t(r, "credits.btn_plans", nil), Data: cbPlans.Data(a.h.CB, "list")}}}
 		_, serr := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.exhausted", nil), Keyboard: kb})

@@ -11,11 +11,13 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/ai"
 	"github.com/valex-ai/valex/bot"
 	"github.com/valex-ai/valex/bot/tghtml"
 )
@@ -29,6 +31,7 @@ type PaymentStore interface {
 	MarkRefunded(charge string) (valex.Payment, bool, error)
 	AddCredits(userID, amount int64) (valex.Wallet, error)
 	CancelRenewal(userID int64) error
+	SetDailyCap(userID, cap int64) error
 }
 
 // PaymentOutbox sends invoices and answers checkouts.
@@ -75,6 +78,7 @@ func (p *Payments) Register(rt *bot.Router) {
 	rt.Command("subscription", valex.RoleUser, "cmd.subscription", p.Wallet)
 	rt.Command("paysupport", valex.RoleUser, "cmd.paysupport", p.PaySupport)
 	rt.Command("terms", valex.RoleUser, "cmd.terms", p.Terms)
+	rt.Command("limits", valex.RoleUser, "cmd.limits", p.Limits)
 	rt.Callback(cbPlans, valex.RoleUser, p.Button)
 	rt.On(bot.KindPreCheckout, p.PreCheckout)
 	rt.On(bot.KindPayment, p.Paid)
@@ -339,4 +343,41 @@ func (p *Payments) YooKassaNotify(ctx context.Context, userID int64, pay valex.P
 	if _, err := p.Out.Send(ctx, bot.Message{ChatID: userID, Text: text}); err != nil {
 		p.H.Log.Warn().Str("user", p.H.IDs.User(userID)).Msg("payment outcome not delivered")
 	}
+}
+
+// Limits shows or sets the user's own daily spending cap: /limits,
+// /limits 5, /limits off.
+func (p *Payments) Limits(ctx context.Context, r *bot.Request) error {
+	if _, err := p.H.registered(r); err != nil {
+		return err
+	}
+	arg := strings.TrimSpace(r.Args)
+	switch {
+	case arg == "":
+	case slices.Contains(p.H.words("input.off"), strings.ToLower(arg)):
+		if err := p.Store.SetDailyCap(r.From.ID, 0); err != nil {
+			return err
+		}
+	default:
+		v, err := strconv.ParseFloat(strings.ReplaceAll(arg, ",", "."), 64)
+		if err != nil || v <= 0 || v > 1e6 {
+			return valex.Errorf("pay.limits_usage", nil)
+		}
+		if err := p.Store.SetDailyCap(r.From.ID, int64(v*ai.MicroCredits)); err != nil {
+			return err
+		}
+	}
+	w, err := p.Store.Wallet(r.From.ID)
+	if err != nil {
+		return err
+	}
+	now := p.H.Clock.Now()
+	spent := w.Spent
+	if w.Day != now.UTC().Format("2006-01-02") {
+		spent = 0
+	}
+	if w.Cap == 0 {
+		return p.H.reply(ctx, r, p.H.t(r, "pay.limits_none", map[string]any{"Spent": credit(r.Lang, spent)}), nil)
+	}
+	return p.H.reply(ctx, r, p.H.t(r, "pay.limits_set", map[string]any{"Cap": credit(r.Lang, w.Cap), "Spent": credit(r.Lang, spent)}), nil)
 }

@@ -31,6 +31,8 @@ type walletRecord struct {
 	PlanCharge string `json:"pc,omitempty"`
 	Canceled   bool   `json:"px,omitempty"`
 	Reminded   int64  `json:"pr,omitempty"` // the PlanEnds the renewal reminder was sent for
+	Cap        int64  `json:"cap,omitempty"`
+	Spent      int64  `json:"sp,omitempty"` // charged on Day, allowance and balance together
 }
 
 // holds are the reservations of calls in flight.
@@ -71,7 +73,8 @@ func putWallet(tx *bbolt.Tx, userID int64, w walletRecord) error {
 
 func (w walletRecord) wallet(userID int64, reserved int64) valex.Wallet {
 	return valex.Wallet{UserID: userID, Balance: w.Balance, Reserved: reserved, Day: w.Day, Used: w.Used,
-		Plan: w.Plan, PlanEnds: fromUnixNano(w.PlanEnds), PlanCharge: w.PlanCharge, Canceled: w.Canceled}
+		Plan: w.Plan, PlanEnds: fromUnixNano(w.PlanEnds), PlanCharge: w.PlanCharge, Canceled: w.Canceled,
+		Cap: w.Cap, Spent: w.Spent}
 }
 
 // Wallet returns a user's wallet (empty for a user who never bought), with
@@ -113,7 +116,12 @@ func (db *DB) Reserve(userID, amount, allowance int64, now time.Time) (uint64, e
 	if err != nil {
 		return 0, fmt.Errorf("reserve credits of user %d: %w", userID, err)
 	}
-	if amount > w.wallet(userID, h.byUser[userID]).Available(allowance, now) {
+	wallet := w.wallet(userID, h.byUser[userID])
+	if amount > wallet.Available(allowance, now) {
+		wallet.Cap = 0
+		if amount <= wallet.Available(allowance, now) {
+			return 0, valex.ErrDailyCap // the money is there; the user's own limit is not
+		}
 		return 0, valex.ErrNoCredits
 	}
 	if h.byID == nil {
@@ -151,8 +159,9 @@ func chargeTx(tx *bbolt.Tx, userID, cost int64, c valex.Charge) error {
 		return err
 	}
 	if day := c.Now.UTC().Format("2006-01-02"); w.Day != day {
-		w.Day, w.Used = day, 0
+		w.Day, w.Used, w.Spent = day, 0, 0
 	}
+	w.Spent += cost
 	fromAllowance := min(cost, max(0, c.Allowance-w.Used))
 	w.Used += fromAllowance
 	w.Balance -= min(cost-fromAllowance, w.Balance)
@@ -243,4 +252,20 @@ func (db *DB) ClaimRenewalReminder(userID int64, ends time.Time) (bool, error) {
 		return putWallet(tx, userID, w)
 	})
 	return claimed, err
+}
+
+// SetDailyCap sets (0: removes) the daily spending cap a user set on
+// themselves.
+func (db *DB) SetDailyCap(userID, cap int64) error {
+	return db.update(func(tx *bbolt.Tx) error {
+		if err := requireAccount(tx, userID); err != nil {
+			return err
+		}
+		w, err := getWallet(tx, userID)
+		if err != nil {
+			return err
+		}
+		w.Cap = max(0, cap)
+		return putWallet(tx, userID, w)
+	})
 }

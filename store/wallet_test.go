@@ -160,3 +160,33 @@ func BenchmarkReserveCharge(b *testing.B) {
 		})
 	})
 }
+
+// A daily cap the user set stops calls once the day's spending reaches
+// it, whatever the balance, and lifts the next UTC day.
+func TestDailyCap(t *testing.T) {
+	_, db := openKeyed(t, t.TempDir())
+	mustAccount(t, db, 5)
+	day := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	db.AddCredits(5, 1_000_000)
+	if err := db.SetDailyCap(5, 3000); err != nil {
+		t.Fatal(err)
+	}
+	id, err := db.Reserve(5, 2000, 0, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveExchangeCharged(5, 1, nil, usageCost(5, 2000, day), valex.Charge{Reservation: id, Now: day}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Reserve(5, 1500, 0, day); !errors.Is(err, valex.ErrDailyCap) {
+		t.Fatalf("a call past the cap: %v", err)
+	}
+	held, err := db.Reserve(5, 1000, 0, day)
+	if err != nil {
+		t.Fatalf("a call within the cap: %v", err)
+	}
+	db.Release(held)
+	if _, err := db.Reserve(5, 2500, 0, day.Add(24*time.Hour)); err != nil {
+		t.Fatalf("the next day: %v", err)
+	}
+}

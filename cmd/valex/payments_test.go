@@ -107,6 +107,15 @@ func TestBuyCreditsWithStars(t *testing.T) {
 	if len(usage) != 1 || after.Balance != w.Balance-usage[0].Cost || usage[0].Cost <= 0 || after.Reserved != 0 {
 		t.Fatalf("balance %d → %d for usage %+v (reserved %d)", w.Balance, after.Balance, usage, after.Reserved)
 	}
+	// The user's own daily limit stops the next call, whatever the balance.
+	contains(t, a.say(u, "/limits 0.0001"), "Your daily limit")
+	calls := aisv.Count()
+	contains(t, a.say(u, "one more"), "daily spending limit you set")
+	if aisv.Count() != calls {
+		t.Fatal("a call past the user's limit reached the provider")
+	}
+	contains(t, a.say(u, "/limits off"), "no daily limit")
+
 	// A failed call costs nothing.
 	for _, m := range a.m.Config.AI.Models { // every model, fallbacks included, by its provider's name
 		for range 5 {
