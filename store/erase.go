@@ -243,7 +243,7 @@ func (db *DB) eraseUserTx(tx *bbolt.Tx, userID int64, erasureTicket uint64, at t
 	if err := dropUserPendingTx(tx, userID); err != nil {
 		return nil, err
 	}
-	for _, b := range [][]byte{bucketStates, bucketHolds, bucketInactiveNotices, bucketErasures, bucketWallets} {
+	for _, b := range [][]byte{bucketStates, bucketHolds, bucketInactiveNotices, bucketErasures, bucketWallets, bucketAllowList} {
 		if err := tx.Bucket(b).Delete(key); err != nil {
 			return nil, err
 		}

@@ -52,7 +52,7 @@ var (
 		// AI aggregator (conversations.go, usage.go).
 		bucketAISettings, bucketAITurns, bucketAIUsage, bucketAIUsageSums,
 		// Credits and payments (wallet.go, payments.go).
-		bucketWallets, bucketPayments, bucketPaymentsByUser, bucketYooKassaPending,
+		bucketWallets, bucketPayments, bucketPaymentsByUser, bucketYooKassaPending, bucketAllowList,
 	}
 )
 

@@ -51,6 +51,9 @@ type Telegram struct {
 	// DialogTimeout ends a prompt nobody answered (a ticket's text, a
 	// profile field): a message after it is not taken as the answer.
 	DialogTimeout Duration `toml:"dialog_timeout"`
+	// Private makes a private bot: only staff and the users admins
+	// allow-list (/allow) may use it.
+	Private bool `toml:"private"`
 }
 
 // Pace is the outbox's rate limits.

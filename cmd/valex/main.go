@@ -263,6 +263,11 @@ func (m *Main) Open(ctx context.Context) error {
 		pay.YooKassa = m.YooKassa
 	}
 	pay.Register(m.Router)
+	allow := &handlers.AllowList{H: h, Store: db}
+	allow.Register(m.Router)
+	if c.Telegram.Private {
+		m.Router.Use(allow.Gate) // a private bot: staff and allow-listed users only
+	}
 	m.Eraser = &privacy.Eraser{Work: m.AI, Store: db, Keys: keys, Log: m.Log, Compact: func() {
 		// The erased records' freed pages leave the file with the next
 		// compaction; an erasure asks for one (batched by the compactor).

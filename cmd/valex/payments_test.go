@@ -264,3 +264,18 @@ func TestStarsSubscription(t *testing.T) {
 		t.Fatal("the plan outlived its period")
 	}
 }
+
+// A private bot answers only staff and the users admins allow-list.
+func TestPrivateBotAllowList(t *testing.T) {
+	a := startApp(t, func(c *Config) { c.Telegram.Private = true })
+	stranger := bottest.User{ID: 7801, FirstName: "Ned", LanguageCode: "en"}
+	contains(t, a.say(stranger, "/start"), "This bot is private")
+	if _, err := a.m.DB.User(stranger.ID); err == nil {
+		t.Fatal("a stranger got an account on a private bot")
+	}
+	contains(t, a.say(admin, "/start"), "Welcome")
+	contains(t, a.say(admin, fmt.Sprintf("/allow %d", stranger.ID)), "may use the bot")
+	contains(t, a.say(stranger, "/start"), "Welcome")
+	contains(t, a.say(admin, fmt.Sprintf("/disallow %d", stranger.ID)), "off the allow-list")
+	contains(t, a.say(stranger, "/help"), "This bot is private")
+}
