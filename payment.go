@@ -27,6 +27,9 @@ type Payment struct {
 const (
 	PaymentStars    = "telegram_stars"
 	PaymentYooKassa = "yookassa"
+	// PaymentTelegramProvider is Telegram Payments with a payment provider
+	// (rubles, a provider token).
+	PaymentTelegramProvider = "telegram_provider"
 	PaymentPaid     = "paid"
 	PaymentRefunded = "refunded"
 )

@@ -57,6 +57,10 @@ type Payments struct {
 	TermsURL   string // /terms
 	// YooKassa sells the packs with a ruble price by card; nil: Stars only.
 	YooKassa YooKassaStarter
+	// ProviderToken turns on Telegram Payments with a payment provider
+	// (VALEX_PAYMENT_PROVIDER_TOKEN), for operators whose goods allow it:
+	// packs with a ruble price get an invoice in RUB too.
+	ProviderToken string
 }
 
 // YooKassaStarter creates a YooKassa payment and returns its page
@@ -69,6 +73,7 @@ type YooKassaStarter interface {
 // The signed payload's prefix: a pack or a subscription.
 const (
 	payloadPack         = "pack"
+	payloadPackRUB      = "packrub" // a pack through Telegram Payments with a provider
 	payloadSubscription = "sub"
 )
 
@@ -104,6 +109,10 @@ func (p *Payments) List(ctx context.Context, r *bot.Request) error {
 		b.WriteString("\n" + h.t(r, "plans.pack", map[string]any{"Credits": credit(r.Lang, k.Credits), "Stars": k.Stars}))
 		kb = append(kb, []bot.Button{{Text: h.t(r, "plans.btn_buy", map[string]any{"Credits": credit(r.Lang, k.Credits), "Stars": k.Stars}),
 			Data: cbPlans.Data(h.CB, "buy", k.ID)}})
+		if p.ProviderToken != "" && k.Kopecks > 0 {
+			kb = append(kb, []bot.Button{{Text: h.t(r, "plans.btn_provider", map[string]any{"Credits": credit(r.Lang, k.Credits),
+				"RUB": decimal(r.Lang, float64(k.Kopecks)/100, 2)}), Data: cbPlans.Data(h.CB, "rub", k.ID)}})
+		}
 		if p.YooKassa != nil && k.Kopecks > 0 {
 			kb = append(kb, []bot.Button{{Text: h.t(r, "plans.btn_card", map[string]any{"Credits": credit(r.Lang, k.Credits),
 				"RUB": decimal(r.Lang, float64(k.Kopecks)/100, 2)}), Data: cbPlans.Data(h.CB, "card", k.ID)}})
@@ -140,6 +149,24 @@ func (p *Payments) Button(ctx context.Context, r *bot.Request) error {
 			Description: p.H.t(r, "pay.invoice_description", map[string]any{"Credits": credits}),
 			Payload:     p.Payload.Data(payloadPack, k.ID, strconv.FormatInt(u.ID, 10), strconv.Itoa(k.Stars)),
 			Prices:      []bot.Price{{Label: p.H.t(r, "pay.invoice_label", map[string]any{"Credits": credits}), Amount: k.Stars}},
+		})
+		return err
+	case len(args) == 2 && args[0] == "rub" && p.ProviderToken != "":
+		u, err := p.H.registered(r)
+		if err != nil {
+			return err
+		}
+		k, ok := p.Plans.Pack(args[1])
+		if !ok || k.Kopecks <= 0 {
+			return valex.Errorf("pay.gone", nil)
+		}
+		credits := credit(r.Lang, k.Credits)
+		_, err = p.Out.SendInvoice(ctx, bot.Invoice{
+			ChatID: r.ChatID, Currency: "RUB", ProviderToken: p.ProviderToken,
+			Title:       p.H.t(r, "pay.invoice_title", map[string]any{"Credits": credits}),
+			Description: p.H.t(r, "pay.invoice_description", map[string]any{"Credits": credits}),
+			Payload:     p.Payload.Data(payloadPackRUB, k.ID, strconv.FormatInt(u.ID, 10), strconv.FormatInt(k.Kopecks, 10)),
+			Prices:      []bot.Price{{Label: p.H.t(r, "pay.invoice_label", map[string]any{"Credits": credits}), Amount: int(k.Kopecks)}},
 		})
 		return err
 	case len(args) == 2 && args[0] == "card" && p.YooKassa != nil:
@@ -215,7 +242,7 @@ type product struct {
 // or subscription that still exists at this price in Stars.
 func (p *Payments) checkout(r *bot.Request) (product, error) {
 	prefix, args, ok := p.Payload.Parse(r.Payload)
-	if !ok || (prefix != payloadPack && prefix != payloadSubscription) || len(args) != 3 {
+	if !ok || (prefix != payloadPack && prefix != payloadPackRUB && prefix != payloadSubscription) || len(args) != 3 {
 		return product{}, valex.Errorf("pay.refused_payload", nil)
 	}
 	if args[1] != strconv.FormatInt(r.From.ID, 10) {
@@ -223,6 +250,15 @@ func (p *Payments) checkout(r *bot.Request) (product, error) {
 	}
 	var pr product
 	switch prefix {
+	case payloadPackRUB:
+		k, found := p.Plans.Pack(args[0])
+		if !found || k.Kopecks <= 0 || p.ProviderToken == "" {
+			return product{}, valex.Errorf("pay.gone", nil)
+		}
+		if r.Currency != "RUB" || int64(r.TotalAmount) != k.Kopecks || args[2] != strconv.FormatInt(k.Kopecks, 10) {
+			return product{}, valex.Errorf("pay.refused_price", nil)
+		}
+		return product{id: k.ID, kind: prefix, credits: k.Credits}, nil
 	case payloadPack:
 		k, found := p.Plans.Pack(args[0])
 		if !found {
@@ -264,8 +300,12 @@ func (p *Payments) Paid(ctx context.Context, r *bot.Request) error {
 		return valex.Errorf("pay.contact_support", map[string]any{"Support": tghtml.Escape(p.SupportURL)})
 	}
 	now := p.H.Clock.Now()
+	method := valex.PaymentStars
+	if k.kind == payloadPackRUB {
+		method = valex.PaymentTelegramProvider
+	}
 	pay := valex.Payment{
-		ChargeID: r.ChargeID, ProviderChargeID: r.ProviderCharge, UserID: r.From.ID, Method: valex.PaymentStars,
+		ChargeID: r.ChargeID, ProviderChargeID: r.ProviderCharge, UserID: r.From.ID, Method: method,
 		Product: k.id, Credits: k.credits, Amount: r.TotalAmount, Currency: r.Currency, Status: valex.PaymentPaid, At: now,
 	}
 	if k.kind == payloadSubscription {

@@ -34,6 +34,8 @@ func (p *Payments) Refund(ctx context.Context, r *bot.Request) error {
 		return valex.Errorf("pay.already_refunded", map[string]any{"Charge": tghtml.Escape(charge)})
 	}
 	switch pay.Method {
+	case valex.PaymentTelegramProvider:
+		return valex.Errorf("pay.refund_provider", nil) // the provider refunds these, not the Bot API
 	case valex.PaymentYooKassa:
 		if p.YooKassa == nil {
 			return valex.Errorf("pay.refund_no_yookassa", nil)

@@ -174,6 +174,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	env("VALEX_TELEGRAM_TOKEN", str(&cfg.Telegram.Token))
 	env("VALEX_MASTER_KEY", str(&cfg.MasterKey))
+	env("VALEX_PAYMENT_PROVIDER_TOKEN", str(&cfg.Payments.ProviderToken))
 	env("VALEX_YOOKASSA_SHOP_ID", str(&cfg.Payments.YooKassaShopID))
 	env("VALEX_YOOKASSA_SECRET_KEY", str(&cfg.Payments.YooKassaSecretKey))
 	env("VALEX_TELEGRAM_API_URL", str(&cfg.Telegram.APIURL))

@@ -253,7 +253,7 @@ func (m *Main) Open(ctx context.Context) error {
 		// Invoice payloads are signed with a key of their own, derived
 		// from the token like the buttons' (a new token voids old invoices).
 		Payload:    bot.NewSigner([]byte("valex payments\x00" + c.Telegram.Token)),
-		SupportURL: c.Payments.SupportURL, TermsURL: c.Payments.TermsURL}
+		SupportURL: c.Payments.SupportURL, TermsURL: c.Payments.TermsURL, ProviderToken: c.Payments.ProviderToken}
 	if c.Payments.YooKassaOn() {
 		m.YooKassa = &payments.YooKassa{
 			API:   &yookassa.Client{BaseURL: c.Payments.YooKassaAPIURL, ShopID: c.Payments.YooKassaShopID, SecretKey: c.Payments.YooKassaSecretKey},

@@ -25,6 +25,9 @@ type PaymentsConfig struct {
 	// YooKassa (the operator's processor): on when both credentials are in
 	// the environment (VALEX_YOOKASSA_SHOP_ID, VALEX_YOOKASSA_SECRET_KEY);
 	// then packs with a "rub" price are sold by card too.
+	// ProviderToken turns on Telegram Payments with a provider for packs
+	// with a ruble price (VALEX_PAYMENT_PROVIDER_TOKEN; environment only).
+	ProviderToken     string `toml:"-"`
 	YooKassaShopID    string `toml:"-"`
 	YooKassaSecretKey string `toml:"-"`
 	YooKassaAPIURL    string `toml:"yookassa_api_url"`    // default https://api.yookassa.ru/v3

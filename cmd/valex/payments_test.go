@@ -279,3 +279,36 @@ func TestPrivateBotAllowList(t *testing.T) {
 	contains(t, a.say(admin, fmt.Sprintf("/disallow %d", stranger.ID)), "off the allow-list")
 	contains(t, a.say(stranger, "/help"), "This bot is private")
 }
+
+// Telegram Payments with a provider token, for operators whose goods allow
+// it: an invoice in rubles with the token, checked and credited like Stars.
+func TestBuyCreditsWithProviderToken(t *testing.T) {
+	a := startApp(t, func(c *Config) { c.Payments.ProviderToken = "284685063:TEST:provider" })
+	u := bottest.User{ID: 7901, FirstName: "Ira", LanguageCode: "en"}
+	a.say(u, "/start")
+	a.say(u, "/plans")
+	seq := a.lastSeq()
+	a.press(u, "Pay 199 ₽ in Telegram")
+	inv := a.next(u.ID, seq, "sendInvoice")
+	if inv.Params.Get("currency") != "RUB" || inv.Params.Get("provider_token") == "" || !strings.Contains(inv.Params.Get("prices"), `"amount":19900`) {
+		t.Fatalf("invoice = %v", inv.Params)
+	}
+	payload := inv.Params.Get("payload")
+	seq = a.lastSeq()
+	a.emu.SendPreCheckout(u, payload, "RUB", 9900)
+	if e := a.next(0, seq, "answerPreCheckoutQuery"); !strings.Contains(e.Text, "price of this pack has changed") {
+		t.Fatalf("a checkout at the wrong price: %q", e.Text)
+	}
+	seq = a.lastSeq()
+	a.emu.SendPreCheckout(u, payload, "RUB", 19900)
+	if e := a.next(0, seq, "answerPreCheckoutQuery"); e.Params.Get("ok") != "true" {
+		t.Fatalf("checkout refused: %q", e.Text)
+	}
+	seq = a.lastSeq()
+	a.emu.SendSuccessfulPayment(bottest.PrivateChat(u), u, payload, "RUB", 19900, "provider-charge-1")
+	a.waitText(u.ID, seq, "100 credits added")
+	ps, _ := a.m.DB.Payments(u.ID)
+	if len(ps) != 1 || ps[0].Method != valex.PaymentTelegramProvider || ps[0].Amount != 19900 || ps[0].ProviderChargeID != "provider-charge-1" {
+		t.Fatalf("payments = %+v", ps)
+	}
+}
