@@ -30,6 +30,6 @@ const (
 	// PaymentTelegramProvider is Telegram Payments with a payment provider
 	// (rubles, a provider token).
 	PaymentTelegramProvider = "telegram_provider"
-	PaymentPaid     = "paid"
-	PaymentRefunded = "refunded"
+	PaymentPaid             = "paid"
+	PaymentRefunded         = "refunded"
 )
