@@ -32,6 +32,7 @@ type PaymentStore interface {
 	AddCredits(userID, amount int64) (valex.Wallet, error)
 	CancelRenewal(userID int64) error
 	SetDailyCap(userID, cap int64) error
+	GrantPlan(userID int64, plan string, ends time.Time) (valex.Wallet, error)
 }
 
 // PaymentOutbox sends invoices and answers checkouts.

@@ -64,9 +64,15 @@ func (p *Payments) Refund(ctx context.Context, r *bot.Request) error {
 	return p.H.reply(ctx, r, p.H.t(r, "pay.refunded_admin", map[string]any{"Charge": tghtml.Escape(charge), "Amount": amountText(r.Lang, pay)}), nil)
 }
 
-// Grant gives a user credits: /grant <user id> <credits>.
+// Grant gives a user credits, or a subscription plan for some days:
+// /grant <user id> <credits>, /grant <user id> <plan> [days].
 func (p *Payments) Grant(ctx context.Context, r *bot.Request) error {
 	f := strings.Fields(r.Args)
+	if len(f) == 2 || len(f) == 3 {
+		if _, isPlan := p.Plans.Subscription(f[1]); isPlan {
+			return p.grantPlan(ctx, r, f)
+		}
+	}
 	if len(f) != 2 {
 		return p.H.reply(ctx, r, p.H.t(r, "pay.grant_usage", nil), nil)
 	}
@@ -114,4 +120,23 @@ func amountText(lang string, pay valex.Payment) string {
 		return decimal(lang, float64(pay.Amount)/100, 2) + " ₽"
 	}
 	return strconv.Itoa(pay.Amount) + " ⭐"
+}
+
+func (p *Payments) grantPlan(ctx context.Context, r *bot.Request, f []string) error {
+	id, err := strconv.ParseInt(f[0], 10, 64)
+	days := 30
+	if len(f) == 3 {
+		days, err = strconv.Atoi(f[2])
+	}
+	if err != nil || id <= 0 || days < 1 || days > 3660 {
+		return p.H.reply(ctx, r, p.H.t(r, "pay.grant_usage", nil), nil)
+	}
+	ends := p.H.Clock.Now().AddDate(0, 0, days)
+	if _, err := p.Store.GrantPlan(id, f[1], ends); errors.Is(err, valex.ErrNotFound) {
+		return valex.Errorf("desk.no_such_user", map[string]any{"User": id})
+	} else if err != nil {
+		return err
+	}
+	p.H.Log.Info().Str("user", p.H.IDs.User(id)).Str("admin", p.H.IDs.User(r.From.ID)).Str("plan", f[1]).Msg("plan granted")
+	return p.H.reply(ctx, r, p.H.t(r, "pay.granted_plan", map[string]any{"User": id, "Plan": tghtml.Escape(f[1]), "Ends": valex.FormatDate(ends)}), nil)
 }

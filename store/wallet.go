@@ -269,3 +269,24 @@ func (db *DB) SetDailyCap(userID, cap int64) error {
 		return putWallet(tx, userID, w)
 	})
 }
+
+// GrantPlan puts a user on a plan until ends (an admin's grant), without a
+// payment: it does not renew.
+func (db *DB) GrantPlan(userID int64, plan string, ends time.Time) (valex.Wallet, error) {
+	var w walletRecord
+	err := db.update(func(tx *bbolt.Tx) error {
+		if err := requireAccount(tx, userID); err != nil {
+			return err
+		}
+		var err error
+		if w, err = getWallet(tx, userID); err != nil {
+			return err
+		}
+		w.Plan, w.PlanEnds, w.PlanCharge, w.Canceled = plan, unixNano(ends), "", true
+		return putWallet(tx, userID, w)
+	})
+	if err != nil {
+		return valex.Wallet{}, fmt.Errorf("grant plan to user %d: %w", userID, err)
+	}
+	return w.wallet(userID, 0), nil
+}

@@ -148,6 +148,11 @@ func TestBuyCreditsWithStars(t *testing.T) {
 	contains(t, a.lastTo(u.ID), "has been refunded")
 	contains(t, a.say(admin, "/refund stx-charge-1"), "refunded already")
 	contains(t, a.say(admin, fmt.Sprintf("/payments %d", u.ID)), "stx-charge-1", "refunded")
+	contains(t, a.say(admin, fmt.Sprintf("/grant %d pro 7", u.ID)), "pro plan until")
+	if w, _ := a.m.DB.Wallet(u.ID); w.PlanOf(time.Now()) != "pro" {
+		t.Fatalf("granted plan = %+v", w)
+	}
+	contains(t, a.say(u, "/model"), "gpt-4o") // the pro model is offered now
 
 	// The access export lists the payment; erasing the account keeps the
 	// record (the law wants it) under a stand-in that is not the user.
