@@ -67,6 +67,9 @@ func DefaultPaymentsConfig() PaymentsConfig {
 		Subscriptions: []SubscriptionConfig{{ID: "pro", DailyCredits: 200, Stars: 500}},
 		SupportURL:    "https://t.me/supprtbots",
 		TermsURL:      "https://valex-ai.io/terms",
+		// YooKassa is off until its credentials are in the environment.
+		YooKassaAPIURL:    "https://api.yookassa.ru/v3",
+		YooKassaReturnURL: "https://t.me",
 	}
 }
 
