@@ -80,6 +80,9 @@ type AIOptions struct {
 	// Plans meters every call against the user's allowance and balance;
 	// nil: calls are not metered (AIDeps.Wallets must be set otherwise).
 	Plans *valex.Plans
+	// CheaperModel is where a chat turn goes when the wallet cannot pay
+	// for the user's model but can for this cheaper one; "": refuse.
+	CheaperModel string
 	// ImageConfirmAbove: an image whose price is above this many
 	// micro-credits is generated only after the user confirms the price.
 	ImageConfirmAbove int64
@@ -381,7 +384,7 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 	if ok, err := a.allowed(ctx, uid); err != nil || !ok {
 		return err // stopped or withdrawn while the history was read
 	}
-	charge, ok, err := a.reserve(ctx, r, m, ai.Usage{Capability: capability, InputTokens: estimateMessages(msgs), OutputTokens: a.opt.AnswerTokens})
+	m, charge, ok, err := a.reserveOrCheaper(ctx, r, m, capability, ai.Usage{Capability: capability, InputTokens: estimateMessages(msgs), OutputTokens: a.opt.AnswerTokens})
 	if err != nil || !ok {
 		return err // the wallet cannot pay: told, nothing sent to a provider
 	}

@@ -24,31 +24,67 @@ type Wallets interface {
 
 // reserve holds the expected cost of a call (expect, priced at m's rates)
 // for the user. ok is false when their wallet cannot pay: they have been
-// told, with a button to /plans, and nothing reaches a provider. Release
-// the returned charge's reservation when the call is over (a.store.Release
-// is a no-op once the charge committed).
+// told (with a button to /plans), and nothing reaches a provider. Release
+// the returned charge's reservation when the call is over (a no-op once
+// the charge committed).
 func (a *AI) reserve(ctx context.Context, r *bot.Request, m ai.Model, expect ai.Usage) (valex.Charge, bool, error) {
+	charge, err := a.tryReserve(r, m, expect)
+	if err != nil {
+		return charge, false, a.refuse(ctx, r, err)
+	}
+	return charge, true, nil
+}
+
+// tryReserve holds the expected cost, telling nobody.
+func (a *AI) tryReserve(r *bot.Request, m ai.Model, expect ai.Usage) (valex.Charge, error) {
 	if a.opt.Plans == nil || a.wallets == nil {
-		return valex.Charge{}, true, nil // no plans configured: calls are not metered
+		return valex.Charge{}, nil // no plans configured: calls are not metered
 	}
 	now := a.h.Clock.Now()
-	plan := a.opt.Plan(r.From.ID)
-	allowance := a.opt.Plans.Allowance(plan)
+	allowance := a.opt.Plans.Allowance(a.opt.Plan(r.From.ID))
 	expect.Model = m.ID
 	id, err := a.wallets.Reserve(r.From.ID, a.models.Cost(m, expect), allowance, now)
-	if errors.Is(err, valex.ErrDailyCap) {
-		_, serr := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.cap_reached", nil)})
-		return valex.Charge{}, false, serr
+	if err != nil {
+		return valex.Charge{}, err
 	}
-	if errors.Is(err, valex.ErrNoCredits) {
+	return valex.Charge{Reservation: id, Allowance: allowance, Now: now}, nil
+}
+
+// refuse tells the user why a call was not made: their own daily cap, or
+// an empty wallet (with the /plans button); other errors go up.
+func (a *AI) refuse(ctx context.Context, r *bot.Request, err error) error {
+	switch {
+	case errors.Is(err, valex.ErrDailyCap):
+		_, serr := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.cap_reached", nil)})
+		return serr
+	case errors.Is(err, valex.ErrNoCredits):
 		kb := [][]bot.Button{{{Text: a.h.t(r, "credits.btn_plans", nil), Data: cbPlans.Data(a.h.CB, "list")}}}
 		_, serr := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.exhausted", nil), Keyboard: kb})
-		return valex.Charge{}, false, serr
+		return serr
+	}
+	return err
+}
+
+// reserveOrCheaper is reserve for a chat turn: when the wallet cannot pay
+// for m and the configuration names a cheaper model (AIOptions.CheaperModel)
+// the user's plan allows, the turn runs on that one instead and the user is
+// told.
+func (a *AI) reserveOrCheaper(ctx context.Context, r *bot.Request, m ai.Model, capability ai.Capability, expect ai.Usage) (ai.Model, valex.Charge, bool, error) {
+	charge, err := a.tryReserve(r, m, expect)
+	if errors.Is(err, valex.ErrNoCredits) && a.opt.CheaperModel != "" {
+		alt, ok := a.modelFor(a.opt.CheaperModel, capability, a.opt.Plan(r.From.ID))
+		if ok && alt.ID != m.ID && a.models.Cost(alt, expect) < a.models.Cost(m, expect) {
+			if charge, err = a.tryReserve(r, alt, expect); err == nil {
+				_, _ = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.cheaper_model", map[string]any{
+					"Model": alt.ID, "Was": m.ID})})
+				return alt, charge, true, nil
+			}
+		}
 	}
 	if err != nil {
-		return valex.Charge{}, false, err
+		return m, charge, false, a.refuse(ctx, r, err)
 	}
-	return valex.Charge{Reservation: id, Allowance: allowance, Now: now}, true, nil
+	return m, charge, true, nil
 }
 
 // release ends a hold that was not charged (a no-op after a charge).

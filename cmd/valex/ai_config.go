@@ -334,7 +334,8 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 			BotUsername: m.Outbox.Client().Self().Username,
 			// Every call is metered against the user's plan allowance and
 			// bought balance (payments_config.go).
-			Plans: &plans,
+			Plans:        &plans,
+			CheaperModel: m.Config.Payments.CheaperModel,
 			Plan: func(userID int64) string {
 				w, err := db.Wallet(userID)
 				if err != nil {

@@ -19,8 +19,11 @@ type PaymentsConfig struct {
 	// Subscriptions are plans paid monthly in Stars: a daily allowance,
 	// and the models whose plans list names them.
 	Subscriptions []SubscriptionConfig `toml:"subscriptions"`
-	SupportURL    string               `toml:"support_url"` // /paysupport
-	TermsURL      string               `toml:"terms_url"`   // /terms
+	// CheaperModel is where a chat turn goes when the wallet cannot pay for
+	// the user's model but can for this cheaper one; "": the turn is refused.
+	CheaperModel string `toml:"cheaper_model"`
+	SupportURL   string `toml:"support_url"` // /paysupport
+	TermsURL     string `toml:"terms_url"`   // /terms
 
 	// YooKassa (the operator's processor): on when both credentials are in
 	// the environment (VALEX_YOOKASSA_SHOP_ID, VALEX_YOOKASSA_SECRET_KEY);

@@ -265,7 +265,19 @@ func TestStarsSubscription(t *testing.T) {
 	if s := remind(ends.Add(-1 * 24 * time.Hour)); !strings.Contains(s, "sent 0") {
 		t.Fatalf("the reminder went twice: %s", s)
 	}
-	if w, _ := a.m.DB.Wallet(u.ID); w.PlanOf(ends.Add(time.Second)) != valex.PlanFree {
+	// After a restart (the files reopened by a new process) it stays sent.
+	a.stop()
+	db, err := openStoreAt(a.m.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	again := 0
+	s, err := jobs.RenewalReminders(db, func(context.Context, valex.Wallet) error { again++; return nil }, atClock{ends.Add(-12 * time.Hour)})(context.Background())
+	if err != nil || again != 0 {
+		t.Fatalf("after a restart the reminder went again: %s, %v", s, err)
+	}
+	if w, _ := db.Wallet(u.ID); w.PlanOf(ends.Add(time.Second)) != valex.PlanFree {
 		t.Fatal("the plan outlived its period")
 	}
 }
@@ -315,5 +327,35 @@ func TestBuyCreditsWithProviderToken(t *testing.T) {
 	ps, _ := a.m.DB.Payments(u.ID)
 	if len(ps) != 1 || ps[0].Method != valex.PaymentTelegramProvider || ps[0].Amount != 19900 || ps[0].ProviderChargeID != "provider-charge-1" {
 		t.Fatalf("payments = %+v", ps)
+	}
+}
+
+// With payments.cheaper_model set, a turn the wallet cannot pay for on the
+// user's model runs on the cheaper one, and the user is told.
+func TestCheaperModelWhenCreditsRunLow(t *testing.T) {
+	aisv := aitest.New()
+	t.Cleanup(aisv.Close)
+	a := startApp(t, func(c *Config) {
+		c.AI = demoAIConfig(aisv.URL())
+		c.Payments.FreeDailyCredits = 0.09 // pays for a gpt-4o-mini answer, not a deepseek-chat one
+		c.Payments.CheaperModel = "gpt-4o-mini"
+	})
+	u := bottest.User{ID: 7951, FirstName: "Uma", LanguageCode: "en"}
+	a.say(u, "/start")
+	a.say(u, "/model")
+	a.press(u, "deepseek-chat")
+	a.say(u, "hello")
+	a.press(u, "I agree")
+	a.idle()
+	reqs := aisv.Requests()
+	if len(reqs) != 1 || reqs[0].Model != "gpt-4o-mini" {
+		t.Fatalf("requests = %+v; want one to gpt-4o-mini", reqs)
+	}
+	found := false
+	for _, e := range a.emu.EventsFor(u.ID) {
+		found = found || strings.Contains(e.Text, "this answer comes from gpt-4o-mini")
+	}
+	if !found {
+		t.Fatal("the user was not told the answer came from the cheaper model")
 	}
 }
