@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -62,6 +63,10 @@ type Bot struct {
 	cfg    Config
 	disp   *Dispatcher
 	done   chan int
+
+	lastPoll     atomic.Int64 // unix nanoseconds of the last successful getUpdates
+	received     atomic.Int64
+	pollFailures atomic.Int64
 }
 
 // New assembles a bot.
@@ -87,6 +92,10 @@ func New(client *Client, out *Outbox, inbox Inbox, router *Router, tr Translator
 
 // ErrUnauthorized means Telegram refused the token: running on is pointless.
 var ErrUnauthorized = errors.New("telegram refused the bot token")
+
+// ErrConflict means another poller or a webhook uses the token (409):
+// polling on would only fight it.
+var ErrConflict = errors.New("another bot instance or a webhook is using this token: stop the other instance, or remove the webhook with valex run --delete-webhook")
 
 // Run replays the inbox, then polls until ctx is cancelled. On the way out it
 // stops polling, lets in-flight handlers finish for up to ShutdownTimeout,
@@ -158,6 +167,10 @@ func (b *Bot) poll(ctx, work context.Context) error {
 			if errors.As(err, &ae) && (ae.Code == 401 || ae.Code == 404) {
 				return ErrUnauthorized
 			}
+			if errors.As(err, &ae) && ae.Code == 409 {
+				return ErrConflict // retrying cannot help: another poller or a webhook holds the token
+			}
+			b.pollFailures.Add(1)
 			backoff = nextBackoff(backoff)
 			b.log.Warn().Err(err).Dur("backoff", backoff).Msg("getUpdates failed")
 			if sleep(ctx, backoff) != nil {
@@ -166,6 +179,8 @@ func (b *Bot) poll(ctx, work context.Context) error {
 			continue
 		}
 		backoff = 0
+		b.lastPoll.Store(time.Now().UnixNano())
+		b.received.Add(int64(len(raws)))
 		if len(raws) == 0 {
 			continue
 		}
@@ -353,3 +368,18 @@ func senderOf(raw []byte) int64 {
 	}
 	return 0
 }
+
+// LastPoll is when getUpdates last succeeded (zero before the first
+// success): readiness fails when it is older than twice the poll timeout.
+func (b *Bot) LastPoll() time.Time {
+	if n := b.lastPoll.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// Received counts the updates getUpdates returned.
+func (b *Bot) Received() int64 { return b.received.Load() }
+
+// PollFailures counts the failed getUpdates calls.
+func (b *Bot) PollFailures() int64 { return b.pollFailures.Load() }

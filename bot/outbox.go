@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
@@ -77,10 +78,11 @@ type OutboxConfig struct {
 // reply is never dropped silently: when retries run out the caller gets the
 // error.
 type Outbox struct {
-	c    *Client
-	pace *pacer
-	cfg  OutboxConfig
-	log  zerolog.Logger
+	c     *Client
+	pace  *pacer
+	cfg   OutboxConfig
+	log   zerolog.Logger
+	stats outboxStats
 }
 
 // NewOutbox returns an outbox sending through c.
@@ -95,6 +97,21 @@ func NewOutbox(c *Client, cfg OutboxConfig, log zerolog.Logger) *Outbox {
 		cfg.Backoff = 500 * time.Millisecond
 	}
 	return &Outbox{c: c, pace: newPacer(cfg.Pace), cfg: cfg, log: log}
+}
+
+// OutboxStats are the outbox's counters since start.
+type OutboxStats struct {
+	Calls   int64 // Bot API calls made (each attempt)
+	Flood   int64 // 429 answers waited out
+	Retries int64 // network or 5xx failures retried
+	Backlog int64 // calls waiting or in flight now
+}
+
+type outboxStats struct{ calls, flood, retries, backlog atomic.Int64 }
+
+// Stats returns the outbox's counters.
+func (o *Outbox) Stats() OutboxStats {
+	return OutboxStats{Calls: o.stats.calls.Load(), Flood: o.stats.flood.Load(), Retries: o.stats.retries.Load(), Backlog: o.stats.backlog.Load()}
 }
 
 // Client returns the Bot API client (for downloads).
@@ -258,12 +275,15 @@ func (o *Outbox) callRaw(ctx context.Context, chatID int64, method string, param
 // limits and retrying network failures.
 func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request func() (json.RawMessage, error)) (json.RawMessage, error) {
 	var netTries, floodTries int
+	o.stats.backlog.Add(1)
+	defer o.stats.backlog.Add(-1)
 	for {
 		if chatID != 0 {
 			if err := o.pace.wait(ctx, chatID); err != nil {
 				return nil, err
 			}
 		}
+		o.stats.calls.Add(1)
 		res, err := request()
 		if err == nil {
 			return res, nil
@@ -272,6 +292,7 @@ func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request
 		var ne *NetError
 		switch {
 		case errors.As(err, &ae) && ae.Code == 429:
+			o.stats.flood.Add(1)
 			floodTries++
 			if floodTries >= o.cfg.Max429 {
 				return nil, err
@@ -287,6 +308,7 @@ func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request
 				return nil, err
 			}
 		case (errors.As(err, &ae) && ae.Code >= 500) || errors.As(err, &ne):
+			o.stats.retries.Add(1)
 			netTries++
 			if netTries >= o.cfg.MaxAttempts {
 				return nil, err

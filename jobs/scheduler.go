@@ -45,6 +45,29 @@ type Scheduler struct {
 	ctx     context.Context
 	running map[string]bool
 	wg      sync.WaitGroup
+	results map[string]Result // the last run of each job
+
+	// Observe, when set, sees every run (for metrics).
+	Observe func(name string, took time.Duration, err error)
+}
+
+// Result is what a job's last run did.
+type Result struct {
+	At      time.Time
+	Took    time.Duration
+	Summary string
+	Err     error
+}
+
+// Results returns the last run of each job that ran since start.
+func (s *Scheduler) Results() map[string]Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Result, len(s.results))
+	for k, v := range s.results {
+		out[k] = v
+	}
+	return out
 }
 
 type scheduled struct {
@@ -186,14 +209,24 @@ func (s *Scheduler) runOnce(ctx context.Context, j Job) {
 	start := s.clock.Now()
 	summary, err := safeRun(ctx, j)
 	took := s.clock.Now().Sub(start)
+	s.mu.Lock()
+	if s.results == nil {
+		s.results = map[string]Result{}
+	}
+	s.results[j.Name] = Result{At: start, Took: took, Summary: summary, Err: err}
+	observe := s.Observe
+	s.mu.Unlock()
+	if observe != nil {
+		observe(j.Name, took, err)
+	}
 	if err != nil {
-		s.log.Error().Err(err).Str("job", j.Name).Dur("took", took).Msg("job failed")
+		s.log.Error().Err(err).Str("job", j.Name).Int64("took_ms", took.Milliseconds()).Msg("job failed")
 		return // not recorded: the next start-up or tick tries again
 	}
 	if err := s.runs.SetJobLastRun(j.Name, start); err != nil {
 		s.log.Error().Err(err).Str("job", j.Name).Msg("record job run")
 	}
-	s.log.Info().Str("job", j.Name).Dur("took", took).Str("result", summary).Msg("job done")
+	s.log.Info().Str("job", j.Name).Int64("took_ms", took.Milliseconds()).Str("result", summary).Msg("job done")
 }
 
 func safeRun(ctx context.Context, j Job) (summary string, err error) {

@@ -314,7 +314,7 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 	plans := m.Config.Payments.Plans()
 	a := handlers.NewAI(h, handlers.AIDeps{
 		Wallets: db,
-		Models:  router,
+		Models:  meteredModels{router, m.Monitor}, // calls by provider, model and outcome (monitoring.go)
 		Store:   db,
 		Consent: aiConsent{db},
 		Out:     m.Outbox,

@@ -28,6 +28,9 @@ type Config struct {
 	Jobs     Jobs       `toml:"jobs"`
 	AI       AIConfig   `toml:"ai"`
 	Desk     DeskConfig `toml:"desk"`
+	// HTTPAddr is the operator's listener: /healthz, /readyz, /metrics and
+	// YooKassa's notifications (monitoring.go); "" disables it.
+	HTTPAddr string `toml:"http_addr"`
 	// Plans and payments (payments_config.go).
 	Payments PaymentsConfig `toml:"payments"`
 	// Retention periods (policy section 8): retention_config.go.
@@ -126,6 +129,7 @@ func Defaults() Config {
 		Log:       Log{Level: "info", Format: "console"},
 		Desk:      DefaultDeskConfig(),
 		Payments:  DefaultPaymentsConfig(),
+		HTTPAddr:  "127.0.0.1:9090",
 		Retention: DefaultRetention(),
 		Jobs: Jobs{
 			Timezone: "UTC", Backup: "0 3 * * *", BackupKeep: 7, InboxPrune: "30 4 * * *",
@@ -179,6 +183,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	env("VALEX_YOOKASSA_SECRET_KEY", str(&cfg.Payments.YooKassaSecretKey))
 	env("VALEX_TELEGRAM_API_URL", str(&cfg.Telegram.APIURL))
 	env("VALEX_DATA_DIR", str(&cfg.DataDir))
+	if v := getenv("VALEX_HTTP_ADDR"); v == "off" {
+		cfg.HTTPAddr = "" // the listener switched off
+	} else if v != "" {
+		cfg.HTTPAddr = v
+	}
 	env("VALEX_ADMINS", ids(&cfg.Admins))
 	env("VALEX_SUPPORT", ids(&cfg.Support))
 	env("VALEX_LOG_LEVEL", str(&cfg.Log.Level))

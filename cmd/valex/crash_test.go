@@ -62,6 +62,7 @@ func TestCrashLosesNoUpdate(t *testing.T) {
 			"VALEX_TELEGRAM_API_URL="+emu.URL(),
 			"VALEX_DATA_DIR="+dataDir,
 			"VALEX_LOG_LEVEL=error",
+			"VALEX_HTTP_ADDR=127.0.0.1:0",
 		)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {

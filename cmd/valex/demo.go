@@ -60,6 +60,7 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	cfg.Telegram.Shutdown = Duration{3 * time.Second}
 	cfg.Admins = []int64{demoPeople["admin"].ID}
 	cfg.Support = []int64{demoPeople["support"].ID}
+	cfg.HTTPAddr = "" // the demo serves no metrics: no port to collide with
 	cfg.Log.Level = "warn"
 	if lvl := getenv("VALEX_LOG_LEVEL"); lvl != "" {
 		cfg.Log.Level = lvl

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -23,6 +24,7 @@ import (
 	"github.com/valex-ai/valex/handlers"
 	"github.com/valex-ai/valex/jobs"
 	"github.com/valex-ai/valex/locales"
+	"github.com/valex-ai/valex/monitor"
 	"github.com/valex-ai/valex/payments"
 	"github.com/valex-ai/valex/privacy"
 	"github.com/valex-ai/valex/store"
@@ -184,6 +186,10 @@ type Main struct {
 	// YooKassa runs card payments when its credentials are set; nil
 	// otherwise.
 	YooKassa *payments.YooKassa
+	// Monitor and HTTP are the operator's listener: /healthz, /readyz,
+	// /metrics (and YooKassa's notifications), on Config.HTTPAddr.
+	Monitor *monitor.Monitor
+	HTTP    net.Listener
 	// Compactor compacts the database on a schedule and, on Request, after
 	// erasures (freed pages keep deleted data until then).
 	Compactor *jobs.Compactor
@@ -216,6 +222,8 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Keys, m.DB = keys, db
+	schema, _ := db.SchemaVersion()
+	m.Monitor = monitor.New(valex.Version, commit(), schema) // metrics from the first update on (monitoring.go)
 	m.IDs = valex.NewPseudonymizer(keys.LogKey(), keys.LogSalt) // log lines name users by pseudonym only
 
 	tr, err := locales.Load()
@@ -242,7 +250,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Users: db, Out: m.Outbox, Tr: tr, CB: signer, Clock: m.Clock, Menu: m.Router,
 		Roles: handlers.Roles{Admins: idSet(c.Admins), Support: idSet(c.Support)}, Log: m.Log, IDs: m.IDs,
 	}
-	m.Router.Use(bot.Recover(), bot.Logging(m.Log, m.IDs), bot.Identity(h.Lang, h.Roles.Of), bot.UserLimit(c.Telegram.UserPerMin))
+	m.Router.Use(bot.Recover(), m.metricsMiddleware, bot.Logging(m.Log, m.IDs), bot.Identity(h.Lang, h.Roles.Of), bot.UserLimit(c.Telegram.UserPerMin))
 	m.Router.UseDialogs(bot.DialogConfig{Store: db, Clock: m.Clock, Timeout: c.Telegram.DialogTimeout.Duration, Ended: h.DialogEnded})
 	h.Register(m.Router)
 	if m.AI, err = wireAI(m, h, c.AI, c.Desk.PolicyVersion); err != nil {
@@ -307,7 +315,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.openJobs(); err != nil {
 		return err
 	}
-	m.Log.Info().Str("bot", client.Self().Username).Str("data_dir", c.DataDir).Msg("valex ready")
+	if err := m.openMonitor(); err != nil {
+		return err
+	}
+	m.Log.Info().Str("bot", client.Self().Username).Str("data_dir", c.DataDir).Str("http", c.HTTPAddr).Msg("valex ready")
 	return nil
 }
 
@@ -406,34 +417,12 @@ func (m *Main) eraseInactive(ctx context.Context, userID int64, at time.Time) er
 	return m.Desk.Service.EraseInactive(ctx, userID, at)
 }
 
-// listenYooKassa serves YooKassa's notifications when configured; the
-// returned func shuts the listener down.
-func (m *Main) listenYooKassa() func() {
-	addr := m.Config.Payments.YooKassaListen
-	if m.YooKassa == nil || addr == "" {
-		return nil
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/yookassa/notifications", m.YooKassa.NotificationHandler())
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.Log.Error().Err(err).Msg("yookassa notification listener")
-		}
-	}()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}
-}
-
 // Run polls and runs the jobs until ctx is cancelled, then shuts down
 // gracefully: polling stops, handlers and jobs finish (up to the shutdown
 // timeout), handled updates are committed.
 func (m *Main) Run(ctx context.Context) error {
 	m.Jobs.Start(ctx)
-	if stop := m.listenYooKassa(); stop != nil {
+	if stop := m.serveHTTP(); stop != nil {
 		defer stop()
 	}
 	if err := m.Desk.Service.ResumeBroadcasts(ctx); err != nil {
@@ -457,6 +446,9 @@ func (m *Main) Run(ctx context.Context) error {
 // Close releases the store.
 func (m *Main) Close() error {
 	var err error
+	if m.HTTP != nil {
+		_ = m.HTTP.Close() // Run's shutdown closed it already, unless Run never ran
+	}
 	if m.DB != nil {
 		err = m.DB.Close()
 		m.DB = nil

@@ -78,6 +78,7 @@ func startAppAt(t *testing.T, tweak func(*Config), clock valex.Clock) *app {
 	cfg.Admins = []int64{admin.ID}
 	cfg.Support = []int64{support.ID}
 	cfg.Log = Log{Level: "debug", Format: "json"}
+	cfg.HTTPAddr = "127.0.0.1:0" // a free port: tests run side by side
 	if tweak != nil {
 		tweak(&cfg)
 	}

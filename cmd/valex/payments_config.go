@@ -36,9 +36,6 @@ type PaymentsConfig struct {
 	YooKassaAPIURL    string `toml:"yookassa_api_url"`    // default https://api.yookassa.ru/v3
 	YooKassaReturnURL string `toml:"yookassa_return_url"` // where the payment page sends the user back (the bot's t.me link)
 	YooKassaReceipts  bool   `toml:"yookassa_receipts"`   // send 54-FZ receipts to the user's email or phone
-	// YooKassaListen is the address of the HTTP listener for YooKassa's
-	// notifications (POST /yookassa/notifications); empty: poll only.
-	YooKassaListen string `toml:"yookassa_listen"`
 }
 
 // PackConfig is one credit pack.
