@@ -223,7 +223,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Keys, m.DB = keys, db
 	schema, _ := db.SchemaVersion()
-	m.Monitor = monitor.New(valex.Version, commit(), schema) // metrics from the first update on (monitoring.go)
+	m.Monitor = monitor.New(valex.Version, commit(), schema)    // metrics from the first update on (monitoring.go)
 	m.IDs = valex.NewPseudonymizer(keys.LogKey(), keys.LogSalt) // log lines name users by pseudonym only
 
 	tr, err := locales.Load()
