@@ -206,3 +206,10 @@ func (c *Client) Download(ctx context.Context, fileID string, max int64) ([]byte
 	}
 	return data, nil
 }
+
+// DeleteWebhook removes a webhook so long polling can run (Telegram answers
+// getUpdates with 409 while one is set). Pending updates are kept.
+func (c *Client) DeleteWebhook(ctx context.Context) error {
+	_, err := c.do(ctx, "deleteWebhook", tgbotapi.Params{"drop_pending_updates": "false"})
+	return err
+}

@@ -40,7 +40,7 @@ func (db *DB) migrate(migs []func(*bbolt.Tx) error) error {
 	}
 	if have > len(migs) {
 		// Written by a newer build: running on it could corrupt it.
-		return fmt.Errorf("schema version %d is newer than this build's %d", have, len(migs))
+		return fmt.Errorf("this database was written by a newer valex (schema %d; this build knows %d): run that newer binary, or restore a backup this version made", have, len(migs))
 	}
 	for i := have; i < len(migs); i++ {
 		err := db.update(func(tx *bbolt.Tx) error {
@@ -83,3 +83,6 @@ func rebuildActiveIndex(tx *bbolt.Tx) error {
 		return idx.Put(activeKey(rec.lastActiveAt, id), nil)
 	})
 }
+
+// SchemaLatest is the schema version this build writes.
+func SchemaLatest() int { return len(migrations) }

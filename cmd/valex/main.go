@@ -34,7 +34,8 @@ import (
 const usage = `valex — a Telegram AI aggregator with a privacy request desk
 
 Usage:
-  valex run               run the bot against the Bot API (needs VALEX_TELEGRAM_TOKEN)
+  valex run [--delete-webhook]  run the bot against the Bot API (needs VALEX_TELEGRAM_TOKEN);
+                          --delete-webhook first removes a webhook that would block long polling
   valex demo [--data DIR] try everything in the terminal: no token, no network
   valex check             validate the configuration and print every problem
   valex backup FILE       write a consistent copy of the database to FILE (with the bot stopped;
@@ -47,7 +48,8 @@ Usage:
                           payment records of a period as CSV for the accountant (UTC; bot stopped)
   valex compact           rewrite the database without its free pages, which still hold deleted
                           data (bot stopped; the running bot compacts itself, see jobs.compact)
-  valex version           print the version
+  valex version           print the version, commit and database schema (also --version)
+  valex <command> --help  what a command does; it does nothing else
 
 Configuration: valex.toml (or VALEX_CONFIG) and VALEX_* environment variables; see README.md.
 `
@@ -57,19 +59,21 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "valex:", err)
-		os.Exit(1)
+		os.Exit(ExitCode(err))
 	}
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return usageError{"no command given"}
+	}
+	if done, err := conventions(args, stdout); done {
+		return err // --help, --version, or a flag the command does not know: nothing else runs
 	}
 	switch args[0] {
 	case "version":
-		fmt.Fprintln(stdout, "valex", valex.Version)
-		return nil
+		return printVersion(stdout)
 	case "check":
 		cfg, err := LoadConfig(getenv)
 		if err == nil {
@@ -102,6 +106,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err := m.Open(ctx); err != nil {
 			m.Close()
 			return err
+		}
+		if len(args) > 1 && args[1] == "--delete-webhook" {
+			// Long polling and a webhook exclude each other (409).
+			if err := m.Outbox.Client().DeleteWebhook(ctx); err != nil {
+				m.Close()
+				return err
+			}
 		}
 		err = m.Run(ctx)
 		if cerr := m.Close(); err == nil {

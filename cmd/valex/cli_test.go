@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+// --help on every command prints its usage, exits 0 and acts on nothing
+// (no file written, no store opened); --version prints; an unknown flag
+// exits 2 with the usage.
+func TestCLIConventions(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	env := envFrom(map[string]string{"VALEX_DATA_DIR": dir + "/data"})
+	for cmd := range commandUsage {
+		for _, help := range []string{"--help", "-h"} {
+			var out bytes.Buffer
+			err := run(context.Background(), []string{cmd, help}, nil, &out, &out, env)
+			if err != nil || !strings.HasPrefix(out.String(), "usage: valex "+cmd) {
+				t.Errorf("valex %s %s: %v, %q", cmd, help, err, out.String())
+			}
+		}
+		// A --help anywhere wins, even after a file name.
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{cmd, "some-file.db", "--help"}, nil, &out, &out, env); err != nil {
+			t.Errorf("valex %s FILE --help: %v", cmd, err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Fatalf("--help acted: %v left in the directory", entries)
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, nil, &out, &out, env); err != nil || !strings.Contains(out.String(), "schema") {
+			t.Errorf("valex %v: %v, %q", args, err, out.String())
+		}
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, nil, &out, &out, env); err != nil || !strings.Contains(out.String(), "Usage:") {
+		t.Errorf("valex --help: %v, %q", err, out.String())
+	}
+	for _, args := range [][]string{{"backup", "--force", "x.db"}, {"check", "--verbose"}, {"frobnicate"}} {
+		err := run(context.Background(), args, nil, &out, &out, env)
+		if err == nil || ExitCode(err) != 2 {
+			t.Errorf("valex %v: %v (exit %d), want exit 2", args, err, ExitCode(err))
+		}
+	}
+}
