@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/store"
@@ -29,6 +32,7 @@ var commandUsage = map[string]string{
 	"payments":    "valex payments export --from DATE --to DATE   payment records of a period as CSV (UTC; bot stopped)",
 	"compact":     "valex compact                      rewrite the database without its free pages (bot stopped)",
 	"version":     "valex version                      print the version, commit and schema",
+	"healthcheck": "valex healthcheck                  exit 0 when the running bot's /healthz answers (for Docker's HEALTHCHECK)",
 }
 
 // commandFlags are the flags each command knows.
@@ -97,5 +101,30 @@ func conventions(args []string, stdout io.Writer) (done bool, err error) {
 
 func printVersion(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "valex %s (commit %s, database schema %d)\n", valex.Version, commit(), store.SchemaLatest())
+	return err
+}
+
+// healthcheck asks the running bot's listener for /healthz.
+func healthcheck(addr string, stdout io.Writer) error {
+	if addr == "" {
+		return errors.New("the HTTP listener is off (VALEX_HTTP_ADDR=off)")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/healthz answered %d", resp.StatusCode)
+	}
+	_, err = fmt.Fprintln(stdout, "healthy")
 	return err
 }

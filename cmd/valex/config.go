@@ -121,7 +121,7 @@ func Defaults() Config {
 			APIURL:        "https://api.telegram.org",
 			PollTimeout:   Duration{30 * time.Second},
 			Concurrency:   1024,
-			Shutdown:      Duration{10 * time.Second},
+			Shutdown:      Duration{8 * time.Second},
 			UserPerMin:    30,
 			DialogTimeout: Duration{15 * time.Minute},
 			Pace:          Pace{GlobalPerSecond: 30, PrivatePerSecond: 1, GroupPerMinute: 20, Burst: 3},

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,6 +50,7 @@ Usage:
   valex compact           rewrite the database without its free pages, which still hold deleted
                           data (bot stopped; the running bot compacts itself, see jobs.compact)
   valex version           print the version, commit and database schema (also --version)
+  valex healthcheck       exit 0 when the running bot's /healthz answers (Docker's HEALTHCHECK)
   valex <command> --help  what a command does; it does nothing else
 
 Configuration: valex.toml (or VALEX_CONFIG) and VALEX_* environment variables; see README.md.
@@ -74,6 +76,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "version":
 		return printVersion(stdout)
+	case "healthcheck":
+		cfg, err := LoadConfig(getenv)
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		return healthcheck(cfg.HTTPAddr, stdout)
 	case "check":
 		cfg, err := LoadConfig(getenv)
 		if err == nil {
@@ -439,14 +447,32 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Desk.Service.ResumeBroadcasts(ctx); err != nil {
 		m.Log.Error().Err(err).Msg("resume broadcasts")
 	}
-	err := m.Bot.Run(ctx)
-	m.Desk.Wait()
-	m.AI.Shutdown(m.Config.Telegram.Shutdown.Duration)
-	stopCtx, cancel := context.WithTimeout(context.Background(), m.Config.Telegram.Shutdown.Duration)
-	defer cancel()
-	if jerr := m.Jobs.Stop(stopCtx); jerr != nil {
-		m.Log.Warn().Err(jerr).Msg("stopping jobs")
+	botDone := make(chan error, 1)
+	go func() { botDone <- m.Bot.Run(ctx) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-botDone: // the bot stopped by itself (a refused token, a 409)
+		botDone <- err
 	}
+	// One grace period for everything, in parallel (not one after another):
+	// a stop takes at most telegram.shutdown_timeout (8 s), inside Docker's
+	// and systemd's default stop timeouts.
+	grace := m.Config.Telegram.Shutdown.Duration
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); m.AI.Shutdown(grace) }()
+	go func() { defer wg.Done(); m.Desk.Wait() }()
+	go func() {
+		defer wg.Done()
+		stopCtx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if jerr := m.Jobs.Stop(stopCtx); jerr != nil {
+			m.Log.Warn().Err(jerr).Msg("stopping jobs")
+		}
+	}()
+	err = <-botDone // the bot drains its handlers within the same grace period
+	wg.Wait()
 	if m.Compactor != nil {
 		m.Compactor.Stop() // runs a compaction an erasure requested, before the store closes
 	}
