@@ -58,6 +58,9 @@ type Handlers struct {
 	IDs valex.Pseudonymizer
 	// Generations stops a running AI answer for /cancel (NewAI sets it).
 	Generations interface{ CancelGeneration(userID int64) bool }
+	// Ops reports on the running bot for /stats and /jobs; nil: /stats
+	// shows the account count only.
+	Ops Operations
 }
 
 // Roles maps Telegram user ids to roles, from configuration.

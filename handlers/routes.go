@@ -26,7 +26,8 @@ func (h *Handlers) Register(rt *bot.Router) {
 
 	// Staff and admins (admin.go)
 	rt.Command("whoami", valex.RoleSupport, "cmd.whoami", h.WhoAmI)
-	rt.Command("stats", valex.RoleAdmin, "cmd.stats", h.Stats)
+	rt.Command("stats", valex.RoleAdmin, "cmd.stats", h.AdminStats)
+	rt.Command("jobs", valex.RoleAdmin, "cmd.jobs", h.JobsList)
 }
 
 // MenuCommands is the command menu shown to everyone via setMyCommands.

@@ -213,3 +213,28 @@ func eachUsage(tx *bbolt.Tx, userID int64, since time.Time, fn func(valex.AIUsag
 	}
 	return nil
 }
+
+// CostByModelSince sums every user's AI cost per model from since on
+// (admins' /stats: no user is named).
+func (db *DB) CostByModelSince(since time.Time) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := db.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketAIUsage)
+		if b == nil {
+			return nil
+		}
+		from := uint64(max(unixNano(since), 0))
+		return b.ForEach(func(k, v []byte) error {
+			if len(k) != 24 || binary.BigEndian.Uint64(k[8:16]) < from {
+				return nil
+			}
+			var r usageRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			out[r.Model] += r.Cost
+			return nil
+		})
+	})
+	return out, err
+}

@@ -451,3 +451,17 @@ func (db *DB) putUser(tx *bbolt.Tx, u valex.User) error {
 	}
 	return idx.Put(activeKey(rec.lastActiveAt, u.ID), nil)
 }
+
+// CountActiveSince counts the accounts active at or after since (the
+// activity index is ordered by time: it reads only those).
+func (db *DB) CountActiveSince(since time.Time) (int, error) {
+	n := 0
+	err := db.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketUsersByActive).Cursor()
+		for k, _ := c.Seek(activeKey(unixNano(since), 0)); k != nil; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

@@ -268,6 +268,7 @@ func (m *Main) Open(ctx context.Context) error {
 	h := &handlers.Handlers{
 		Users: db, Out: m.Outbox, Tr: tr, CB: signer, Clock: m.Clock, Menu: m.Router,
 		Roles: handlers.Roles{Admins: idSet(c.Admins), Support: idSet(c.Support)}, Log: m.Log, IDs: m.IDs,
+		Ops: operations{m},
 	}
 	m.Router.Use(bot.Recover(), m.metricsMiddleware, bot.Logging(m.Log, m.IDs), bot.Identity(h.Lang, h.Roles.Of), bot.UserLimit(c.Telegram.UserPerMin))
 	m.Router.UseDialogs(bot.DialogConfig{Store: db, Clock: m.Clock, Timeout: c.Telegram.DialogTimeout.Duration, Ended: h.DialogEnded})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"regexp"
@@ -104,4 +105,28 @@ func grepLines(text, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// /stats and /jobs give admins counts and states, never a person.
+func TestAdminStatsAndJobs(t *testing.T) {
+	aisv := aitest.New()
+	t.Cleanup(aisv.Close)
+	a := startApp(t, func(c *Config) { c.AI = demoAIConfig(aisv.URL()) })
+	a.say(alice, "/start")
+	a.say(alice, "hello")
+	a.press(alice, "I agree")
+	a.idle()
+	a.say(alice, "/support my invoice")
+	a.say(admin, "/start")
+	if _, err := a.m.Jobs.RunAndWait(context.Background(), "inbox_prune"); err != nil {
+		t.Fatal(err)
+	}
+	stats := a.say(admin, "/stats")
+	contains(t, stats, "Users: 2", "active in 1 day 2", "gpt-4o-mini", "1 open", "no failures")
+	if strings.Contains(stats.Text, "Alice") || strings.Contains(stats.Text, "1001") {
+		t.Fatalf("/stats names a person: %q", stats.Text)
+	}
+	jobs := a.say(admin, "/jobs")
+	contains(t, jobs, "✅ inbox_prune", "✅ backup")
+	contains(t, a.say(alice, "/stats"), "administrators")
 }
