@@ -50,3 +50,27 @@ func TestCLIConventions(t *testing.T) {
 		}
 	}
 }
+
+// valex check lists warnings (and still exits 0) for a configuration that
+// runs but should not ship: no admin, no AI key, default URLs, plain HTTP.
+func TestCheckWarns(t *testing.T) {
+	dir := t.TempDir()
+	env := envFrom(map[string]string{"VALEX_DATA_DIR": dir, "VALEX_TELEGRAM_TOKEN": "123456789:AAHfakefakefakefakefakefakefakefake",
+		"VALEX_TELEGRAM_API_URL": "http://telegram.example.org"})
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check"}, nil, &out, &out, env); err != nil {
+		t.Fatalf("check: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"warning(s)", "no admin", "has no key", "policy_url is the default", "is not HTTPS"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	env = envFrom(map[string]string{"VALEX_DATA_DIR": dir, "VALEX_TELEGRAM_TOKEN": "123456789:AAHfakefakefakefakefakefakefakefake",
+		"VALEX_ADMINS": "1", "OPENAI_API_KEY": "sk-x", "OPENROUTER_API_KEY": "sk-y", "ELEVENLABS_API_KEY": "xi"})
+	run(context.Background(), []string{"check"}, nil, &out, &out, env)
+	if strings.Contains(out.String(), "no admin") || strings.Contains(out.String(), "has no key") {
+		t.Errorf("warnings that no longer apply:\n%s", out.String())
+	}
+}

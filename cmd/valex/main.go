@@ -94,7 +94,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			}
 			return errors.New("configuration is not valid")
 		}
-		fmt.Fprintln(stdout, "configuration OK")
+		if warns := cfg.Warnings(); len(warns) > 0 {
+			fmt.Fprintf(stdout, "configuration OK, with %d warning(s):\n", len(warns))
+			for _, w := range warns {
+				fmt.Fprintln(stdout, "  -", w)
+			}
+		} else {
+			fmt.Fprintln(stdout, "configuration OK")
+		}
 		for _, line := range cfg.Retention.Summary() {
 			fmt.Fprintln(stdout, line)
 		}
