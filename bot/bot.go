@@ -172,7 +172,7 @@ func (b *Bot) poll(ctx, work context.Context) error {
 			}
 			b.pollFailures.Add(1)
 			backoff = nextBackoff(backoff)
-			b.log.Warn().Err(err).Dur("backoff", backoff).Msg("getUpdates failed")
+			b.log.Warn().Err(err).Int64("backoff_ms", backoff.Milliseconds()).Msg("getUpdates failed")
 			if sleep(ctx, backoff) != nil {
 				break
 			}
@@ -219,7 +219,7 @@ func (b *Bot) addWithRetry(ctx context.Context, batch []InboxEntry) ([]InboxEntr
 			return added, nil
 		}
 		backoff = nextBackoff(backoff)
-		b.log.Error().Err(err).Dur("backoff", backoff).Msg("store updates")
+		b.log.Error().Err(err).Int64("backoff_ms", backoff.Milliseconds()).Msg("store updates")
 		if err := sleep(ctx, backoff); err != nil {
 			return nil, err
 		}

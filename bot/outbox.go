@@ -301,7 +301,7 @@ func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request
 			if wait <= 0 {
 				wait = time.Second
 			}
-			o.log.Warn().Str("method", method).Str("chat", o.cfg.Pseudonyms.Chat(chatID)).Dur("retry_after", wait).Msg("flood limit, waiting")
+			o.log.Warn().Str("method", method).Str("chat", o.cfg.Pseudonyms.Chat(chatID)).Int64("retry_after_ms", wait.Milliseconds()).Msg("flood limit, waiting")
 			if chatID != 0 {
 				o.pace.block(chatID, wait) // the next wait honours it, for every sender to this chat
 			} else if err := sleep(ctx, wait); err != nil {

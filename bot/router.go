@@ -281,7 +281,7 @@ func Logging(log zerolog.Logger, ids valex.Pseudonymizer) Middleware {
 			err := next(ctx, r)
 			if e := log.Debug(); e.Enabled() {
 				e.Int("update_id", r.ID).Str("chat", ids.Chat(r.ChatID)).Str("user", ids.User(r.From.ID)).
-					Str("command", r.Command).Int("kind", int(r.Kind)).Dur("took", time.Since(start)).Msg("update handled")
+					Str("command", r.Command).Int("kind", int(r.Kind)).Int64("took_ms", time.Since(start).Milliseconds()).Msg("update handled")
 			}
 			return err
 		}

@@ -129,7 +129,7 @@ func (c *Compactor) runRequested() {
 		c.log.Error().Err(err).Msg("requested compaction")
 		return
 	}
-	c.log.Info().Int64("before_bytes", before).Int64("after_bytes", after).Dur("pause", pause).
+	c.log.Info().Int64("before_bytes", before).Int64("after_bytes", after).Int64("pause_ms", pause.Milliseconds()).
 		Msg("compacted the database after erasures")
 }
 

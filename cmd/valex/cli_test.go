@@ -74,3 +74,19 @@ func TestCheckWarns(t *testing.T) {
 		t.Errorf("warnings that no longer apply:\n%s", out.String())
 	}
 }
+
+// Console logs written to a file carry no colour codes; durations are
+// milliseconds under _ms names.
+func TestConsoleLogsPlainWhenRedirected(t *testing.T) {
+	f, err := os.Create(t.TempDir() + "/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := newLogger(Log{Level: "info", Format: "console"}, f)
+	log.Info().Int64("took_ms", 8).Msg("job done")
+	f.Close()
+	b, _ := os.ReadFile(f.Name())
+	if strings.Contains(string(b), "\x1b[") || !strings.Contains(string(b), "took_ms=8") {
+		t.Fatalf("console log = %q", b)
+	}
+}
