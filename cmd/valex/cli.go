@@ -24,7 +24,7 @@ var commandUsage = map[string]string{
 	"run":         "valex run [--delete-webhook]      run the bot against the Bot API (needs VALEX_TELEGRAM_TOKEN)",
 	"demo":        "valex demo [--data DIR]           try everything in the terminal: no token, no network",
 	"check":       "valex check                        validate the configuration and print every problem",
-	"backup":      "valex backup FILE                  write a consistent copy of the database to FILE (bot stopped)",
+	"backup":      "valex backup FILE                  write a consistent copy of the database to FILE (through the running bot when there is one)",
 	"restore":     "valex restore FILE                 replace the database with a backup (bot stopped)",
 	"audit":       "valex audit verify [FILE]          check every audit chain (bot stopped, or a backup FILE)",
 	"whois-log":   "valex whois-log ID                 print the pseudonym that stands for Telegram user ID in the logs",

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -89,4 +91,41 @@ func TestConsoleLogsPlainWhenRedirected(t *testing.T) {
 	if strings.Contains(string(b), "\x1b[") || !strings.Contains(string(b), "took_ms=8") {
 		t.Fatalf("console log = %q", b)
 	}
+}
+
+// valex backup FILE while valex run runs goes through the running bot (its
+// control socket) and produces a database that opens and verifies; a
+// second instance on the same data directory is refused with a hint.
+func TestBackupWhileRunning(t *testing.T) {
+	a := startApp(t, nil)
+	a.say(alice, "/start")
+	a.say(alice, "/support my invoice")
+	dir := a.m.Config.DataDir
+	env := envFrom(map[string]string{"VALEX_DATA_DIR": dir})
+	file := filepath.Join(t.TempDir(), "live.db")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"backup", file}, nil, &out, &out, env); err != nil {
+		t.Fatalf("backup while running: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "by the running bot") {
+		t.Fatalf("backup output = %q", out.String())
+	}
+	if fi, err := os.Stat(filepath.Join(dir, controlFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("control socket: %v %v", fi, err)
+	}
+	second := NewMain(a.m.Config, io.Discard)
+	if err := second.Open(context.Background()); err == nil || !strings.Contains(err.Error(), "another valex") {
+		t.Fatalf("a second instance on the same data: %v", err)
+	}
+	second.Close()
+	a.stop()
+	out.Reset()
+	if err := run(context.Background(), []string{"audit", "verify", file}, nil, &out, &out, env); err != nil {
+		t.Fatalf("the live backup does not verify: %v\n%s", err, out.String())
+	}
+	db, err := openStoreAt(Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 }

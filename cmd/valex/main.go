@@ -39,8 +39,8 @@ Usage:
                           --delete-webhook first removes a webhook that would block long polling
   valex demo [--data DIR] try everything in the terminal: no token, no network
   valex check             validate the configuration and print every problem
-  valex backup FILE       write a consistent copy of the database to FILE (with the bot stopped;
-                          the running bot makes daily backups itself, see jobs.backup)
+  valex backup FILE       write a consistent copy of the database to FILE (through the running bot
+                          when one runs on the data directory; it also backs itself up daily)
   valex restore FILE      replace the database with a backup (with the bot stopped)
   valex audit verify [FILE]  check every audit chain (bot stopped, or a backup FILE)
   valex whois-log ID      print the pseudonym that stands for Telegram user ID in the logs
@@ -144,7 +144,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
 		}
-		return backup(cfg, args[1])
+		dst, err := filepath.Abs(args[1])
+		if err != nil {
+			return err
+		}
+		// A running bot makes the backup itself (it holds the file locks).
+		if msg, ok, err := viaRunning(cfg.DataDir, controlRequest{Cmd: "backup", File: dst}); ok {
+			if err == nil {
+				fmt.Fprintln(stdout, msg)
+			}
+			return err
+		}
+		return lockHint(cfg.DataDir, backup(cfg, dst))
 	case "restore":
 		if len(args) != 2 {
 			return errors.New("usage: valex restore FILE")
@@ -216,6 +227,7 @@ type Main struct {
 	// /metrics (and YooKassa's notifications), on Config.HTTPAddr.
 	Monitor *monitor.Monitor
 	HTTP    net.Listener
+	control net.Listener // the control socket (control.go)
 	// Compactor compacts the database on a schedule and, on Request, after
 	// erasures (freed pages keep deleted data until then).
 	Compactor *jobs.Compactor
@@ -345,6 +357,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	if err := m.openMonitor(); err != nil {
+		return err
+	}
+	if err := m.openControl(); err != nil {
 		return err
 	}
 	m.Log.Info().Str("bot", client.Self().Username).Str("data_dir", c.DataDir).Str("http", c.HTTPAddr).Msg("valex ready")
@@ -493,6 +508,11 @@ func (m *Main) Run(ctx context.Context) error {
 // Close releases the store.
 func (m *Main) Close() error {
 	var err error
+	if m.control != nil {
+		m.control.Close()
+		_ = os.Remove(filepath.Join(m.Config.DataDir, controlFile))
+		_ = os.Remove(filepath.Join(m.Config.DataDir, "valex.pid"))
+	}
 	if m.HTTP != nil {
 		_ = m.HTTP.Close() // Run's shutdown closed it already, unless Run never ran
 	}

@@ -19,7 +19,7 @@ func TestCheckPrintsTheRetentionPeriods(t *testing.T) {
 		want []string
 	}{
 		{"defaults", "", []string{
-			"configuration OK\nretention:\n",
+			"configuration OK", "\nretention:\n",
 			"notified after 24 months without activity, account deleted 30 days after the notice",
 			"payment records: kept at least 5 years",
 			"text deleted 12 months after closing",
