@@ -31,6 +31,9 @@ type Options struct {
 	BotID       int64            // default 1000
 	BotUsername string           // default "valex_bot"
 	Clock       func() time.Time // default time.Now; message dates and event times
+	// FirstUpdateID is the first update_id handed out (default 1): a bot
+	// restarted on the same data keeps ids above the ones it stored.
+	FirstUpdateID int
 }
 
 // maxFormBody caps non-multipart request bodies; Telegram's own limits on
@@ -140,6 +143,9 @@ func New(opts Options) (*Server, error) {
 		record:       true,
 		subs:         make(map[*subscriber]struct{}),
 		latency:      make(map[string]time.Duration),
+	}
+	if opts.FirstUpdateID > 1 {
+		s.lastUpdateID = opts.FirstUpdateID - 1
 	}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln)

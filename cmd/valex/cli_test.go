@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // --help on every command prints its usage, exits 0 and acts on nothing
@@ -128,4 +129,32 @@ func TestBackupWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+}
+
+// The demo creates its --data directory, continues when restarted on the
+// same data, and Ctrl-C ends it at once (not at the next Enter).
+func TestDemoRestartsAndStops(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "nested", "demo")
+	env := envFrom(nil)
+	for i, script := range []string{"/start\n", "/profile\n"} {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"demo", "--data", data}, strings.NewReader(script), &out, &out, env); err != nil {
+			t.Fatalf("demo run %d: %v\n%s", i+1, err, out.String())
+		}
+		if i == 1 && !strings.Contains(out.String(), "Your profile") {
+			t.Fatalf("the restarted demo did not answer:\n%s", out.String())
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r, w := io.Pipe() // a terminal nobody types into
+	defer w.Close()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"demo", "--data", data}, r, io.Discard, io.Discard, env) }()
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the demo did not stop on Ctrl-C")
+	}
 }

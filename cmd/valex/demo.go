@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/valex-ai/valex/ai/aitest"
 	"github.com/valex-ai/valex/bot/bottest"
 )
@@ -35,12 +37,6 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	emu, err := bottest.New(bottest.Options{Token: demoToken, BotUsername: "valex_demo_bot"})
-	if err != nil {
-		return fmt.Errorf("start Bot API emulator: %w", err)
-	}
-	defer emu.Close()
-
 	if *dataDir == "" {
 		tmp, err := os.MkdirTemp("", "valex-demo-*")
 		if err != nil {
@@ -49,6 +45,28 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 		defer os.RemoveAll(tmp)
 		*dataDir = tmp
 	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	// A demo restarted on the same data continues: the emulator's update ids
+	// start above the ones the inbox has stored (lower ones it would ignore).
+	first := 1
+	if _, err := os.Stat(filepath.Join(*dataDir, dbFile)); err == nil {
+		cfg := Defaults()
+		cfg.DataDir = *dataDir
+		if keys, db, err := openStores(cfg, zerolog.Nop(), time.Now); err == nil {
+			if hw, err := db.InboxHighWater(); err == nil {
+				first = hw + 1
+			}
+			db.Close()
+			keys.Close()
+		}
+	}
+	emu, err := bottest.New(bottest.Options{Token: demoToken, BotUsername: "valex_demo_bot", FirstUpdateID: first})
+	if err != nil {
+		return fmt.Errorf("start Bot API emulator: %w", err)
+	}
+	defer emu.Close()
 	aiEmu := aitest.New()
 	defer aiEmu.Close()
 	cfg := Defaults()
@@ -122,10 +140,33 @@ func (t *terminal) person() bottest.User {
 }
 
 func (t *terminal) loop(ctx context.Context, stdin io.Reader) {
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for ctx.Err() == nil && sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	// Lines are read on their own goroutine, so Ctrl-C (ctx) ends the demo at
+	// once instead of waiting for the next Enter.
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		var raw string
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return
+		case raw, ok = <-lines:
+		}
+		if !ok {
+			return
+		}
+		line := strings.TrimSpace(raw)
 		if line == "" {
 			continue
 		}
