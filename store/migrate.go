@@ -3,6 +3,9 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -86,3 +89,32 @@ func rebuildActiveIndex(tx *bbolt.Tx) error {
 
 // SchemaLatest is the schema version this build writes.
 func SchemaLatest() int { return len(migrations) }
+
+// backupBeforeMigrate writes a compacted copy of a file at an older schema
+// (with data, before this build migrates it) into opts.BackupBeforeMigrate.
+func (db *DB) backupBeforeMigrate(latest int) error {
+	var have int
+	var empty bool
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			empty = true // a new file: nothing to keep
+			return nil
+		}
+		var err error
+		have, err = schemaVersion(tx)
+		return err
+	})
+	if err != nil || empty || have >= latest {
+		return err
+	}
+	dir := db.opts.BackupBeforeMigrate
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	dst := filepath.Join(dir, fmt.Sprintf("pre-migration-v%d-%s.db", have, time.Now().UTC().Format("20060102-150405")))
+	if err := compactTo(dst, db.bolt, Options{Timeout: db.opts.Timeout}); err != nil {
+		_ = os.Remove(dst)
+		return fmt.Errorf("back up before migrating from schema %d: %w", have, err)
+	}
+	return nil
+}

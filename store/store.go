@@ -76,6 +76,10 @@ type Options struct {
 	// AuditKey MACs the audit trails (audit.go). Main always passes the key
 	// store's audit key; nil means DevAuditKey, for tests and tools only.
 	AuditKey []byte
+	// BackupBeforeMigrate is a directory: when the file is at an older
+	// schema, a compacted copy is written there (pre-migration-vN-DATE.db)
+	// before any migration runs.
+	BackupBeforeMigrate string
 }
 
 // DB is an open store file. It is safe for concurrent use.
@@ -139,6 +143,12 @@ func open(path string, opts Options, migs []func(*bbolt.Tx) error) (*DB, error) 
 		}
 	}
 	db := &DB{bolt: b, codec: opts.Codec, path: path, opts: opts}
+	if !opts.ReadOnly && opts.BackupBeforeMigrate != "" {
+		if err := db.backupBeforeMigrate(len(migs)); err != nil {
+			_ = b.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
 	if opts.ReadOnly {
 		if err := db.checkCurrent(len(migs)); err != nil {
 			_ = b.Close()

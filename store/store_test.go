@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"strings"
 	"os"
 	"path/filepath"
 	"slices"
@@ -310,5 +312,54 @@ func TestReadOnlyOpenLeavesTheFileUntouched(t *testing.T) {
 	b.Close()
 	if _, err := Open(old, Options{ReadOnly: true}); err == nil {
 		t.Fatal("an unmigrated file opened read-only")
+	}
+}
+
+// A file at the previous schema is copied (compacted) into the backup
+// directory before the migration runs, keeps every record through it, and
+// a file already current is not copied again.
+func TestBackupBeforeMigrateKeepsEveryRecord(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "valex.db")
+	older, err := open(path, Options{}, migrations[:len(migrations)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := int64(1); id <= 50; id++ {
+		if err := older.PutUser(valex.User{ID: id, Nickname: fmt.Sprint("n", id), Language: "en"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	older.Close()
+	backups := filepath.Join(dir, "backups")
+	db, err := Open(path, Options{BackupBeforeMigrate: backups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := int64(1); id <= 50; id++ {
+		if u, err := db.User(id); err != nil || u.Nickname != fmt.Sprint("n", id) {
+			t.Fatalf("user %d after the migration: %+v, %v", id, u, err)
+		}
+	}
+	if v, _ := db.SchemaVersion(); v != SchemaLatest() {
+		t.Fatalf("schema %d, want %d", v, SchemaLatest())
+	}
+	db.Close()
+	entries, _ := os.ReadDir(backups)
+	if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), fmt.Sprintf("pre-migration-v%d-", len(migrations)-1)) {
+		t.Fatalf("backups = %v", entries)
+	}
+	copyDB, err := open(filepath.Join(backups, entries[0].Name()), Options{}, migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := copyDB.CountUsers(); n != 50 {
+		t.Fatalf("the pre-migration backup holds %d users", n)
+	}
+	copyDB.Close()
+	db, _ = Open(path, Options{BackupBeforeMigrate: backups})
+	db.Close()
+	if entries, _ = os.ReadDir(backups); len(entries) != 1 {
+		t.Fatalf("a current file was backed up again: %v", entries)
 	}
 }

@@ -35,6 +35,8 @@ func openStores(cfg Config, log zerolog.Logger, now func() time.Time) (*store.Ke
 	}
 	db, err := store.Open(filepath.Join(cfg.DataDir, dbFile), store.Options{
 		Codec: keys, AuditKey: keys.AuditKey(), Now: now,
+		// An upgrade migrates at start-up, after a compacted copy of the old file.
+		BackupBeforeMigrate: filepath.Join(cfg.DataDir, "backups"),
 	})
 	if err != nil {
 		keys.Close()
