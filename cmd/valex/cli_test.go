@@ -137,8 +137,8 @@ func TestDemoRestartsAndStops(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "nested", "demo")
 	env := envFrom(nil)
 	for i, script := range []string{"/start\n", "/profile\n"} {
-		var out bytes.Buffer
-		if err := run(context.Background(), []string{"demo", "--data", data}, strings.NewReader(script), &out, &out, env); err != nil {
+		out := &syncBuffer{} // the demo's printer writes from its own goroutine
+		if err := run(context.Background(), []string{"demo", "--data", data}, strings.NewReader(script), out, out, env); err != nil {
 			t.Fatalf("demo run %d: %v\n%s", i+1, err, out.String())
 		}
 		if i == 1 && !strings.Contains(out.String(), "Your profile") {
