@@ -33,6 +33,18 @@ func auditCommand(args []string, stdout io.Writer, getenv func(string) string) e
 	if len(args) == 2 {
 		path = args[1]
 	}
+	// A running bot holds the files: it verifies (the live database, or a
+	// backup with its audit key).
+	file := ""
+	if len(args) == 2 {
+		if file, err = filepath.Abs(args[1]); err != nil {
+			return err
+		}
+	}
+	if msg, ok, err := viaRunning(cfg.DataDir, controlRequest{Cmd: "audit-verify", File: file}); ok {
+		fmt.Fprint(stdout, msg)
+		return err
+	}
 	// The audit key lives in keys.db, never in the database or a backup.
 	keys, err := openKeys(cfg, zerolog.Nop(), true)
 	if err != nil {
@@ -55,6 +67,11 @@ func verifyAudit(path string, key []byte, stdout io.Writer) error {
 		return fmt.Errorf("open %s (a running bot holds its database: verify a backup instead): %w", path, err)
 	}
 	defer db.Close()
+	return auditReport(db, stdout)
+}
+
+// auditReport verifies db's audit and prints the problems or the summary.
+func auditReport(db *store.DB, stdout io.Writer) error {
 	rep, err := db.VerifyAudit()
 	if err != nil {
 		return err

@@ -114,6 +114,12 @@ func TestBackupWhileRunning(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, controlFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("control socket: %v %v", fi, err)
 	}
+	for _, args := range [][]string{{"audit", "verify"}, {"audit", "verify", file}} {
+		out.Reset()
+		if err := run(context.Background(), args, nil, &out, &out, env); err != nil || !strings.Contains(out.String(), "audit OK") {
+			t.Fatalf("valex %v while running: %v\n%s", args, err, out.String())
+		}
+	}
 	second := NewMain(a.m.Config, io.Discard)
 	if err := second.Open(context.Background()); err == nil || !strings.Contains(err.Error(), "another valex") {
 		t.Fatalf("a second instance on the same data: %v", err)

@@ -70,7 +70,7 @@ func (m *Main) serveControl(l net.Listener) {
 			if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
 				resp.Error = "bad request"
 			} else if msg, err := m.control1(req); err != nil {
-				resp.Error = err.Error()
+				resp.Error, resp.Message = err.Error(), msg // a report may come with its failure
 			} else {
 				resp.OK, resp.Message = true, msg
 			}
@@ -94,6 +94,33 @@ func (m *Main) control1(req controlRequest) (string, error) {
 			return "", err
 		}
 		return fmt.Sprintf("backed up to %s (%d bytes) by the running bot", req.File, n), nil
+	case "export-user":
+		id, err := parseUserID(req.File)
+		if err != nil {
+			return "", err
+		}
+		if _, err := m.DB.User(id); err != nil {
+			return "", nil // no such user: nothing to print
+		}
+		doc, _, err := m.Desk.AccessExport(id, 0, m.Clock.Now())
+		if err != nil {
+			return "", err
+		}
+		return string(doc) + "\n", nil
+	case "audit-verify":
+		var out strings.Builder
+		if req.File == "" {
+			err := auditReport(m.DB, &out)
+			return out.String(), err
+		}
+		err := verifyAudit(req.File, m.Keys.AuditKey(), &out)
+		return out.String(), err
+	case "whois-log":
+		id, err := parseUserID(req.File)
+		if err != nil {
+			return "", err
+		}
+		return m.IDs.User(id) + "\n", nil
 	case "ping":
 		return "pong", nil
 	}
@@ -116,7 +143,7 @@ func viaRunning(dataDir string, req controlRequest) (msg string, ok bool, err er
 		return "", true, fmt.Errorf("the running valex did not answer: %w", err)
 	}
 	if !resp.OK {
-		return "", true, errors.New(resp.Error)
+		return resp.Message, true, errors.New(resp.Error)
 	}
 	return resp.Message, true, nil
 }

@@ -37,6 +37,11 @@ func exportUserCommand(args []string, stdout io.Writer, getenv func(string) stri
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	// A running bot holds the files: it exports.
+	if msg, ok, err := viaRunning(cfg.DataDir, controlRequest{Cmd: "export-user", File: args[0]}); ok {
+		fmt.Fprint(stdout, msg)
+		return err
+	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, dbFile)); errors.Is(err, os.ErrNotExist) {
 		return nil // no database, so no such user
 	}

@@ -42,9 +42,10 @@ Usage:
   valex backup FILE       write a consistent copy of the database to FILE (through the running bot
                           when one runs on the data directory; it also backs itself up daily)
   valex restore FILE      replace the database with a backup (with the bot stopped)
-  valex audit verify [FILE]  check every audit chain (bot stopped, or a backup FILE)
+  valex audit verify [FILE]  check every audit chain (of the database, or of a backup FILE)
   valex whois-log ID      print the pseudonym that stands for Telegram user ID in the logs
-  valex export-user ID    print user ID's data as /mydata would (JSON; bot stopped)
+  valex export-user ID    print user ID's data as /mydata would (JSON)
+  (backup, audit verify, whois-log and export-user go through a running bot's control socket)
   valex payments export --from DATE --to DATE
                           payment records of a period as CSV for the accountant (UTC; bot stopped)
   valex compact           rewrite the database without its free pages, which still hold deleted

@@ -31,9 +31,14 @@ func whoisLogCommand(args []string, stdout io.Writer, getenv func(string) string
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	// A running bot holds the key store: it answers.
+	if msg, ok, err := viaRunning(cfg.DataDir, controlRequest{Cmd: "whois-log", File: strconv.FormatInt(id, 10)}); ok {
+		fmt.Fprint(stdout, msg)
+		return err
+	}
 	keys, err := openKeys(cfg, zerolog.Nop(), true)
 	if err != nil {
-		return fmt.Errorf("open the key store (whois-log needs the bot stopped): %w", err)
+		return lockHint(cfg.DataDir, fmt.Errorf("open the key store: %w", err))
 	}
 	defer keys.Close()
 	fmt.Fprintln(stdout, valex.NewPseudonymizer(keys.LogKey(), keys.LogSalt).User(id))
