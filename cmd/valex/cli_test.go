@@ -164,3 +164,24 @@ func TestDemoRestartsAndStops(t *testing.T) {
 		t.Fatal("the demo did not stop on Ctrl-C")
 	}
 }
+
+// A value of the wrong type is reported once, at its line, and the rest of
+// the file is still read and checked.
+func TestTOMLTypeErrorAtItsLine(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "valex.toml")
+	os.WriteFile(file, []byte("data_dir = \""+dir+"\"\nadmins = \"abc\"\n\n[telegram]\npoll_timeout = \"90s\"\ndialog_timeout = 5\n"), 0o600)
+	_, err := LoadConfig(envFrom(map[string]string{"VALEX_CONFIG": file}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{"valex.toml:2: admins", "valex.toml:6: telegram.dialog_timeout", "poll_timeout 1m30s"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("problems lack %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "unknown key") {
+		t.Errorf("keys after the type error were taken for unknown:\n%s", msg)
+	}
+}

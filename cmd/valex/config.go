@@ -153,12 +153,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		path = "valex.toml"
 	}
 	if _, err := os.Stat(path); err == nil {
-		md, err := toml.DecodeFile(path, &cfg)
+		src, err := os.ReadFile(path)
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", path, err))
-		}
-		for _, k := range md.Undecoded() {
-			problems = append(problems, fmt.Errorf("%s: unknown key %q", path, k.String()))
+		} else {
+			problems = append(problems, decodeTOML(path, string(src), &cfg)...)
 		}
 		cfg.path = path
 	} else if explicit {
@@ -313,4 +312,77 @@ func checkWritableDir(dir string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(filepath.Clean(name))
+}
+
+var lastKeyRE = regexp.MustCompile(`last key "([^"]+)"`)
+
+// decodeTOML decodes src into cfg and returns every problem: a value of the
+// wrong type is reported once, at its line, and the rest of the file is
+// still decoded and checked (the SDK stops at the first type error, which
+// made every later key look unknown).
+func decodeTOML(path, src string, cfg *Config) []error {
+	var problems []error
+	var raw map[string]any
+	if _, err := toml.Decode(src, &raw); err != nil {
+		return []error{fmt.Errorf("%s: %w", path, err)} // not TOML at all
+	}
+	text := src
+	for range 50 {
+		fresh := *cfg
+		md, err := toml.Decode(text, &fresh)
+		m := lastKeyRE.FindStringSubmatch(fmt.Sprint(err))
+		if err == nil || m == nil {
+			if err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", path, err))
+			}
+			*cfg = fresh
+			for _, k := range md.Undecoded() {
+				problems = append(problems, fmt.Errorf("%s: unknown key %q", path, k.String()))
+			}
+			return problems
+		}
+		key := m[1]
+		msg := err.Error()
+		if i := strings.Index(msg, "): "); i >= 0 {
+			msg = msg[i+3:]
+		}
+		problems = append(problems, fmt.Errorf("%s:%d: %s: %s", path, lineOf(src, key), key, msg))
+		deleteKey(raw, strings.Split(key, "."))
+		var buf strings.Builder
+		if err := toml.NewEncoder(&buf).Encode(raw); err != nil {
+			return append(problems, err)
+		}
+		text = buf.String()
+	}
+	return problems
+}
+
+func deleteKey(m map[string]any, path []string) {
+	for len(path) > 1 {
+		next, ok := m[path[0]].(map[string]any)
+		if !ok {
+			return
+		}
+		m, path = next, path[1:]
+	}
+	delete(m, path[0])
+}
+
+// lineOf finds the line of a dotted key in the original file: the key's
+// name inside its table (or at the top).
+func lineOf(src, key string) int {
+	parts := strings.Split(key, ".")
+	table, name := strings.Join(parts[:len(parts)-1], "."), parts[len(parts)-1]
+	current := ""
+	for i, line := range strings.Split(src, "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "[") {
+			current = strings.Trim(strings.TrimSpace(strings.SplitN(l, "#", 2)[0]), "[] ")
+			continue
+		}
+		if current == table && (strings.HasPrefix(l, name+" ") || strings.HasPrefix(l, name+"=")) {
+			return i + 1
+		}
+	}
+	return 0
 }
