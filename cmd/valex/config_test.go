@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -121,5 +122,33 @@ func TestBackupAndRestore(t *testing.T) {
 	defer db.Close()
 	if u, err := db.User(1); err != nil || u.Nickname != "before" {
 		t.Fatalf("after a refused restore: %+v %v", u, err)
+	}
+}
+
+// valex.example.toml is the annotated defaults: every value in it equals
+// what the binary uses when the key is absent.
+func TestExampleEqualsTheDefaults(t *testing.T) {
+	ex, err := LoadConfig(envFrom(map[string]string{"VALEX_CONFIG": "../../valex.example.toml"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Defaults()
+	ex.path = ""
+	ex.AI, d.AI = ex.AI.withDefaults(), d.AI.withDefaults()
+	if len(ex.Admins) == 0 && len(d.Admins) == 0 {
+		ex.Admins, d.Admins = nil, nil
+	}
+	if len(ex.Support) == 0 && len(d.Support) == 0 {
+		ex.Support, d.Support = nil, nil
+	}
+	ev, dv := reflect.ValueOf(ex), reflect.ValueOf(d)
+	for i := 0; i < ev.NumField(); i++ {
+		f := ev.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if !reflect.DeepEqual(ev.Field(i).Interface(), dv.Field(i).Interface()) {
+			t.Errorf("valex.example.toml [%s] differs from the defaults:\n example  %+v\n defaults %+v", f.Name, ev.Field(i).Interface(), dv.Field(i).Interface())
+		}
 	}
 }
