@@ -39,6 +39,14 @@ func (c Config) Warnings() []string {
 	if insecure(c.Telegram.APIURL) {
 		w = append(w, fmt.Sprintf("telegram api_url %s is not HTTPS", c.Telegram.APIURL))
 	}
+	// The policy promises these periods; shorter ones break the promise.
+	if rd := DefaultRetention(); c.Retention.InactiveMonths < rd.InactiveMonths {
+		w = append(w, fmt.Sprintf("retention inactive_months %d is shorter than the policy's %d: accounts would be deleted earlier than users are told",
+			c.Retention.InactiveMonths, rd.InactiveMonths))
+	}
+	if rd := DefaultRetention(); c.Retention.InactiveGraceDays < rd.InactiveGraceDays {
+		w = append(w, fmt.Sprintf("retention inactive_grace_days %d is shorter than the policy's %d days of notice", c.Retention.InactiveGraceDays, rd.InactiveGraceDays))
+	}
 	d := DefaultDeskConfig()
 	if c.Desk.PolicyURL == d.PolicyURL {
 		w = append(w, "desk policy_url is the default "+d.PolicyURL+": point it at your own privacy policy")

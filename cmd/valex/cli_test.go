@@ -58,13 +58,15 @@ func TestCLIConventions(t *testing.T) {
 // runs but should not ship: no admin, no AI key, default URLs, plain HTTP.
 func TestCheckWarns(t *testing.T) {
 	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "valex.toml")
+	os.WriteFile(cfgFile, []byte("[retention]\ninactive_months = 12\n"), 0o600)
 	env := envFrom(map[string]string{"VALEX_DATA_DIR": dir, "VALEX_TELEGRAM_TOKEN": "123456789:AAHfakefakefakefakefakefakefakefake",
-		"VALEX_TELEGRAM_API_URL": "http://telegram.example.org"})
+		"VALEX_TELEGRAM_API_URL": "http://telegram.example.org", "VALEX_CONFIG": cfgFile})
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"check"}, nil, &out, &out, env); err != nil {
 		t.Fatalf("check: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"warning(s)", "no admin", "has no key", "policy_url is the default", "is not HTTPS"} {
+	for _, want := range []string{"warning(s)", "no admin", "has no key", "policy_url is the default", "is not HTTPS", "shorter than the policy's 24"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("check output lacks %q:\n%s", want, out.String())
 		}
