@@ -303,7 +303,7 @@ func toLegacy(tb testing.TB, db *DB) {
 		must(tb, tx.DeleteBucket(bucketAuditLog))
 		must(tb, tx.Bucket(bucketMeta).Delete(keyAuditRoot))
 		must(tb, tx.Bucket(bucketMeta).Delete(keyAuditKeyID))
-		return putUint64(tx, keySchemaVersion, uint64(len(migrations)-1))
+		return putUint64(tx, keySchemaVersion, 3) // before v4, createAuditLog
 	}))
 	must(tb, db.Close())
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -145,21 +146,24 @@ func (db *DB) InboxDone(ids []int, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	// Keys and values must stay valid until commit: one buffer for all.
-	buf := make([]byte, 16*len(ids))
+	// Keys and values must stay valid until commit: one buffer for all
+	// (16 bytes of handled-log key and value, 16 of index key, per id).
+	buf := make([]byte, 32*len(ids))
 	nanos := uint64(unixNano(at))
 	var again []int
 	err := db.update(func(tx *bbolt.Tx) error {
 		handled := tx.Bucket(bucketInboxHandled)
 		handled.FillPercent = appendFill
+		byTime := tx.Bucket(bucketInboxHandledByTime)
+		byTime.FillPercent = appendFill
 		// One cursor per bucket, reused for every id: Bucket.Get and
 		// Bucket.Delete would each build a new cursor and allocate.
 		pending := tx.Bucket(bucketInboxPending).Cursor()
 		seen := handled.Cursor()
 		again = again[:0]
 		for i, id := range ids {
-			key := buf[16*i : 16*i+8 : 16*i+8]
-			val := buf[16*i+8 : 16*i+16 : 16*i+16]
+			key := buf[32*i : 32*i+8 : 32*i+8]
+			val := buf[32*i+8 : 32*i+16 : 32*i+16]
 			binary.BigEndian.PutUint64(key, uint64(id))
 			binary.BigEndian.PutUint64(val, nanos)
 			if k, _ := pending.Seek(key); bytes.Equal(k, key) {
@@ -172,6 +176,9 @@ func (db *DB) InboxDone(ids []int, at time.Time) error {
 				continue
 			}
 			if err := handled.Put(key, val); err != nil {
+				return fmt.Errorf("update %d: %w", id, err)
+			}
+			if err := byTime.Put(handledTimeKey(buf[32*i+16:32*i+32:32*i+32], nanos, uint64(id)), nil); err != nil {
 				return fmt.Errorf("update %d: %w", id, err)
 			}
 		}
@@ -203,36 +210,74 @@ func (db *DB) InboxHandled(fn func(id int, at time.Time) error) error {
 	return nil
 }
 
+// inboxPruneBatch is how many handled-log entries one write transaction
+// prunes: the poller's commits wait at most one batch, not the whole prune.
+const inboxPruneBatch = 4096
+
+// handledTimeKey is the handled-by-time index key: be(handledUnixNano)‖be(id).
+func handledTimeKey(dst []byte, atNano uint64, id uint64) []byte {
+	binary.BigEndian.PutUint64(dst[:8], atNano)
+	binary.BigEndian.PutUint64(dst[8:16], id)
+	return dst[:16]
+}
+
 // InboxPruneHandled drops handled-log entries handled before `before` and
-// returns how many it dropped. Update ids grow with time, so it walks from
-// the lowest id and stops at the first entry handled at or after `before`:
-// the cost grows with what is dropped, not with the size of the log.
+// returns how many it dropped. It walks the handled-by-time index from the
+// oldest entry and stops at the first that is not old enough, so a run costs
+// what expired, not what is kept; it deletes in batches of inboxPruneBatch,
+// one transaction each, so the poller's writes go on between batches.
 func (db *DB) InboxPruneHandled(before time.Time) (int, error) {
-	limit := unixNano(before)
+	expired := func(at time.Time) bool { return at.Before(before) }
 	n := 0
-	err := db.update(func(tx *bbolt.Tx) error {
-		n = 0
-		c := tx.Bucket(bucketInboxHandled).Cursor()
-		// Re-seek to First after each Delete: a cursor's position after
-		// Delete is not reliable for Next.
-		for k, v := c.First(); k != nil; k, v = c.First() {
-			if len(v) != 8 {
-				return fmt.Errorf("bad handled-log entry %x", k)
-			}
-			if int64(binary.BigEndian.Uint64(v)) >= limit {
-				break
-			}
-			if err := c.Delete(); err != nil {
+	for {
+		done := false
+		err := db.update(func(tx *bbolt.Tx) error {
+			idx := tx.Bucket(bucketInboxHandledByTime)
+			keys, err := expiredKeys(idx, nil, 16, inboxPruneBatch, expired)
+			if err != nil {
 				return err
 			}
-			n++
+			done = len(keys) < inboxPruneBatch
+			handled := tx.Bucket(bucketInboxHandled)
+			for _, k := range keys {
+				if err := handled.Delete(k[8:]); err != nil {
+					return err
+				}
+				if err := idx.Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(keys)
+			return nil
+		})
+		if err != nil {
+			return n, fmt.Errorf("prune handled updates before %s: %w", before.Format(time.RFC3339), err)
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("prune handled updates before %s: %w", before.Format(time.RFC3339), err)
+		if done {
+			return n, nil
+		}
+		runtime.Gosched() // let a waiting writer (the poller) take the lock first
 	}
-	return n, nil
+}
+
+// rebuildHandledTimeIndex builds the handled-by-time index from the handled
+// log (files written before the index existed).
+func rebuildHandledTimeIndex(tx *bbolt.Tx) error {
+	if err := tx.DeleteBucket(bucketInboxHandledByTime); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
+		return err
+	}
+	idx, err := tx.CreateBucket(bucketInboxHandledByTime)
+	if err != nil {
+		return err
+	}
+	idx.FillPercent = appendFill
+	return tx.Bucket(bucketInboxHandled).ForEach(func(k, v []byte) error {
+		if len(k) != 8 || len(v) != 8 {
+			return fmt.Errorf("bad handled-log entry %x", k)
+		}
+		key := handledTimeKey(make([]byte, 16), binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(k))
+		return idx.Put(key, nil)
+	})
 }
 
 // hasKey reports whether b holds key. Unlike Get it also works for empty

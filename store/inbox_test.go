@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 )
 
 // entries makes inbox entries whose payload names their id.
@@ -298,12 +300,12 @@ func TestInboxPruneHandled(t *testing.T) {
 		wantHandled []int
 	}{
 		{"before everything", t1, 0, []int{1, 2, 3, 4, 5, 6, 7}},
-		{"just after t1", t1.Add(1), 3, []int{4, 5, 6, 7}},
-		{"exactly t2 keeps t2", t2, 3, []int{4, 5, 6, 7}},
-		{"after t2", t2.Add(1), 5, []int{6, 7}},
-		// Update 7 was handled at t1 after 6 at t3: the walk stops at 6,
-		// by design (ids grow with time; the next prune catches up).
-		{"stops at the first newer entry", t3, 5, []int{6, 7}},
+		{"just after t1", t1.Add(1), 4, []int{4, 5, 6}},
+		{"exactly t2 keeps t2", t2, 4, []int{4, 5, 6}},
+		{"after t2", t2.Add(1), 6, []int{6}},
+		// Update 7 was handled at t1, after 6 at t3: the prune goes by
+		// handled time, not by id, so 7 goes and 6 stays.
+		{"by handled time, not id order", t3, 6, []int{6}},
 		{"after everything", t3.Add(1), 7, nil},
 	}
 	for _, tt := range tests {
@@ -365,4 +367,77 @@ func BenchmarkInboxAddDone(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(next-1)/b.Elapsed().Seconds(), "updates/s")
+}
+
+// The prune runs in batches: a log several batches long, handled over two
+// days, loses exactly the first day, and the index keeps pace with the log.
+func TestInboxPruneHandledInBatches(t *testing.T) {
+	db := openTest(t, nil)
+	const total = 3*inboxPruneBatch + 17
+	ids := make([]int, total)
+	for i := range ids {
+		ids[i] = i + 1
+	}
+	if _, err := db.InboxAdd(entries(ids...)); err != nil {
+		t.Fatal(err)
+	}
+	old := ids[:2*inboxPruneBatch+5]
+	if err := db.InboxDone(old, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InboxDone(ids[len(old):], t0.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.InboxPruneHandled(t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(old) {
+		t.Fatalf("pruned %d, want %d", n, len(old))
+	}
+	if got := handledIDs(t, db); !slices.Equal(got, ids[len(old):]) {
+		t.Fatalf("%d handled left, want %d", len(got), total-len(old))
+	}
+	if got := bucketLen(t, db, bucketInboxHandledByTime); got != total-len(old) {
+		t.Fatalf("index holds %d entries, want %d", got, total-len(old))
+	}
+}
+
+// A file written before the handled-by-time index existed gets it at open,
+// so its old entries are pruned too.
+func TestInboxPruneIndexBackfilled(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "valex.db")
+	older, err := open(path, Options{}, migrations[:len(migrations)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := older.InboxAdd(entries(1, 2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := older.InboxDone([]int{1, 2}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := older.InboxDone([]int{3}, t0.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// What the build before the index wrote: the log without its index.
+	err = older.bolt.Update(func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket(bucketInboxHandledByTime); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket(bucketInboxHandledByTime)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	older.Close()
+	db := openAt(t, path, nil)
+	n, err := db.InboxPruneHandled(t0.Add(time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d (%v), want 2", n, err)
+	}
+	if got := handledIDs(t, db); !slices.Equal(got, []int{3}) {
+		t.Fatalf("handled = %v, want [3]", got)
+	}
 }

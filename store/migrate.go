@@ -28,6 +28,9 @@ var migrations = []func(*bbolt.Tx) error{
 	// right after, by settleAuditKey: that needs the audit key, which
 	// migrations do not get.
 	createAuditLog,
+	// v5: index the handled log by handled time, so the inbox prune reads
+	// only what expired (inbox.go).
+	rebuildHandledTimeIndex,
 }
 
 // migrate applies the migrations the file has not had yet.

@@ -21,6 +21,8 @@ var (
 	bucketStates        = []byte("states")          // be(id) → dialog state
 	bucketInboxPending  = []byte("inbox_pending")   // be(updateID) → payload
 	bucketInboxHandled  = []byte("inbox_handled")   // be(updateID) → be(handledUnixNano)
+	// be(handledUnixNano)‖be(updateID) → empty: the prune's way in (inbox.go).
+	bucketInboxHandledByTime = []byte("inbox_handled_by_time")
 
 	// Privacy desk (desk.go, consent.go, audit.go, broadcast.go).
 	bucketTickets          = []byte("tickets")            // be(id) → ticket record
@@ -44,7 +46,7 @@ var (
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsersByActive, bucketStates,
-		bucketInboxPending, bucketInboxHandled,
+		bucketInboxPending, bucketInboxHandled, bucketInboxHandledByTime,
 		bucketTickets, bucketTicketsOpen, bucketTicketsByUser, bucketTicketReminders,
 		bucketAudit, bucketAuditHeads, bucketConsents, bucketRestrictions, bucketHolds,
 		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser, bucketTicketMessages,
