@@ -112,4 +112,3 @@ func fillHandled(tb testing.TB, db *DB, next, n int, at time.Time) int {
 	}
 	return next
 }
-
