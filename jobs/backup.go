@@ -29,6 +29,9 @@ type KeySnapshotter interface {
 type BackupConfig struct {
 	Dir  string
 	Keep int // database backups kept, newest first
+	// MaxBytes caps what the kept database backups take together (0: no
+	// cap): the oldest go first, the newest always stays.
+	MaxBytes int64
 	// Keys is the key store to snapshot beside each database backup; nil
 	// (an untyped nil, not a nil pointer) means none.
 	Keys KeySnapshotter
@@ -78,7 +81,7 @@ func Backup(db Backuper, c BackupConfig, clock valex.Clock) func(context.Context
 			}
 			summary += fmt.Sprintf(" and %s (%d bytes)", filepath.Base(keys), kn)
 		}
-		removed, err := rotate(c.Dir, c.Keep)
+		removed, err := rotate(c.Dir, c.Keep, c.MaxBytes)
 		if err != nil {
 			return "", err
 		}
@@ -116,22 +119,32 @@ func removeIfExists(path string) error {
 	return nil
 }
 
-// rotate deletes all but the newest keep database backups (names sort by
-// date).
-func rotate(dir string, keep int) (int, error) {
-	if keep <= 0 {
-		return 0, nil
-	}
+// rotate deletes the oldest database backups (names sort by date) until at
+// most keep remain and, when maxBytes > 0, they take at most maxBytes
+// together. The newest backup is always kept, whatever its size.
+func rotate(dir string, keep int, maxBytes int64) (int, error) {
+	keep = max(keep, 1)
 	names, err := stamped(dir, "valex-")
 	if err != nil {
 		return 0, err
 	}
+	sizes := make([]int64, len(names))
+	var total int64
+	for i, name := range names {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			return 0, err
+		}
+		sizes[i] = fi.Size()
+		total += sizes[i]
+	}
 	removed := 0
-	for len(names) > keep {
+	for len(names) > 1 && (len(names) > keep || (maxBytes > 0 && total > maxBytes)) {
 		if err := os.Remove(filepath.Join(dir, names[0])); err != nil {
 			return removed, err
 		}
-		names = names[1:]
+		total -= sizes[0]
+		names, sizes = names[1:], sizes[1:]
 		removed++
 	}
 	return removed, nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +84,42 @@ func TestBackupIsCompacted(t *testing.T) {
 	}
 	if bytes.Contains(data, []byte(marker)) {
 		t.Fatal("the backup holds a value deleted before it was taken")
+	}
+}
+
+// Backups are rotated by size as well as by count: the oldest go until the
+// kept ones fit the cap, and the newest stays even when it alone is larger.
+func TestBackupRotatesBySize(t *testing.T) {
+	tests := []struct {
+		name     string
+		keep     int
+		maxBytes int64
+		want     []string
+	}{
+		{"count only", 3, 0, []string{"valex-2026-11-03.db", "valex-2026-11-04.db", "valex-2026-11-05.db"}},
+		{"size caps before count", 10, 2500, []string{"valex-2026-11-04.db", "valex-2026-11-05.db"}},
+		{"count caps before size", 1, 1 << 30, []string{"valex-2026-11-05.db"}},
+		{"the newest stays over the cap", 10, 10, []string{"valex-2026-11-05.db"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for d := 1; d <= 5; d++ { // 1,000 bytes each, the newest 1,200
+				size := 1000
+				if d == 5 {
+					size = 1200
+				}
+				name := filepath.Join(dir, "valex-2026-11-0"+string(rune('0'+d))+".db")
+				must(t, os.WriteFile(name, bytes.Repeat([]byte("x"), size), 0o600))
+			}
+			removed, err := rotate(dir, tt.keep, tt.maxBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := stamped(dir, "valex-")
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") || removed != 5-len(tt.want) {
+				t.Fatalf("kept %v (removed %d), want %v", got, removed, tt.want)
+			}
+		})
 	}
 }

@@ -227,27 +227,41 @@ func handledTimeKey(dst []byte, atNano uint64, id uint64) []byte {
 // what expired, not what is kept; it deletes in batches of inboxPruneBatch,
 // one transaction each, so the poller's writes go on between batches.
 func (db *DB) InboxPruneHandled(before time.Time) (int, error) {
-	expired := func(at time.Time) bool { return at.Before(before) }
+	limit := uint64(unixNano(before))
+	keys := make([]byte, 0, 16*inboxPruneBatch) // one batch's index keys, copied out of the cursor
 	n := 0
 	for {
 		done := false
 		err := db.update(func(tx *bbolt.Tx) error {
-			idx := tx.Bucket(bucketInboxHandledByTime)
-			keys, err := expiredKeys(idx, nil, 16, inboxPruneBatch, expired)
-			if err != nil {
-				return err
-			}
-			done = len(keys) < inboxPruneBatch
-			handled := tx.Bucket(bucketInboxHandled)
-			for _, k := range keys {
-				if err := handled.Delete(k[8:]); err != nil {
-					return err
+			keys = keys[:0]
+			idx := tx.Bucket(bucketInboxHandledByTime).Cursor()
+			for k, _ := idx.First(); k != nil && len(keys) < cap(keys); k, _ = idx.Next() {
+				if len(k) != 16 {
+					return fmt.Errorf("bad handled-time key %x", k)
 				}
-				if err := idx.Delete(k); err != nil {
-					return err
+				if binary.BigEndian.Uint64(k) >= limit {
+					break
+				}
+				keys = append(keys, k...)
+			}
+			done = len(keys) < cap(keys)
+			// Deleting through reused cursors: Bucket.Delete would build a
+			// new cursor per key.
+			handled := tx.Bucket(bucketInboxHandled).Cursor()
+			for i := 0; i < len(keys); i += 16 {
+				key := keys[i : i+16 : i+16]
+				if k, _ := idx.Seek(key); bytes.Equal(k, key) {
+					if err := idx.Delete(); err != nil {
+						return err
+					}
+				}
+				if k, _ := handled.Seek(key[8:]); bytes.Equal(k, key[8:]) {
+					if err := handled.Delete(); err != nil {
+						return err
+					}
 				}
 			}
-			n += len(keys)
+			n += len(keys) / 16
 			return nil
 		})
 		if err != nil {
