@@ -66,17 +66,20 @@ type Command struct {
 type OutboxConfig struct {
 	Pace        PaceConfig
 	MaxAttempts int           // for 5xx and network errors, default 6
-	Max429      int           // for flood waits, default 10
 	Backoff     time.Duration // first retry delay after a 5xx/network error, default 500ms
+	// FloodDeadline is how long one call keeps waiting out 429s, counted
+	// from its start; default 10 minutes.
+	FloodDeadline time.Duration
 	// Pseudonyms stand for private chats (= users) in log lines.
 	Pseudonyms valex.Pseudonymizer
 }
 
 // Outbox is the single way out to Telegram: every outgoing call is paced,
-// flood waits (429 retry_after) are honoured, 5xx and network errors retried
-// with backoff, and HTML that Telegram refuses falls back to plain text. A
-// reply is never dropped silently: when retries run out the caller gets the
-// error.
+// flood waits (429 retry_after) are honoured by every later call to the same
+// chat, 5xx and network errors retried with backoff, and HTML that Telegram
+// refuses falls back to plain text. A reply is never dropped silently: a
+// permanent refusal (blocked, bad request), a flood wait past
+// FloodDeadline or retries used up are logged, counted and returned.
 type Outbox struct {
 	c     *Client
 	pace  *pacer
@@ -90,8 +93,8 @@ func NewOutbox(c *Client, cfg OutboxConfig, log zerolog.Logger) *Outbox {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 6
 	}
-	if cfg.Max429 <= 0 {
-		cfg.Max429 = 10
+	if cfg.FloodDeadline <= 0 {
+		cfg.FloodDeadline = 10 * time.Minute
 	}
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = 500 * time.Millisecond
@@ -101,17 +104,24 @@ func NewOutbox(c *Client, cfg OutboxConfig, log zerolog.Logger) *Outbox {
 
 // OutboxStats are the outbox's counters since start.
 type OutboxStats struct {
-	Calls   int64 // Bot API calls made (each attempt)
-	Flood   int64 // 429 answers waited out
-	Retries int64 // network or 5xx failures retried
-	Backlog int64 // calls waiting or in flight now
+	Calls     int64 // Bot API calls made (each attempt)
+	Flood     int64 // 429 answers waited out
+	Retries   int64 // network or 5xx failures retried
+	Backlog   int64 // calls waiting or in flight now
+	Permanent int64 // calls Telegram refused for good (403, 400 ...)
+	GaveUp    int64 // calls abandoned: flood wait past the deadline, retries used up
 }
 
-type outboxStats struct{ calls, flood, retries, backlog atomic.Int64 }
+type outboxStats struct {
+	calls, flood, retries, backlog, permanent, gaveUp atomic.Int64
+}
 
 // Stats returns the outbox's counters.
 func (o *Outbox) Stats() OutboxStats {
-	return OutboxStats{Calls: o.stats.calls.Load(), Flood: o.stats.flood.Load(), Retries: o.stats.retries.Load(), Backlog: o.stats.backlog.Load()}
+	return OutboxStats{
+		Calls: o.stats.calls.Load(), Flood: o.stats.flood.Load(), Retries: o.stats.retries.Load(), Backlog: o.stats.backlog.Load(),
+		Permanent: o.stats.permanent.Load(), GaveUp: o.stats.gaveUp.Load(),
+	}
 }
 
 // Client returns the Bot API client (for downloads).
@@ -211,7 +221,7 @@ func (o *Outbox) AnswerPreCheckout(ctx context.Context, queryID string, ok bool,
 
 // Typing shows a chat action ("typing", "upload_photo", "record_voice" ...).
 func (o *Outbox) Typing(ctx context.Context, chatID int64, action string) error {
-	_, err := o.call(ctx, 0, "sendChatAction", tgbotapi.NewChatAction(chatID, action))
+	_, err := o.call(ctx, chatID, "sendChatAction", tgbotapi.NewChatAction(chatID, action))
 	return err
 }
 
@@ -259,8 +269,8 @@ func (o *Outbox) SetCommands(ctx context.Context, lang string, cmds []Command) e
 	return err
 }
 
-// call sends one request with pacing and retries. chatID 0 means the call is
-// not a chat message and is not paced per chat.
+// call sends one request with pacing and retries. chatID is the chat the
+// call is about, 0 for none (callback answers, commands, refunds).
 func (o *Outbox) call(ctx context.Context, chatID int64, method string, ch tgbotapi.Chattable) (json.RawMessage, error) {
 	return o.retry(ctx, chatID, method, func() (json.RawMessage, error) { return o.c.request(ctx, method, ch) })
 }
@@ -271,17 +281,32 @@ func (o *Outbox) callRaw(ctx context.Context, chatID int64, method string, param
 	return o.retry(ctx, chatID, method, func() (json.RawMessage, error) { return o.c.do(ctx, method, params) })
 }
 
-// retry runs one Bot API request, paced for chatID, waiting out flood
-// limits and retrying network failures.
+// retry runs one Bot API request in chatID's turn, paced, waiting out flood
+// limits until FloodDeadline and retrying network failures. Only a
+// permanent refusal ends it early.
 func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request func() (json.RawMessage, error)) (json.RawMessage, error) {
-	var netTries, floodTries int
 	o.stats.backlog.Add(1)
 	defer o.stats.backlog.Add(-1)
+	deadline := time.Now().Add(o.cfg.FloodDeadline)
+	// Chat actions are not messages: never paced, but they wait out the
+	// chat's flood holds like every other call.
+	paced := method != "sendChatAction"
+	t, err := o.pace.enter(ctx, chatID)
+	if err != nil {
+		return nil, err
+	}
+	defer t.leave()
+	var netTries int
+	var flood error // the last 429, for the error when its wait outlasts the deadline
 	for {
-		if chatID != 0 {
-			if err := o.pace.wait(ctx, chatID); err != nil {
+		if err := t.wait(ctx, paced, deadline); err != nil {
+			if !errors.Is(err, ErrFloodDeadline) {
 				return nil, err
 			}
+			if flood != nil {
+				err = fmt.Errorf("%w: %w", err, flood)
+			}
+			return nil, o.giveUp(chatID, method, err)
 		}
 		o.stats.calls.Add(1)
 		res, err := request()
@@ -292,27 +317,21 @@ func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request
 		var ne *NetError
 		switch {
 		case errors.As(err, &ae) && ae.Code == 429:
-			o.stats.flood.Add(1)
-			floodTries++
-			if floodTries >= o.cfg.Max429 {
-				return nil, err
-			}
 			wait := ae.RetryAfter
 			if wait <= 0 {
 				wait = time.Second
 			}
+			// Held before counted: tests watch Flood to know the hold is in place.
+			t.hold(wait)
+			o.stats.flood.Add(1)
+			flood = err
 			o.log.Warn().Str("method", method).Str("chat", o.cfg.Pseudonyms.Chat(chatID)).Int64("retry_after_ms", wait.Milliseconds()).Msg("flood limit, waiting")
-			if chatID != 0 {
-				o.pace.block(chatID, wait) // the next wait honours it, for every sender to this chat
-			} else if err := sleep(ctx, wait); err != nil {
-				return nil, err
-			}
 		case (errors.As(err, &ae) && ae.Code >= 500) || errors.As(err, &ne):
-			o.stats.retries.Add(1)
 			netTries++
 			if netTries >= o.cfg.MaxAttempts {
-				return nil, err
+				return nil, o.giveUp(chatID, method, err)
 			}
+			o.stats.retries.Add(1)
 			d := o.cfg.Backoff << (netTries - 1)
 			if d > 30*time.Second {
 				d = 30 * time.Second
@@ -321,10 +340,36 @@ func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request
 			if err := sleep(ctx, d); err != nil {
 				return nil, err
 			}
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			return nil, err
+		case callerHandles(err):
+			return nil, err
 		default:
+			o.stats.permanent.Add(1)
+			ev := o.log.Warn()
+			if IsBlocked(err) {
+				ev = o.log.Info() // the user's choice, not a fault
+			}
+			ev.Str("method", method).Str("chat", o.cfg.Pseudonyms.Chat(chatID)).Str("error", o.cfg.Pseudonyms.Redact(err.Error(), chatID)).Msg("telegram refused the call for good")
 			return nil, err
 		}
 	}
+}
+
+// giveUp logs and counts a call abandoned while Telegram may still take it.
+func (o *Outbox) giveUp(chatID int64, method string, err error) error {
+	o.stats.gaveUp.Add(1)
+	o.log.Error().Str("method", method).Str("chat", o.cfg.Pseudonyms.Chat(chatID)).Str("error", o.cfg.Pseudonyms.Redact(err.Error(), chatID)).Msg("telegram call given up")
+	return err
+}
+
+// callerHandles reports refusals the outbox's own methods turn into
+// something else: refused HTML is sent again as plain text, an edit that
+// changes nothing and a refund already made are not errors.
+func callerHandles(err error) bool {
+	var ae *APIError
+	return isParseError(err) || isNotModified(err) ||
+		(errors.As(err, &ae) && strings.Contains(ae.Description, "CHARGE_ALREADY_REFUNDED"))
 }
 
 func replyMarkup(m Message) any {

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -24,19 +25,29 @@ func DefaultPace() PaceConfig {
 	return PaceConfig{Global: 30, PrivatePerSec: 1, GroupPerMinute: 20, Burst: 3}
 }
 
+// ErrFloodDeadline means Telegram's flood waits (429 retry_after) for a
+// call would run past OutboxConfig.FloodDeadline.
+var ErrFloodDeadline = errors.New("telegram flood wait outlasts the deadline")
+
 // pacer spaces outgoing calls so the bot never trips Telegram's flood limits,
-// and holds back a chat that Telegram told to wait (429 retry_after).
+// and holds calls back where Telegram told us to wait (429 retry_after): a
+// chat's calls for a 429 about that chat, every call for a 429 about none.
 type pacer struct {
 	cfg    PaceConfig
 	global *rate.Limiter
 
-	mu    sync.Mutex
-	chats map[int64]*chatPace
+	mu        sync.Mutex
+	chats     map[int64]*chatPace
+	heldUntil time.Time // the latest retry_after of a call without a chat
 }
 
 type chatPace struct {
-	lim          *rate.Limiter // nil when pacing is disabled
-	blockedUntil time.Time
+	lim       *rate.Limiter // nil when pacing is disabled
+	heldUntil time.Time     // the latest retry_after Telegram gave for the chat
+	// turn lets one call to the chat be in flight at a time, so no call
+	// starts while an earlier one's answer, maybe a 429, is on its way.
+	turn  chan struct{}
+	users int // turns taken or waited for; the sweep keeps the chat while > 0
 }
 
 // sweepAt is how many chats the pacer remembers before it forgets idle ones.
@@ -58,14 +69,15 @@ func newPacer(cfg PaceConfig) *pacer {
 	}
 	p := &pacer{cfg: cfg, chats: make(map[int64]*chatPace)}
 	if !cfg.Disabled {
-		p.global = rate.NewLimiter(rate.Limit(cfg.Global), int(cfg.Global))
+		// A second's worth of calls may go at once; at least one, or a
+		// rate under 1/s would refuse every call ("exceeds burst").
+		p.global = rate.NewLimiter(rate.Limit(cfg.Global), max(1, min(int(cfg.Global), 1000)))
 	}
 	return p
 }
 
-func (p *pacer) chat(chatID int64) *chatPace {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// chatLocked returns chatID's entry, creating it.
+func (p *pacer) chatLocked(chatID int64) *chatPace {
 	cp := p.chats[chatID]
 	if cp != nil {
 		return cp
@@ -73,7 +85,7 @@ func (p *pacer) chat(chatID int64) *chatPace {
 	if len(p.chats) >= sweepAt {
 		p.sweepLocked()
 	}
-	cp = &chatPace{}
+	cp = &chatPace{turn: make(chan struct{}, 1)}
 	if !p.cfg.Disabled {
 		// Group and supergroup ids are negative in the Bot API.
 		r := rate.Limit(p.cfg.PrivatePerSec)
@@ -86,49 +98,115 @@ func (p *pacer) chat(chatID int64) *chatPace {
 	return cp
 }
 
-// sweepLocked forgets chats whose limiter is full again and that are not
-// blocked: they behave exactly like a fresh entry.
+// sweepLocked forgets chats that nobody is calling, whose limiter is full
+// again and that are not held: they behave exactly like a fresh entry.
 func (p *pacer) sweepLocked() {
 	now := time.Now()
 	for id, cp := range p.chats {
 		idle := cp.lim == nil || cp.lim.TokensAt(now) >= float64(p.cfg.Burst)
-		if idle && now.After(cp.blockedUntil) {
+		if idle && cp.users == 0 && now.After(cp.heldUntil) {
 			delete(p.chats, id)
 		}
 	}
 }
 
-// wait blocks until a message may go to chatID.
-func (p *pacer) wait(ctx context.Context, chatID int64) error {
-	cp := p.chat(chatID)
-	p.mu.Lock()
-	until := cp.blockedUntil
-	p.mu.Unlock()
-	if d := time.Until(until); d > 0 {
-		if err := sleep(ctx, d); err != nil {
-			return err
-		}
-	}
-	if cp.lim != nil {
-		if err := cp.lim.Wait(ctx); err != nil {
-			return err
-		}
-	}
-	if p.global != nil {
-		return p.global.Wait(ctx)
-	}
-	return nil
+// turn is one call's hold on its chat: taken by enter, given back by leave.
+type turn struct {
+	p  *pacer
+	cp *chatPace // nil for a call without a chat
 }
 
-// block holds chatID back for d, as Telegram asked with retry_after.
-func (p *pacer) block(chatID int64, d time.Duration) {
-	cp := p.chat(chatID)
-	until := time.Now().Add(d)
-	p.mu.Lock()
-	if until.After(cp.blockedUntil) {
-		cp.blockedUntil = until
+// enter waits for chatID's turn (0: a call without a chat, which takes none).
+func (p *pacer) enter(ctx context.Context, chatID int64) (*turn, error) {
+	t := &turn{p: p}
+	if chatID == 0 {
+		return t, nil
 	}
+	p.mu.Lock()
+	t.cp = p.chatLocked(chatID)
+	t.cp.users++
 	p.mu.Unlock()
+	select {
+	case t.cp.turn <- struct{}{}:
+		return t, nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		t.cp.users--
+		p.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// leave gives the chat's turn to the next call.
+func (t *turn) leave() {
+	if t.cp == nil {
+		return
+	}
+	<-t.cp.turn
+	t.p.mu.Lock()
+	t.cp.users--
+	t.p.mu.Unlock()
+}
+
+// wait blocks until the next attempt may be made: past every hold on the
+// call, then, when paced, within the rate limits. A hold that ends after
+// deadline returns ErrFloodDeadline at once rather than sleeping in vain.
+func (t *turn) wait(ctx context.Context, paced bool, deadline time.Time) error {
+	for {
+		until := t.heldUntil()
+		if d := time.Until(until); d > 0 {
+			if until.After(deadline) {
+				return ErrFloodDeadline
+			}
+			if err := sleep(ctx, d); err != nil {
+				return err
+			}
+			continue // a newer 429 may have moved the hold meanwhile
+		}
+		if !paced || t.cp == nil {
+			return nil
+		}
+		if t.cp.lim != nil {
+			if err := t.cp.lim.Wait(ctx); err != nil {
+				return err
+			}
+		}
+		if t.p.global != nil {
+			if err := t.p.global.Wait(ctx); err != nil {
+				return err
+			}
+		}
+		if !time.Now().Before(t.heldUntil()) {
+			return nil
+		}
+		// A 429 without a chat came while we waited for the limiters.
+	}
+}
+
+// heldUntil is when the holds on this call end.
+func (t *turn) heldUntil() time.Time {
+	t.p.mu.Lock()
+	defer t.p.mu.Unlock()
+	until := t.p.heldUntil
+	if t.cp != nil && t.cp.heldUntil.After(until) {
+		until = t.cp.heldUntil
+	}
+	return until
+}
+
+// hold makes the call's chat, or every call when it has no chat, wait d
+// from now, as Telegram asked with retry_after.
+func (t *turn) hold(d time.Duration) {
+	until := time.Now().Add(d)
+	t.p.mu.Lock()
+	defer t.p.mu.Unlock()
+	at := &t.p.heldUntil
+	if t.cp != nil {
+		at = &t.cp.heldUntil
+	}
+	if until.After(*at) {
+		*at = until
+	}
 }
 
 // sleep waits for d or until ctx is done.

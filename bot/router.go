@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot/tghtml"
 )
 
 // Request is what a handler gets: the update plus who sent it, in which
@@ -185,7 +186,9 @@ func (rt *Router) Handle(ctx context.Context, r *Request) error {
 // Errors the router answers itself.
 var (
 	errUnknownCommand = func(cmd string) error {
-		return valex.Errorf("error.unknown_command", map[string]any{"Command": "/" + cmd})
+		// The command is the user's text: escaped, or "/x&lt;b&gt;" would
+		// reach the user as "/x<b>" (and a bare "&" would break the HTML).
+		return valex.Errorf("error.unknown_command", map[string]any{"Command": tghtml.Escape("/" + cmd)})
 	}
 	errUnsupported = valex.Errorf("error.unsupported_update", nil)
 	errPrivateOnly = valex.Errorf("error.private_only", nil)

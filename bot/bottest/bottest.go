@@ -91,6 +91,7 @@ type Server struct {
 	countWake chan struct{} // closed on the next event; nil if nobody waits
 
 	fails   []failRule
+	floods  []flood
 	latency map[string]time.Duration
 }
 
@@ -99,6 +100,14 @@ type failRule struct {
 	left       int
 	code       int // 0 = close the connection
 	retryAfter int
+}
+
+// flood is a window in which Telegram refuses calls with 429.
+type flood struct {
+	method     string // "" = any
+	until      time.Time
+	retryAfter []int // seconds, handed out in turn
+	next       int
 }
 
 type commandKey struct{ scope, lang string }
@@ -193,6 +202,20 @@ func (s *Server) FailNext(method string, n int, code int, retryAfter int) {
 		return
 	}
 	s.fails = append(s.fails, failRule{method: method, left: n, code: code, retryAfter: retryAfter})
+}
+
+// Flood refuses every call of method ("" = any method, getUpdates and getMe
+// included) until d has passed on the server's clock, like a Telegram flood
+// storm: each answer is 429 "Too Many Requests: retry after N" with
+// parameters.retry_after N taken in turn from retryAfter (seconds; 1 when
+// empty). FailNext rules are served first.
+func (s *Server) Flood(method string, d time.Duration, retryAfter ...int) {
+	if len(retryAfter) == 0 {
+		retryAfter = []int{1}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.floods = append(s.floods, flood{method: method, until: s.clock().Add(d), retryAfter: append([]int(nil), retryAfter...)})
 }
 
 // SetLatency delays every call of method ("" = any method without its own
@@ -291,6 +314,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, ev, injectedError(rule.code, rule.retryAfter))
 		return
 	}
+	if retryAfter, ok := s.flooded(m.name); ok {
+		s.fail(w, ev, errTooManyRequests(retryAfter))
+		return
+	}
 	req := &request{ctx: r.Context(), method: m.name, params: params, files: files}
 	result, aerr := m.fn(s, req, &ev)
 	if aerr != nil {
@@ -309,7 +336,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // fail records the failed call and answers with the error.
 func (s *Server) fail(w http.ResponseWriter, ev Event, e *apiError) {
-	ev.ErrorCode, ev.Error = e.code, e.desc
+	ev.ErrorCode, ev.Error, ev.RetryAfter = e.code, e.desc, e.retryAfter
 	s.emit(ev)
 	writeError(w, e)
 }
@@ -345,6 +372,31 @@ func (s *Server) takeFailure(method string) (failRule, bool) {
 		return rule, true
 	}
 	return failRule{}, false
+}
+
+// flooded reports whether a Flood window refuses method now, and the
+// retry_after to answer with.
+func (s *Server) flooded(method string) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock()
+	kept := s.floods[:0]
+	for _, f := range s.floods {
+		if now.Before(f.until) {
+			kept = append(kept, f)
+		}
+	}
+	s.floods = kept
+	for i := range s.floods {
+		f := &s.floods[i]
+		if f.method != "" && f.method != method {
+			continue
+		}
+		ra := f.retryAfter[f.next%len(f.retryAfter)]
+		f.next++
+		return ra, true
+	}
+	return 0, false
 }
 
 // delay waits out the configured latency; false if the wait was cut short.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -443,6 +444,36 @@ func TestRateLimitRetryAfter(t *testing.T) {
 	last := evs[len(evs)-2:]
 	if last[0].OK() || last[0].ErrorCode != 429 || !last[1].OK() {
 		t.Fatalf("events = %v", last)
+	}
+}
+
+func TestFloodRefusesForAWindow(t *testing.T) {
+	var mu sync.Mutex
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
+	s, api := start(t, bottest.Options{Clock: now})
+	s.Flood("sendMessage", 10*time.Second, 1, 2)
+	for i, want := range []int{1, 2, 1} {
+		_, err := api.Send(tgbotapi.NewMessage(chat.ID, "x"))
+		if e := apiError(t, err); e.Code != 429 || e.RetryAfter != want || e.Message != fmt.Sprintf("Too Many Requests: retry after %d", want) {
+			t.Fatalf("call %d: code %d retry_after %d %q, want 429 retry after %d", i+1, e.Code, e.RetryAfter, e.Message, want)
+		}
+	}
+	if _, err := api.GetMe(); err != nil {
+		t.Fatalf("another method during the flood: %v", err)
+	}
+	mu.Lock()
+	at = at.Add(10 * time.Second)
+	mu.Unlock()
+	if _, err := api.Send(tgbotapi.NewMessage(chat.ID, "x")); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+	var got []int
+	for _, e := range s.EventsFor(chat.ID) {
+		got = append(got, e.RetryAfter)
+	}
+	if fmt.Sprint(got) != "[1 2 1 0]" {
+		t.Fatalf("recorded retry_after = %v, want [1 2 1 0]", got)
 	}
 }
 

@@ -54,6 +54,10 @@ type Event struct {
 	// connection closed by FailNext with code 0).
 	ErrorCode int
 	Error     string
+	// RetryAfter is the answer's parameters.retry_after in seconds (sent
+	// with 429): no call to this chat (or, without a chat, none at all)
+	// should come before At plus RetryAfter.
+	RetryAfter int
 }
 
 // OK reports whether the call succeeded.

@@ -388,27 +388,36 @@ func trimText(f formatted) formatted {
 	return formatted{text: text, entities: ents}
 }
 
-// commandEntities marks every /command (at the start or after whitespace)
-// as a bot_command entity, as Telegram does for messages users send.
+// commandEntities marks every /command as a bot_command entity, as Telegram
+// does for messages users send (tdlib's rule): a '/' at the start or after a
+// character that is neither a word character nor '/', '<' or '>'; then 1-64
+// word characters and an optional @username of 3-32; then the end or a
+// character that is, again, neither of those. So "/start," and "(/help)" are
+// commands, "/x<b>" and "a/b" are not.
 func commandEntities(text string) []entity {
 	var ents []entity
 	off := 0 // UTF-16 offset of text[i]
+	edge := func(c byte) bool { return !isWord(c) && c != '/' && c != '<' && c != '>' }
 	for i := 0; i < len(text); {
-		if text[i] == '/' && (i == 0 || isSpace(text[i-1])) {
+		if text[i] == '/' && (i == 0 || edge(text[i-1])) {
 			j := i + 1
-			for j < len(text) && (isAlnum(text[j]) || text[j] == '_') {
+			for j < len(text) && isWord(text[j]) {
 				j++
 			}
 			if j < len(text) && text[j] == '@' {
 				k := j + 1
-				for k < len(text) && (isAlnum(text[k]) || text[k] == '_') {
+				for k < len(text) && isWord(text[k]) {
 					k++
 				}
-				if k > j+1 {
+				if k-j-1 >= 3 && k-j-1 <= 32 {
 					j = k
 				}
 			}
-			if j > i+1 && (j == len(text) || isSpace(text[j])) {
+			name := text[i+1 : j]
+			if at := strings.IndexByte(name, '@'); at >= 0 {
+				name = name[:at]
+			}
+			if len(name) >= 1 && len(name) <= 64 && (j == len(text) || edge(text[j])) {
 				ents = append(ents, entity{Type: "bot_command", Offset: off, Length: j - i})
 			}
 			off += utf16Count(text[i:j])
@@ -421,6 +430,8 @@ func commandEntities(text string) []entity {
 	}
 	return ents
 }
+
+func isWord(c byte) bool { return isAlnum(c) || c == '_' }
 
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'

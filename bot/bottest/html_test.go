@@ -39,6 +39,12 @@ func TestCommandEntities(t *testing.T) {
 		{"see http://a/b", nil},
 		{"/", nil},
 		{"/a /b", []entity{{Type: "bot_command", Offset: 0, Length: 2}, {Type: "bot_command", Offset: 3, Length: 2}}},
+		{"/start, please", []entity{{Type: "bot_command", Offset: 0, Length: 6}}},
+		{"(/help)", []entity{{Type: "bot_command", Offset: 1, Length: 5}}},
+		{"/x&amp;y", []entity{{Type: "bot_command", Offset: 0, Length: 2}}},
+		{"/x<b>", nil},
+		{"a/b", nil},
+		{"/a@ab x", []entity{{Type: "bot_command", Offset: 0, Length: 2}}},
 	}
 	for _, tc := range tests {
 		if got := commandEntities(tc.text); !entitiesEqual(got, tc.want) {

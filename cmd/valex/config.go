@@ -49,8 +49,11 @@ type Telegram struct {
 	PollTimeout Duration `toml:"poll_timeout"`
 	Concurrency int      `toml:"concurrency"`
 	Shutdown    Duration `toml:"shutdown_timeout"`
-	UserPerMin  int      `toml:"user_messages_per_minute"`
-	Pace        Pace     `toml:"pace"`
+	// FloodDeadline is how long a reply keeps waiting out Telegram's 429s
+	// before it is given up (logged and counted).
+	FloodDeadline Duration `toml:"flood_deadline"`
+	UserPerMin    int      `toml:"user_messages_per_minute"`
+	Pace          Pace     `toml:"pace"`
 	// DialogTimeout ends a prompt nobody answered (a ticket's text, a
 	// profile field): a message after it is not taken as the answer.
 	DialogTimeout Duration `toml:"dialog_timeout"`
@@ -73,9 +76,12 @@ type Jobs struct {
 	Timezone   string `toml:"timezone"`
 	Backup     string `toml:"backup"`
 	BackupKeep int    `toml:"backup_keep"`
-	InboxPrune string `toml:"inbox_prune"`
-	Reminders  string `toml:"desk_reminders"`
-	Digest     string `toml:"desk_digest"`
+	// BackupMaxMB caps the kept database backups together, in MiB: the
+	// oldest go first when a new one would pass it (0: count only).
+	BackupMaxMB int    `toml:"backup_max_mb"`
+	InboxPrune  string `toml:"inbox_prune"`
+	Reminders   string `toml:"desk_reminders"`
+	Digest      string `toml:"desk_digest"`
 	// IncidentReminders reminds admins of a breach incident's 24 h and
 	// 72 h notifications (every 15 minutes by default).
 	IncidentReminders string `toml:"incident_reminders"`
@@ -122,6 +128,7 @@ func Defaults() Config {
 			PollTimeout:   Duration{30 * time.Second},
 			Concurrency:   1024,
 			Shutdown:      Duration{8 * time.Second},
+			FloodDeadline: Duration{10 * time.Minute},
 			UserPerMin:    30,
 			DialogTimeout: Duration{15 * time.Minute},
 			Pace:          Pace{GlobalPerSecond: 30, PrivatePerSecond: 1, GroupPerMinute: 20, Burst: 3},
@@ -132,7 +139,7 @@ func Defaults() Config {
 		HTTPAddr:  "127.0.0.1:9090",
 		Retention: DefaultRetention(),
 		Jobs: Jobs{
-			Timezone: "UTC", Backup: "0 3 * * *", BackupKeep: 7, InboxPrune: "30 4 * * *",
+			Timezone: "UTC", Backup: "0 3 * * *", BackupKeep: 7, BackupMaxMB: 10240, InboxPrune: "30 4 * * *",
 			KeySnapshotDays: 7, Compact: "50 * * * *", CompactFreeRatio: 0.25,
 			Reminders: "0 * * * *", Digest: "0 9 * * *", IncidentReminders: "*/15 * * * *",
 			PurgeCommunications: "15 4 * * *", InactiveAccounts: "45 4 * * *",
@@ -230,8 +237,17 @@ func (c Config) validate() []error {
 	if !strings.HasPrefix(c.Telegram.APIURL, "http://") && !strings.HasPrefix(c.Telegram.APIURL, "https://") {
 		p = append(p, fmt.Errorf("telegram api_url %q: must start with http:// or https://", c.Telegram.APIURL))
 	}
-	if c.Telegram.Concurrency < 1 {
-		p = append(p, fmt.Errorf("telegram concurrency %d: must be at least 1", c.Telegram.Concurrency))
+	// Every number has a range (README, configuration table): a value
+	// outside it is refused here rather than starting a bot that cannot
+	// send (a limiter with a burst of 0 refuses every call).
+	t := c.Telegram
+	intRange(&p, "telegram concurrency", t.Concurrency, 1, 100_000)
+	intRange(&p, "telegram user_messages_per_minute", t.UserPerMin, 0, 10_000) // 0: off
+	if d := t.Shutdown.Duration; d < time.Second || d > 5*time.Minute {
+		p = append(p, fmt.Errorf("telegram shutdown_timeout %s: must be between 1s and 5m", t.Shutdown))
+	}
+	if d := t.FloodDeadline.Duration; d < 10*time.Second || d > 24*time.Hour {
+		p = append(p, fmt.Errorf("telegram flood_deadline %s: must be between 10s and 24h", t.FloodDeadline))
 	}
 	if d := c.Telegram.DialogTimeout.Duration; d < time.Minute || d > 24*time.Hour {
 		p = append(p, fmt.Errorf("telegram dialog_timeout %s: must be between 1m and 24h", c.Telegram.DialogTimeout))
@@ -249,9 +265,13 @@ func (c Config) validate() []error {
 	default:
 		p = append(p, fmt.Errorf("log level %q: must be trace, debug, info, warn, error or disabled", c.Log.Level))
 	}
-	pc := c.Telegram.Pace
-	if !pc.Disabled && (pc.GlobalPerSecond <= 0 || pc.PrivatePerSecond <= 0 || pc.GroupPerMinute <= 0 || pc.Burst < 1) {
-		p = append(p, errors.New("telegram pace: rates must be positive and burst at least 1 (or disabled = true)"))
+	if pc := c.Telegram.Pace; !pc.Disabled {
+		// Telegram's limits are 30/s overall (1,000/s with paid
+		// broadcasts), about 1/s in a chat and 20/min in a group.
+		floatRange(&p, "telegram pace global_per_second", pc.GlobalPerSecond, 1, 1000)
+		floatRange(&p, "telegram pace private_per_second", pc.PrivatePerSecond, 0.01, 30)
+		floatRange(&p, "telegram pace group_per_minute", pc.GroupPerMinute, 1, 1200)
+		intRange(&p, "telegram pace burst", pc.Burst, 1, 100)
 	}
 	if _, err := time.LoadLocation(c.Jobs.Timezone); err != nil {
 		p = append(p, fmt.Errorf("jobs timezone %q: %w", c.Jobs.Timezone, err))
@@ -263,12 +283,9 @@ func (c Config) validate() []error {
 			p = append(p, fmt.Errorf("jobs %s %q: %w", name, spec, err))
 		}
 	}
-	if c.Jobs.BackupKeep <= 0 {
-		p = append(p, fmt.Errorf("jobs backup_keep %d: keep at least 1 backup", c.Jobs.BackupKeep))
-	}
-	if c.Jobs.KeySnapshotDays <= 0 {
-		p = append(p, fmt.Errorf("jobs key_snapshot_days %d: must be at least 1", c.Jobs.KeySnapshotDays))
-	}
+	intRange(&p, "jobs backup_keep", c.Jobs.BackupKeep, 1, 365)
+	intRange(&p, "jobs backup_max_mb", c.Jobs.BackupMaxMB, 0, 10_000_000)
+	intRange(&p, "jobs key_snapshot_days", c.Jobs.KeySnapshotDays, 1, 365)
 	if r := c.Jobs.CompactFreeRatio; !(r > 0 && r < 1) {
 		p = append(p, fmt.Errorf("jobs compact_free_ratio %v: must be between 0 and 1 (0.25 = compact when a quarter of the file is free)", r))
 	}
@@ -286,6 +303,20 @@ func (c Config) validate() []error {
 		}
 	}
 	return p
+}
+
+// intRange adds a problem when v is outside [lo, hi].
+func intRange(p *[]error, key string, v, lo, hi int) {
+	if v < lo || v > hi {
+		*p = append(*p, fmt.Errorf("%s %d: must be between %d and %d", key, v, lo, hi))
+	}
+}
+
+// floatRange adds a problem when v is outside [lo, hi] (NaN included).
+func floatRange(p *[]error, key string, v, lo, hi float64) {
+	if !(v >= lo && v <= hi) {
+		*p = append(*p, fmt.Errorf("%s %v: must be between %v and %v", key, v, lo, hi))
+	}
 }
 
 // CheckRun adds the checks that only `valex run` needs: a token and a

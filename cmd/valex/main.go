@@ -281,7 +281,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Outbox = bot.NewOutbox(client, bot.OutboxConfig{Pace: bot.PaceConfig{
 		Disabled: p.Disabled, Global: p.GlobalPerSecond, PrivatePerSec: p.PrivatePerSecond,
 		GroupPerMinute: p.GroupPerMinute, Burst: p.Burst,
-	}, Pseudonyms: m.IDs}, m.Log)
+	}, FloodDeadline: c.Telegram.FloodDeadline.Duration, Pseudonyms: m.IDs}, m.Log)
 
 	// Callback buttons are signed with a key derived from the token: no extra
 	// secret to configure, and a new token invalidates old buttons.
@@ -381,7 +381,7 @@ func (m *Main) openJobs() error {
 		keySnapshots = m.Keys
 	}
 	backups := jobs.BackupConfig{Dir: filepath.Join(m.Config.DataDir, "backups"), Keep: c.BackupKeep,
-		Keys: keySnapshots, KeyDays: c.KeySnapshotDays}
+		MaxBytes: int64(c.BackupMaxMB) << 20, Keys: keySnapshots, KeyDays: c.KeySnapshotDays}
 	// A requested compaction waits a minute, so an erasure batch shares one.
 	m.Compactor = jobs.NewCompactor(m.DB, time.Minute, m.Log)
 	if m.Keys != nil {
