@@ -47,6 +47,14 @@ const (
 // DefaultTimeout bounds one call to one model when Config.Timeout is zero.
 const DefaultTimeout = 60 * time.Second
 
+// DefaultAnswerTimeout bounds a whole streamed answer when
+// Config.AnswerTimeout is zero.
+const DefaultAnswerTimeout = 120 * time.Second
+
+// DefaultMaxTokens is the max_tokens sent with a chat request when the
+// model sets none: without it a provider may answer with megabytes.
+const DefaultMaxTokens = 4096
+
 // MicroCredits is the number of micro-credits in one credit. Prices and costs
 // are int64 micro-credits so that summing many small charges never drifts.
 const MicroCredits = 1_000_000
@@ -88,6 +96,7 @@ type Model struct {
 	Plans         []string // plans that may use it; empty means all
 	Fallback      []string // model ids tried in order when this one fails
 	ContextTokens int      // context window, for budgeting by the caller
+	MaxTokens     int      // chat: most tokens of an answer, sent as max_tokens; DefaultMaxTokens when zero
 	Voice         string   // speech: OpenAI voice ("alloy" by default) or ElevenLabs voice_id (required)
 	// Timeout overrides Config.Timeout for this model: image generation
 	// and long transcriptions take far longer than a chat answer.
@@ -104,10 +113,17 @@ func (m Model) AllowedOn(plan string) bool {
 
 // Config configures a Router.
 type Config struct {
-	Providers  []ProviderConfig
-	Models     []Model
-	Timeout    time.Duration // per call to one model; DefaultTimeout when zero
-	HTTPClient *http.Client  // shared by every provider; a pooled client when nil
+	Providers []ProviderConfig
+	Models    []Model
+	// Timeout bounds one call to one model; for a streamed answer, the
+	// wait for text: the first delta and every gap between two.
+	// DefaultTimeout when zero.
+	Timeout time.Duration
+	// AnswerTimeout bounds a whole streamed answer, fallbacks included:
+	// a provider trickling text must not hold the caller for ever.
+	// DefaultAnswerTimeout when zero.
+	AnswerTimeout time.Duration
+	HTTPClient    *http.Client // shared by every provider; a pooled client when nil
 }
 
 // Sentinel errors.
@@ -118,6 +134,15 @@ var (
 	// ErrNoModel is returned for an unknown model id or a model that lacks
 	// the capability a call needs.
 	ErrNoModel = errors.New("ai: no such model")
+
+	// Answers that came with a 200 and are failures all the same: like a
+	// 5xx they fall back to the next model, and nothing is charged.
+
+	// ErrEmptyAnswer: the provider finished without any content.
+	ErrEmptyAnswer = errors.New("ai: empty answer")
+	// ErrIncompleteStream: a stream ended without its "data: [DONE]"
+	// terminator: cut off, or not a stream at all (a JSON or HTML body).
+	ErrIncompleteStream = errors.New("ai: stream ended without [DONE]")
 )
 
 // Router sends each call to a model and falls back along its chain. It is
@@ -125,6 +150,7 @@ var (
 type Router struct {
 	clock     valex.Clock
 	timeout   time.Duration
+	answer    time.Duration // Config.AnswerTimeout
 	http      *http.Client
 	providers map[string]*provider
 	models    map[string]Model
@@ -147,6 +173,7 @@ func New(cfg Config, clock valex.Clock) (*Router, error) {
 	r := &Router{
 		clock:     clock,
 		timeout:   cfg.Timeout,
+		answer:    cfg.AnswerTimeout,
 		http:      cfg.HTTPClient,
 		providers: make(map[string]*provider),
 		models:    make(map[string]Model),
@@ -155,6 +182,9 @@ func New(cfg Config, clock valex.Clock) (*Router, error) {
 	if r.timeout == 0 {
 		r.timeout = DefaultTimeout
 	}
+	if r.answer == 0 {
+		r.answer = DefaultAnswerTimeout
+	}
 	if r.http == nil {
 		r.http = pooledClient()
 	}
@@ -162,6 +192,9 @@ func New(cfg Config, clock valex.Clock) (*Router, error) {
 	var errs []error
 	if r.timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout %v is negative", cfg.Timeout))
+	}
+	if r.answer < 0 {
+		errs = append(errs, fmt.Errorf("answer timeout %v is negative", cfg.AnswerTimeout))
 	}
 	for i, p := range cfg.Providers {
 		if p.Name == "" {
@@ -179,7 +212,7 @@ func New(cfg Config, clock valex.Clock) (*Router, error) {
 			}
 			oc := openai.DefaultConfig(p.APIKey)
 			oc.BaseURL = strings.TrimRight(p.BaseURL, "/")
-			oc.HTTPClient = r.http
+			oc.HTTPClient = sseWatcher{r.http} // go-openai cannot tell a finished stream from a cut one
 			r.providers[p.Name] = &provider{cfg: p, openai: openai.NewClientWithConfig(oc)}
 		case KindElevenLabs:
 			if p.BaseURL == "" {
@@ -203,6 +236,9 @@ func New(cfg Config, clock valex.Clock) (*Router, error) {
 		}
 		if m.Name == "" {
 			m.Name = m.ID
+		}
+		if m.MaxTokens == 0 {
+			m.MaxTokens = DefaultMaxTokens
 		}
 		// Copy the slices: the caller's config must not alias the catalogue.
 		m.Caps = slices.Clone(m.Caps)
@@ -246,6 +282,9 @@ func checkModel(m Model, providers map[string]*provider, declared []ProviderConf
 	}
 	if m.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("model %q: negative timeout", m.ID))
+	}
+	if m.MaxTokens < 0 {
+		errs = append(errs, fmt.Errorf("model %q: negative max tokens", m.ID))
 	}
 	if m.Price.InputPer1K < 0 || m.Price.OutputPer1K < 0 || m.Price.PerImage < 0 ||
 		m.Price.PerAudioMinute < 0 || m.Price.Per1KChars < 0 {

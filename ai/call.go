@@ -20,7 +20,10 @@ type ModelError struct {
 	Model  string // model id
 	Status int    // HTTP status, 0 when there was no HTTP answer
 	Code   string // provider error code such as "context_length_exceeded", if any
-	Reason string // "status", "timeout", "canceled", "network", "stream", "invalid response"
+	// Reason is "status", "timeout", "canceled", "network", "stream" (an
+	// error event in a stream), "empty answer", "incomplete stream" (no
+	// [DONE]) or "invalid response".
+	Reason string
 	Err    error
 }
 
@@ -53,8 +56,12 @@ type statusError struct{ status int }
 
 func (e *statusError) Error() string { return fmt.Sprintf("status %d", e.status) }
 
-// errStreamIdle is the cause when a stream sends nothing for a whole timeout.
+// errStreamIdle is the cause when a stream sends no text for a whole timeout.
 var errStreamIdle = fmt.Errorf("stream idle: %w", context.DeadlineExceeded)
+
+// errAnswerDeadline is the cause when a streamed answer outlives
+// Config.AnswerTimeout.
+var errAnswerDeadline = fmt.Errorf("answer deadline: %w", context.DeadlineExceeded)
 
 // modelError classifies err from a call to model id.
 func modelError(id string, err error) *ModelError {
@@ -64,6 +71,10 @@ func modelError(id string, err error) *ModelError {
 	var stErr *statusError
 	var netErr net.Error
 	switch {
+	case errors.Is(err, ErrEmptyAnswer):
+		e.Reason = "empty answer"
+	case errors.Is(err, ErrIncompleteStream):
+		e.Reason = "incomplete stream"
 	case errors.As(err, &apiErr):
 		e.Status = apiErr.HTTPStatusCode
 		e.Code = safeCode(apiErr.Code)

@@ -22,7 +22,7 @@ type Message struct {
 type ChatRequest struct {
 	Model     string
 	Messages  []Message
-	MaxTokens int // 0: the provider's default
+	MaxTokens int // at most the model's MaxTokens; 0: the model's
 }
 
 // Usage is what one successful call consumed, and its cost. A failed call
@@ -66,6 +66,9 @@ func (r *Router) Chat(ctx context.Context, req ChatRequest) (ChatResult, error) 
 			return false, errors.New("no choices")
 		}
 		text := resp.Choices[0].Message.Content
+		if text == "" {
+			return false, ErrEmptyAnswer
+		}
 		res.Text = text
 		res.Usage = r.chatUsage(m, c, req.Messages, text, resp.Usage)
 		return false, nil
@@ -83,16 +86,32 @@ func (r *Router) Chat(ctx context.Context, req ChatRequest) (ChatResult, error) 
 // A model that fails before its first delta falls back to the next one; once
 // text was delivered an error ends the call, returning the text received so
 // far with the error (and zero Usage: a failed request is not charged).
+// Besides errors and timeouts a model fails when its stream ends without
+// the "data: [DONE]" terminator (ErrIncompleteStream: cut off, or a JSON or
+// HTML body where a stream was asked for) or with no content at all
+// (ErrEmptyAnswer).
 //
-// The timeout applies to the wait for the first delta and then to every gap
-// between deltas, so a long answer that keeps flowing is not cut off.
+// Two clocks bound the call. The model's timeout applies to the wait for
+// the first delta and then to every gap between deltas, so a long answer
+// that keeps flowing is not cut off; chunks without text (keep-alives,
+// empty deltas) do not count as flowing. The answer timeout bounds the
+// whole call, fallbacks included; a fallback reached after it fails at once
+// without a request, so the call ends as a timeout of every model.
 func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(string)) (ChatResult, error) {
 	c := chatCapability(req.Messages)
 	var res ChatResult
 	var text strings.Builder
+	// Detached from ctx: it only tells when the answer's time is up, and
+	// the caller giving up must still read as a cancellation.
+	deadline, stop := context.WithTimeoutCause(context.Background(), r.answer, errAnswerDeadline)
+	defer stop()
 	tried, err := r.run(ctx, req.Model, c, func(ctx context.Context, m Model, p *provider) (bool, error) {
+		if deadline.Err() != nil {
+			return false, errAnswerDeadline
+		}
 		ctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
+		defer context.AfterFunc(deadline, func() { cancel(errAnswerDeadline) })()
 		timeout := r.timeoutFor(m)
 		idle := time.AfterFunc(timeout, func() { cancel(errStreamIdle) })
 		defer idle.Stop()
@@ -100,7 +119,8 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 		oreq := chatRequest(m, req)
 		oreq.Stream = true
 		oreq.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
-		stream, err := p.openai.CreateChatCompletionStream(ctx, oreq)
+		wctx, done := watchSSE(ctx)
+		stream, err := p.openai.CreateChatCompletionStream(wctx, oreq)
 		if err != nil {
 			return false, streamErr(ctx, err)
 		}
@@ -116,17 +136,31 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 			if err != nil {
 				return delivered, streamErr(ctx, err)
 			}
-			idle.Reset(timeout)
 			if chunk.Usage != nil {
 				usage = *chunk.Usage
 			}
-			if len(chunk.Choices) == 0 || chunk.Choices[0].Delta.Content == "" {
+			if len(chunk.Choices) == 0 {
 				continue
 			}
-			delta := chunk.Choices[0].Delta.Content
-			text.WriteString(delta)
+			d := chunk.Choices[0].Delta
+			if d.Content == "" && d.ReasoningContent == "" {
+				continue // a keep-alive: the idle clock keeps running
+			}
+			// Reasoning is the model working on the answer: it is not shown,
+			// but it is progress.
+			idle.Reset(timeout)
+			if d.Content == "" {
+				continue
+			}
+			text.WriteString(d.Content)
 			delivered = true
-			onDelta(delta)
+			onDelta(d.Content)
+		}
+		if !done.seen.Load() {
+			return delivered, ErrIncompleteStream
+		}
+		if !delivered {
+			return false, ErrEmptyAnswer
 		}
 		res.Usage = r.chatUsage(m, c, req.Messages, text.String(), usage)
 		return false, nil
@@ -140,10 +174,11 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 	return res, nil
 }
 
-// streamErr prefers the idle-timeout cause over the bare "context canceled"
-// the HTTP client reports, so the stall is classified as a timeout.
+// streamErr prefers our own timeout causes over the bare "context
+// canceled" the HTTP client reports, so a stall or an answer past its
+// deadline is classified as a timeout.
 func streamErr(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); errors.Is(cause, errStreamIdle) {
+	if cause := context.Cause(ctx); errors.Is(cause, errStreamIdle) || errors.Is(cause, errAnswerDeadline) {
 		return cause
 	}
 	return err
@@ -160,15 +195,17 @@ func chatCapability(msgs []Message) Capability {
 
 func chatRequest(m Model, req ChatRequest) openai.ChatCompletionRequest {
 	out := openai.ChatCompletionRequest{Model: m.Name}
+	limit := m.MaxTokens // New defaults it
 	if req.MaxTokens > 0 {
-		// OpenAI's reasoning models reject max_tokens (and go-openai refuses
-		// to send it); many compatible servers only know max_tokens.
-		if reasoningModel(m.Name) {
-			out.MaxCompletionTokens = req.MaxTokens
-		} else {
-			//lint:ignore SA1019 compatible servers (Ollama, vLLM, OpenRouter) only know max_tokens
-			out.MaxTokens = req.MaxTokens
-		}
+		limit = min(limit, req.MaxTokens)
+	}
+	// OpenAI's reasoning models reject max_tokens (and go-openai refuses
+	// to send it); many compatible servers only know max_tokens.
+	if reasoningModel(m.Name) {
+		out.MaxCompletionTokens = limit
+	} else {
+		//lint:ignore SA1019 compatible servers (Ollama, vLLM, OpenRouter) only know max_tokens
+		out.MaxTokens = limit
 	}
 	for _, msg := range req.Messages {
 		om := openai.ChatCompletionMessage{Role: msg.Role}

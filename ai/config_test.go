@@ -32,8 +32,10 @@ func TestNewReportsEveryProblem(t *testing.T) {
 			{ID: "weird", Provider: "oa", Caps: []ai.Capability{"telepathy"}, Price: ai.Price{PerImage: -1}},
 			{ID: "via-odd", Provider: "odd", Caps: []ai.Capability{ai.CapChat}},
 			{ID: "hasty", Provider: "oa", Caps: []ai.Capability{ai.CapChat}, Timeout: -1},
+			{ID: "terse", Provider: "oa", Caps: []ai.Capability{ai.CapChat}, MaxTokens: -1},
 		},
-		Timeout: -time.Second,
+		Timeout:       -time.Second,
+		AnswerTimeout: -time.Minute,
 	}
 	r, err := ai.New(cfg, nil)
 	if err == nil || r != nil {
@@ -55,6 +57,8 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		`model "weird": negative price`,
 		`timeout -1s is negative`,
 		`model "hasty": negative timeout`,
+		`model "terse": negative max tokens`,
+		`answer timeout -1m0s is negative`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q; got:\n%s", want, msg)
@@ -63,8 +67,8 @@ func TestNewReportsEveryProblem(t *testing.T) {
 	if strings.Contains(msg, "via-odd") {
 		t.Errorf("a model of a rejected provider is reported twice:\n%s", msg)
 	}
-	if n := strings.Count(msg, "\n") + 1; n != 14 {
-		t.Errorf("%d problems reported, want 14:\n%s", n, msg)
+	if n := strings.Count(msg, "\n") + 1; n != 16 {
+		t.Errorf("%d problems reported, want 16:\n%s", n, msg)
 	}
 }
 

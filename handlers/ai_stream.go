@@ -1,6 +1,7 @@
 package handlers
 
-// Streaming an answer into a Telegram message: paced edits, cut-off and failure.
+// Streaming an answer into a Telegram message: paced edits, the cap on its
+// length, cut-off and failure.
 
 import (
 	"context"
@@ -9,23 +10,42 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valex-ai/valex/ai"
 	"github.com/valex-ai/valex/bot"
 	"github.com/valex-ai/valex/bot/tghtml"
 )
 
+// defaultMaxMessages caps an answer when AIOptions.MaxMessages is unset.
+const defaultMaxMessages = 8
+
+// maxRawPerMessage bounds the Markdown looked at per message of the cap
+// (4 bytes per visible character): a provider sending megabytes at once
+// costs one bounded render, not one of everything it sent.
+const maxRawPerMessage = 4 * tghtml.MaxMessageLen
+
 // stream runs a streamed chat request and shows the answer as it arrives:
 // one message edited at most once per EditInterval (and at least once per
 // interval while text keeps coming), continued in a new message past 4096
 // characters, and finally the exact answer rendered from Markdown. It
-// returns the text the user was shown (all of it, unless cancelled).
+// returns the text the user was shown (all of it, unless cancelled or
+// capped).
+//
+// An answer that needs more than MaxMessages messages is capped: the
+// generation stops, the user is told, and what was generated is charged —
+// the provider's count when the stream had finished, an estimate of the
+// text received when it was stopped.
 func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (string, ai.ChatResult, error) {
 	interval := a.opt.EditInterval
 	if !r.Private() {
 		interval = a.opt.GroupEditInterval
 	}
-	s := &answer{out: a.out, chatID: r.ChatID, interval: interval, wake: make(chan struct{}, 1)}
+	maxParts := a.opt.MaxMessages
+	if maxParts <= 0 {
+		maxParts = defaultMaxMessages
+	}
+	s := &answer{out: a.out, chatID: r.ChatID, interval: interval, maxParts: maxParts, wake: make(chan struct{}, 1)}
 	if !r.Private() {
 		s.replyTo = r.MessageID
 	}
@@ -34,7 +54,7 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 	tctx := a.root
 	genCtx, cancelGen := context.WithCancel(ctx)
 	defer cancelGen()
-	s.onFail = cancelGen
+	s.stopGen = cancelGen
 
 	stop := make(chan struct{})
 	gate := make(chan (<-chan time.Time), 1)
@@ -47,6 +67,8 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 	})
 	close(stop)
 	last := <-gate
+	// Capped while streaming: we stopped the generation, its error is ours.
+	cappedLive := s.capped
 
 	if stoppedForPrivacy(ctx) {
 		return s.shownRaw, res, errStopped // not even what came is shown
@@ -72,6 +94,15 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 	if s.failed() {
 		return s.shownRaw, res, s.err
 	}
+	if s.capped && (err == nil || cappedLive) {
+		if err != nil {
+			res.Usage = a.generatedUsage(req, res) // the provider's count comes only at the end
+		}
+		if _, serr := a.out.Send(tctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.chat.capped", nil)}); serr != nil {
+			return s.shownRaw, res, serr
+		}
+		return s.shownRaw, res, nil
+	}
 	if err != nil {
 		// The stream broke after some text: keep it, say so, charge nothing.
 		if _, serr := a.out.Send(tctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.chat.cut_off", nil)}); serr != nil {
@@ -86,13 +117,36 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 // errCutOff: the user has already been told.
 var errCutOff = errors.New("answer cut off")
 
+// generatedUsage estimates what a stream stopped at the cap consumed: the
+// prompt, and the text received from the model that answered.
+func (a *AI) generatedUsage(req ai.ChatRequest, res ai.ChatResult) ai.Usage {
+	if len(res.Tried) == 0 {
+		return ai.Usage{}
+	}
+	m, ok := a.models.Model(res.Tried[len(res.Tried)-1])
+	if !ok {
+		return ai.Usage{}
+	}
+	c := ai.CapChat
+	for _, msg := range req.Messages {
+		if len(msg.ImageJPEG) > 0 {
+			c = ai.CapVision
+		}
+	}
+	u := ai.Usage{Model: m.ID, Capability: c, InputTokens: estimateMessages(req.Messages),
+		OutputTokens: ai.EstimateTokens(res.Text), At: a.h.Clock.Now()}
+	u.Cost = a.models.Cost(m, u)
+	return u
+}
+
 // answer is a streamed answer on its way to Telegram.
 type answer struct {
 	out      AIOutbox
 	chatID   int64
 	replyTo  int
 	interval time.Duration
-	onFail   func()
+	maxParts int    // most messages the answer may take
+	stopGen  func() // stops the generation: nobody will see the rest
 
 	mu   sync.Mutex
 	text strings.Builder
@@ -103,6 +157,7 @@ type answer struct {
 	shown    []string // HTML each shows
 	shownRaw string   // the Markdown rendered in them
 	err      error    // the first Telegram failure; nothing is sent after it
+	capped   bool     // the answer outgrew maxParts; nothing more is shown
 }
 
 // add receives a delta from the provider.
@@ -146,7 +201,7 @@ func (s *answer) edit(ctx context.Context, stop <-chan struct{}) <-chan time.Tim
 		s.mu.Lock()
 		raw := s.text.String()
 		s.mu.Unlock()
-		if s.err != nil || raw == s.shownRaw {
+		if s.err != nil || s.capped || raw == s.shownRaw {
 			continue
 		}
 		if s.show(ctx, raw, false) {
@@ -162,21 +217,29 @@ func gateC(t *time.Timer) <-chan time.Time {
 	return t.C
 }
 
-// final shows the complete answer exactly.
+// final shows the complete answer exactly, or as much of it as the cap
+// allows.
 func (s *answer) final(ctx context.Context, raw string) {
-	if s.err == nil && raw != s.shownRaw {
+	if s.err == nil && !s.capped && raw != s.shownRaw {
 		s.show(ctx, raw, true)
 	}
 }
 
 // show renders raw and brings the answer's messages up to date with it. It
-// reports whether it sent anything.
+// reports whether it sent anything. Past the cap it shows the part of raw
+// that fits and stops the generation.
 func (s *answer) show(ctx context.Context, raw string, final bool) bool {
-	html := tghtml.MarkdownToHTML(raw)
-	if strings.TrimSpace(html) == "" {
+	parts, fits := s.render(raw)
+	if !fits {
+		raw, parts = s.cut(raw)
+		s.capped, final = true, true // the cut can take fewer messages than a partial render did
+		if s.stopGen != nil {
+			s.stopGen() // nobody sees the rest: stop generating it
+		}
+	}
+	if len(parts) == 0 {
 		return false
 	}
-	parts := tghtml.Split(html, tghtml.MaxMessageLen)
 	sent := false
 	for i, p := range parts {
 		var err error
@@ -219,10 +282,50 @@ func (s *answer) show(ctx context.Context, raw string, final bool) bool {
 	return sent
 }
 
+// render is the messages that show raw (none for blank text), and whether
+// they fit in the cap.
+func (s *answer) render(raw string) ([]string, bool) {
+	if len(raw) > s.maxParts*maxRawPerMessage {
+		return nil, false
+	}
+	html := tghtml.MarkdownToHTML(raw)
+	if strings.TrimSpace(html) == "" {
+		return nil, true
+	}
+	parts := tghtml.Split(html, tghtml.MaxMessageLen)
+	return parts, len(parts) <= s.maxParts
+}
+
+// cut is the longest beginning of raw that fits in the cap, ended at a line
+// or a word when one is near, and its messages.
+func (s *answer) cut(raw string) (string, []string) {
+	lo, hi := 0, len(raw) // raw[:lo] fits, raw[:hi] does not (show found it too long)
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		for mid > lo && !utf8.RuneStart(raw[mid]) {
+			mid--
+		}
+		if mid == lo {
+			break // lo and hi are within one character
+		}
+		if _, ok := s.render(raw[:mid]); ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	n := lo
+	if i := strings.LastIndexAny(raw[:n], "\n "); i > 0 && n-i < 200 {
+		n = i // a cut inside a word reads as a typo
+	}
+	parts, _ := s.render(raw[:n])
+	return raw[:n], parts
+}
+
 func (s *answer) fail(err error) {
 	s.err = fmt.Errorf("show answer in chat %d: %w", s.chatID, err)
-	if s.onFail != nil {
-		s.onFail() // nobody sees the rest: stop generating it
+	if s.stopGen != nil {
+		s.stopGen() // nobody sees the rest: stop generating it
 	}
 }
 

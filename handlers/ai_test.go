@@ -93,6 +93,7 @@ type harnessConfig struct {
 	pace    bot.PaceConfig
 	opts    AIOptions
 	models  func(AIModels) AIModels // wraps the router
+	router  func(*ai.Config)        // tunes the router's configuration
 	secrets []string                // must never reach the log
 	// wire adds more routes (the privacy desk, say) after the AI's.
 	wire func(h *Handlers, rt *bot.Router, a *AI)
@@ -138,11 +139,15 @@ func newAIHarness(tb testing.TB, tweak func(*harnessConfig)) *aiHarness {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	router, err := ai.New(ai.Config{
+	rc := ai.Config{
 		Providers: []ai.ProviderConfig{{Name: "emu", Kind: ai.KindOpenAI, BaseURL: aisv.URL() + "/v1", APIKey: "sk-test-SECRET-key"}},
 		Models:    testModels(),
 		Timeout:   30 * time.Second,
-	}, valex.SystemClock{})
+	}
+	if hc.router != nil {
+		hc.router(&rc)
+	}
+	router, err := ai.New(rc, valex.SystemClock{})
 	if err != nil {
 		tb.Fatal(err)
 	}

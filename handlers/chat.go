@@ -91,6 +91,7 @@ type AIOptions struct {
 	EditInterval      time.Duration // least time between edits of a streamed answer, default 1s
 	GroupEditInterval time.Duration // the same in groups (20 messages a minute), default 3s
 	MaxSpeechChars    int           // longest text read out, default 4000
+	MaxMessages       int           // most Telegram messages of one answer, default 8 (ai_stream.go)
 	// PolicyVersion is the privacy policy version a consent is given to.
 	PolicyVersion func() string
 	BotUsername   string // stripped from group messages that mention the bot

@@ -73,10 +73,25 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !s.wait(r, st) || stepError(w, st) {
 		return
 	}
+	switch st.Fault {
+	case EmptyBody:
+		w.WriteHeader(http.StatusOK)
+		return
+	case HTMLBody:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, htmlPage)
+		return
+	case JSONBody:
+		req.Stream = false
+	}
 
 	answer := st.Text
 	if answer == "" {
 		answer = echo(rec.Messages)
+	}
+	if st.Fault == EmptyAnswer {
+		answer = ""
 	}
 	finish := "stop"
 	if rec.MaxTokens > 0 && Tokens(answer) > rec.MaxTokens {
@@ -137,6 +152,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, st Step, id, mod
 	}
 
 	send(delta(map[string]any{"role": "assistant", "content": ""}, nil), nil)
+	if st.Fault == KeepAlive {
+		every := st.TokenDelay
+		if every <= 0 {
+			every = 100 * time.Millisecond
+		}
+		for s.sleep(r.Context(), every) {
+			send(delta(map[string]any{}, nil), nil)
+		}
+		return
+	}
 	size := st.ChunkSize
 	if size <= 0 {
 		size = DefaultChunkSize
@@ -155,11 +180,25 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, st Step, id, mod
 	if withUsage {
 		send([]any{}, &u)
 	}
+	if st.Fault == NoDone {
+		return
+	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
 	if flusher != nil {
 		flusher.Flush()
 	}
 }
+
+// htmlPage is what a proxy in front of a provider sends instead of JSON.
+const htmlPage = `<!DOCTYPE html>
+<html>
+<head><title>Just a moment...</title></head>
+<body>
+<h1>Checking your browser before accessing the API.</h1>
+<p>This process is automatic.</p>
+</body>
+</html>
+`
 
 // chunks splits text into pieces of size runes, never inside a rune.
 func chunks(text string, size int) []string {

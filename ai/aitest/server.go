@@ -8,7 +8,7 @@
 // ("echo: <text>"), transcription names the file, images are small real
 // PNGs, speech is real (silent) MP3, Ogg Opus or WAV. Script queues other
 // behaviours per model: errors, delays, hangs, chunked streams, dropped
-// connections.
+// connections, and the 200 answers that are still wrong (Fault).
 package aitest
 
 import (
@@ -34,7 +34,32 @@ type Step struct {
 	Hang       bool          // never answer; give up only when the client goes away or the server closes
 	FailAfter  int           // streaming: drop the connection after this many content chunks (0: never)
 	NoUsage    bool          // chat: report no usage, like some compatible servers
+	Fault      Fault         // chat: a 200 answer that is wrong all the same
 }
+
+// Fault is a way a chat endpoint answers 200 and still fails: what broken
+// proxies, overloaded compatible servers and captive portals send.
+type Fault string
+
+const (
+	// EmptyAnswer is a well-formed answer with no content: a stream of a
+	// role chunk, a finish chunk, usage and [DONE], or a completion whose
+	// content is "".
+	EmptyAnswer Fault = "empty answer"
+	// EmptyBody is a 200 with no body at all.
+	EmptyBody Fault = "empty body"
+	// JSONBody answers a streaming request with a whole JSON completion, as
+	// a server that ignores "stream": true.
+	JSONBody Fault = "json body"
+	// HTMLBody is a 200 with an HTML page (a proxy's or a portal's).
+	HTMLBody Fault = "html body"
+	// NoDone ends a stream cleanly after its content and usage but without
+	// the "data: [DONE]" terminator, as a connection cut between events.
+	NoDone Fault = "no done"
+	// KeepAlive streams chunks with an empty delta every TokenDelay (100ms
+	// when unset) and never any content, until the client goes away.
+	KeepAlive Fault = "keep-alive"
+)
 
 // DefaultChunkSize is the runes per streamed chunk when a Step sets none.
 const DefaultChunkSize = 4

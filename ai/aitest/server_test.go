@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -378,4 +379,94 @@ func TestSilentOggOpusPages(t *testing.T) {
 	if got := float64(granule-opusPreSkip) / 48000; got != 6 || last[5] != 0x04 {
 		t.Errorf("last page: %v s, flags %#x", got, last[5])
 	}
+}
+
+func TestFaultsOnTheWire(t *testing.T) {
+	s := New()
+	defer s.Close()
+	streamReq := map[string]any{"model": "m", "messages": hello["messages"], "stream": true}
+	content := func(t *testing.T, evs []string) string {
+		t.Helper()
+		var b strings.Builder
+		for _, e := range evs {
+			if e == "[DONE]" {
+				continue
+			}
+			var c struct {
+				Choices []struct{ Delta struct{ Content string } }
+			}
+			if err := json.Unmarshal([]byte(e), &c); err != nil {
+				t.Fatalf("chunk %q: %v", e, err)
+			}
+			for _, ch := range c.Choices {
+				b.WriteString(ch.Delta.Content)
+			}
+		}
+		return b.String()
+	}
+	body := func(t *testing.T, resp *http.Response) string {
+		t.Helper()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	t.Run("empty answer", func(t *testing.T) {
+		s.Script("m", Step{Fault: EmptyAnswer})
+		evs := events(t, postJSON(t, s, "/v1/chat/completions", streamReq).Body)
+		if len(evs) < 3 || evs[len(evs)-1] != "[DONE]" || content(t, evs) != "" {
+			t.Errorf("events = %q, want a well-formed stream without content", evs)
+		}
+		s.Script("m", Step{Fault: EmptyAnswer})
+		v := decode(t, postJSON(t, s, "/v1/chat/completions", hello).Body)
+		if c := v["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"]; c != "" {
+			t.Errorf("content = %v, want empty", c)
+		}
+	})
+	t.Run("empty body", func(t *testing.T) {
+		s.Script("m", Step{Fault: EmptyBody})
+		resp := postJSON(t, s, "/v1/chat/completions", streamReq)
+		if b := body(t, resp); resp.StatusCode != 200 || b != "" {
+			t.Errorf("status %d, body %q", resp.StatusCode, b)
+		}
+	})
+	t.Run("json body", func(t *testing.T) {
+		s.Script("m", Step{Fault: JSONBody})
+		resp := postJSON(t, s, "/v1/chat/completions", streamReq)
+		v := decode(t, resp.Body)
+		if resp.Header.Get("Content-Type") != "application/json" || v["object"] != "chat.completion" {
+			t.Errorf("Content-Type %q, body %v; want a whole completion", resp.Header.Get("Content-Type"), v)
+		}
+	})
+	t.Run("html body", func(t *testing.T) {
+		s.Script("m", Step{Fault: HTMLBody})
+		resp := postJSON(t, s, "/v1/chat/completions", streamReq)
+		b := body(t, resp)
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.HasPrefix(b, "<!DOCTYPE html>") {
+			t.Errorf("status %d, Content-Type %q, body %q", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
+	})
+	t.Run("no done", func(t *testing.T) {
+		s.Script("m", Step{Fault: NoDone, Text: "abc"})
+		evs := events(t, postJSON(t, s, "/v1/chat/completions", streamReq).Body)
+		if len(evs) == 0 || evs[len(evs)-1] == "[DONE]" || content(t, evs) != "abc" {
+			t.Errorf("events = %q, want the content without [DONE]", evs)
+		}
+	})
+	t.Run("keep-alive", func(t *testing.T) {
+		s.Script("m", Step{Fault: KeepAlive, TokenDelay: 10 * time.Millisecond})
+		resp := postJSON(t, s, "/v1/chat/completions", streamReq)
+		sc := bufio.NewScanner(resp.Body)
+		var evs []string
+		for len(evs) < 5 && sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				evs = append(evs, data)
+			}
+		}
+		if len(evs) != 5 || content(t, evs) != "" || slices.Contains(evs, "[DONE]") {
+			t.Errorf("events = %q, want empty chunks without end", evs)
+		}
+	})
 }

@@ -23,6 +23,8 @@ import (
 // provider cost); the AI router keeps them as micro-credits.
 type AIConfig struct {
 	Timeout           Duration              `toml:"timeout"`             // per call to one model, default 60s
+	AnswerTimeout     Duration              `toml:"answer_timeout"`      // a whole streamed answer, fallbacks included, default 120s
+	MaxMessages       int                   `toml:"max_messages"`        // most Telegram messages of one answer, default 8
 	ImageConfirmAbove *float64              `toml:"image_confirm_above"` // credits; pricier images ask first; default 3
 	HistoryTokens     int                   `toml:"history_tokens"`      // most history tokens sent with a turn, default 8000
 	AnswerTokens      int                   `toml:"answer_tokens"`       // context kept free for the answer, default 1024
@@ -54,6 +56,8 @@ type AIModel struct {
 	ContextTokens int      `toml:"context_tokens"`
 	Voice         string   `toml:"voice"`   // speech: OpenAI voice or ElevenLabs voice_id
 	Timeout       Duration `toml:"timeout"` // overrides [ai] timeout
+	// MaxTokens is the most tokens of an answer (max_tokens), default 4096.
+	MaxTokens int `toml:"max_tokens"`
 }
 
 // AIPrices are in credits.
@@ -81,6 +85,8 @@ func DefaultAIConfig() AIConfig {
 	confirm := 3.0
 	return AIConfig{
 		Timeout:           Duration{60 * time.Second},
+		AnswerTimeout:     Duration{2 * time.Minute},
+		MaxMessages:       8,
 		ImageConfirmAbove: &confirm,
 		HistoryTokens:     8000,
 		AnswerTokens:      1024,
@@ -137,6 +143,12 @@ func (c AIConfig) withDefaults() AIConfig {
 	d := DefaultAIConfig()
 	if c.Timeout.Duration == 0 {
 		c.Timeout = d.Timeout
+	}
+	if c.AnswerTimeout.Duration == 0 {
+		c.AnswerTimeout = d.AnswerTimeout
+	}
+	if c.MaxMessages == 0 {
+		c.MaxMessages = d.MaxMessages
 	}
 	if c.ImageConfirmAbove == nil {
 		c.ImageConfirmAbove = d.ImageConfirmAbove
@@ -217,6 +229,13 @@ func (c AIConfig) validate() []error {
 	if c.HistoryTokens < 0 || c.AnswerTokens < 0 {
 		p = append(p, errors.New("ai: history_tokens and answer_tokens must not be negative"))
 	}
+	if d := c.AnswerTimeout.Duration; d < 10*time.Second || d > 30*time.Minute {
+		p = append(p, fmt.Errorf("ai answer_timeout %s: must be between 10s and 30m", c.AnswerTimeout))
+	}
+	intRange(&p, "ai max_messages", c.MaxMessages, 1, 50)
+	for _, m := range c.Models {
+		intRange(&p, fmt.Sprintf("ai model %s max_tokens", m.ID), m.MaxTokens, 0, 1_000_000) // 0: the router's default
+	}
 	for name, pr := range c.Providers {
 		if pr.BaseURL != "" && !strings.HasPrefix(pr.BaseURL, "http://") && !strings.HasPrefix(pr.BaseURL, "https://") {
 			p = append(p, fmt.Errorf("ai provider %q base_url %q: must start with http:// or https://", name, pr.BaseURL))
@@ -246,6 +265,7 @@ func microCredits(credits float64) int64 { return int64(math.Round(credits * ai.
 func (c AIConfig) routerConfig() ai.Config {
 	var rc ai.Config
 	rc.Timeout = c.Timeout.Duration
+	rc.AnswerTimeout = c.AnswerTimeout.Duration
 	names := make([]string, 0, len(c.Providers))
 	for name := range c.Providers {
 		names = append(names, name)
@@ -268,6 +288,7 @@ func (c AIConfig) routerConfig() ai.Config {
 				Per1KChars: microCredits(m.Prices.Per1KChars),
 			},
 			Plans: m.Plans, Fallback: m.Fallback, ContextTokens: m.ContextTokens, Voice: m.Voice, Timeout: m.Timeout.Duration,
+			MaxTokens: m.MaxTokens,
 		})
 	}
 	return rc
@@ -325,6 +346,7 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 			HistoryTokens:     c.HistoryTokens,
 			AnswerTokens:      c.AnswerTokens,
 			EditInterval:      c.EditInterval.Duration,
+			MaxMessages:       c.MaxMessages,
 			PolicyVersion: func() string {
 				if p, ok, err := db.LatestPolicyVersion(); err == nil && ok {
 					return p.Version
