@@ -1205,11 +1205,13 @@ func BenchmarkRequestsPage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	x.clock.Add(40 * deskDayTest)    // some overdue, some not
-	x.cmd(deskStaff, "requests", "") // the message whose buttons page through
-	msgID := x.out.last(b, deskStaff).ID
+	x.clock.Add(40 * deskDayTest) // some overdue, some not
 	for _, page := range []int{0, 500} {
 		b.Run(fmt.Sprintf("page_%d", page), func(b *testing.B) {
+			// Each run (-count) pages through a message of its own: the
+			// recorder is reset after every run.
+			x.cmd(deskStaff, "requests", "")
+			msgID := x.out.last(b, deskStaff).ID
 			data := x.cb.Data("rq", fmt.Sprint(page), "-", "-")
 			for b.Loop() {
 				err := x.handle(&bot.Request{Update: &bot.Update{Kind: bot.KindCallback, From: bot.From{ID: deskStaff}, MessageID: msgID, CallbackData: data}})
