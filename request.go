@@ -132,6 +132,12 @@ type Request struct {
 
 	Messages []RequestMessage
 	History  []StatusChange
+
+	// SourceUpdate is the Telegram update that asked for the ticket (0: a
+	// job or a test). The store opens one ticket per update, so a replay
+	// after a crash finds it (Replayed) instead of opening another.
+	SourceUpdate int64
+	Replayed     bool
 }
 
 // RequestMessage is one message on a ticket, from the user or from staff.

@@ -82,11 +82,14 @@ type Service struct {
 }
 
 // Open records a new ticket received at receivedAt, with its deadline.
-func (s *Service) Open(kind valex.RequestKind, userID int64, text string, receivedAt time.Time) (valex.Request, error) {
+// source is the Telegram update that asked for it (0: none): a replay of
+// that update returns the ticket it opened, marked Replayed.
+func (s *Service) Open(kind valex.RequestKind, userID int64, text string, receivedAt time.Time, source int64) (valex.Request, error) {
 	t, err := valex.NewRequest(kind, userID, text, receivedAt, s.SLA)
 	if err != nil {
 		return t, err
 	}
+	t.SourceUpdate = source
 	return s.Store.CreateTicket(t)
 }
 
@@ -106,7 +109,7 @@ func (s *Service) Tracked(k valex.RequestKind) bool {
 // section 8), through an erasure request like /forget, so it is tracked and
 // audited the same way.
 func (s *Service) EraseInactive(ctx context.Context, userID int64, at time.Time) error {
-	t, err := s.Open(valex.KindErasure, userID, "", at)
+	t, err := s.Open(valex.KindErasure, userID, "", at, 0)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func (d *Desk) ForgetButton(ctx context.Context, r *bot.Request) error {
 		return err
 	}
 	now := d.Clock.Now()
-	t, err := d.open(valex.KindErasure, r.From.ID, "", now)
+	t, err := d.open(r, valex.KindErasure, r.From.ID, "", now)
 	if err != nil {
 		return err
 	}

@@ -198,7 +198,7 @@ func (d *Desk) MyData(ctx context.Context, r *bot.Request) error {
 // are told.
 func (d *Desk) access(ctx context.Context, r *bot.Request) error {
 	now := d.Clock.Now()
-	t, err := d.open(valex.KindAccess, r.From.ID, "", now)
+	t, err := d.open(r, valex.KindAccess, r.From.ID, "", now)
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func (d *Desk) AccessExport(userID int64, ticket uint64, now time.Time) ([]byte,
 // autoComplete records a request the system fulfilled by itself.
 func (d *Desk) autoComplete(ctx context.Context, r *bot.Request, kind valex.RequestKind, resolution string) error {
 	now := d.Clock.Now()
-	t, err := d.open(kind, r.From.ID, "", now)
+	t, err := d.open(r, kind, r.From.ID, "", now)
 	if err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func (d *Desk) autoComplete(ctx context.Context, r *bot.Request, kind valex.Requ
 // editor can fix, and tells staff about the rest in their next message.
 func (d *Desk) rectify(ctx context.Context, r *bot.Request) error {
 	now := d.Clock.Now()
-	t, err := d.open(valex.KindRectification, r.From.ID, "", now)
+	t, err := d.open(r, valex.KindRectification, r.From.ID, "", now)
 	if err != nil {
 		return err
 	}

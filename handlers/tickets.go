@@ -34,9 +34,10 @@ func (d *Desk) receivedAt(r *bot.Request) time.Time {
 	return r.Date
 }
 
-// open stores a new ticket (desk.Service.Open).
-func (d *Desk) open(kind valex.RequestKind, userID int64, text string, receivedAt time.Time) (valex.Request, error) {
-	return d.Service.Open(kind, userID, text, receivedAt)
+// open stores a new ticket (desk.Service.Open), once per update r: a replay
+// of r after a crash gets the ticket back, marked Replayed.
+func (d *Desk) open(r *bot.Request, kind valex.RequestKind, userID int64, text string, receivedAt time.Time) (valex.Request, error) {
+	return d.Service.Open(kind, userID, text, receivedAt, int64(r.ID))
 }
 
 // newTicketToStaff tells staff a ticket needs them.
@@ -93,7 +94,7 @@ func (d *Desk) textTicket(ctx context.Context, r *bot.Request, kind valex.Reques
 
 // openText opens a ticket with the user's own words and tells both sides.
 func (d *Desk) openText(ctx context.Context, r *bot.Request, kind valex.RequestKind, text string) error {
-	t, err := d.open(kind, r.From.ID, text, d.receivedAt(r))
+	t, err := d.open(r, kind, r.From.ID, text, d.receivedAt(r))
 	if err != nil {
 		return err
 	}
@@ -173,7 +174,7 @@ func (d *Desk) NewTicketText(ctx context.Context, r *bot.Request) error {
 			k = pk
 		}
 	}
-	t, err := d.open(k, r.From.ID, text, d.receivedAt(r))
+	t, err := d.open(r, k, r.From.ID, text, d.receivedAt(r))
 	if err != nil {
 		return err // a too long text: the prompt stays open
 	}

@@ -281,19 +281,36 @@ func decodeOpen(k, v []byte) (valex.Request, error) {
 
 // CreateTicket stores a new ticket, gives it the next id and opens its
 // audit trail with a "created" entry. r.ID must be zero.
+//
+// A ticket opened by a Telegram update (r.SourceUpdate > 0) is opened once
+// per update: a replay of the update after a crash (the ticket committed,
+// the reply not yet sent) returns the ticket it opened, with Replayed set.
 func (db *DB) CreateTicket(r valex.Request) (valex.Request, error) {
 	if r.ID != 0 || r.UserID == 0 || !r.Kind.Valid() || !slices.Contains(valex.RequestStatuses, r.Status) {
 		return valex.Request{}, fmt.Errorf("create ticket: id %d, user %d, kind %q, status %q: not a new ticket", r.ID, r.UserID, r.Kind, r.Status)
 	}
+	var opened uint64 // the ticket this update opened before, if any
 	err := db.update(func(tx *bbolt.Tx) error {
 		if err := requireAccount(tx, r.UserID); err != nil {
 			return err
+		}
+		byUpdate := tx.Bucket(bucketTicketsByUpdate)
+		if r.SourceUpdate > 0 {
+			if v := byUpdate.Get(idKey(r.SourceUpdate)); len(v) == 8 {
+				opened = binary.BigEndian.Uint64(v)
+				return nil
+			}
 		}
 		id, err := tx.Bucket(bucketTickets).NextSequence()
 		if err != nil {
 			return err
 		}
 		r.ID = id
+		if r.SourceUpdate > 0 {
+			if err := byUpdate.Put(idKey(r.SourceUpdate), ticketKey(id)); err != nil {
+				return err
+			}
+		}
 		if err := db.putTicket(tx, nil, r); err != nil {
 			return err
 		}
@@ -302,6 +319,14 @@ func (db *DB) CreateTicket(r valex.Request) (valex.Request, error) {
 	})
 	if err != nil {
 		return valex.Request{}, fmt.Errorf("create ticket for user %d: %w", r.UserID, err)
+	}
+	if opened != 0 {
+		t, err := db.Ticket(opened)
+		if err != nil {
+			return valex.Request{}, fmt.Errorf("create ticket for user %d: the ticket update %d opened: %w", r.UserID, r.SourceUpdate, err)
+		}
+		t.SourceUpdate, t.Replayed = r.SourceUpdate, true
+		return t, nil
 	}
 	return normalizeTicket(r), nil
 }

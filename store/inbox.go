@@ -268,10 +268,33 @@ func (db *DB) InboxPruneHandled(before time.Time) (int, error) {
 			return n, fmt.Errorf("prune handled updates before %s: %w", before.Format(time.RFC3339), err)
 		}
 		if done {
-			return n, nil
+			return n, db.pruneTicketsByUpdate()
 		}
 		runtime.Gosched() // let a waiting writer (the poller) take the lock first
 	}
+}
+
+// pruneTicketsByUpdate forgets which update opened a ticket once the update
+// can no longer come back: it is neither pending nor in the handled log
+// (pruned). Update ids grow, so the walk stops at the first still known.
+func (db *DB) pruneTicketsByUpdate() error {
+	err := db.update(func(tx *bbolt.Tx) error {
+		pending, handled := tx.Bucket(bucketInboxPending), tx.Bucket(bucketInboxHandled)
+		c := tx.Bucket(bucketTicketsByUpdate).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.First() {
+			if hasKey(pending, k) || hasKey(handled, k) {
+				return nil
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("prune the tickets-by-update index: %w", err)
+	}
+	return nil
 }
 
 // rebuildHandledTimeIndex builds the handled-by-time index from the handled

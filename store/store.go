@@ -39,6 +39,9 @@ var (
 	bucketDeliveries       = []byte("deliveries")         // be(noticeID)‖be(userID) → delivery
 	bucketDeliveriesByUser = []byte("deliveries_by_user") // be(userID)‖be(noticeID) → empty
 	bucketTicketMessages   = []byte("ticket_messages")    // be(chatID)‖be(messageID) → be(ticketID)
+	// be(updateID) → be(ticketID): the ticket an update opened, so a replay
+	// of that update finds it instead of opening another (desk.go).
+	bucketTicketsByUpdate = []byte("tickets_by_update")
 
 	// Retention (retention.go).
 	bucketTicketsClosed   = []byte("tickets_closed")   // be(closedAtUnixNano)‖be(id) → empty
@@ -49,7 +52,7 @@ var (
 		bucketInboxPending, bucketInboxHandled, bucketInboxHandledByTime,
 		bucketTickets, bucketTicketsOpen, bucketTicketsByUser, bucketTicketReminders,
 		bucketAudit, bucketAuditHeads, bucketConsents, bucketRestrictions, bucketHolds,
-		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser, bucketTicketMessages,
+		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser, bucketTicketMessages, bucketTicketsByUpdate,
 		bucketTicketsClosed, bucketInactiveNotices, bucketErasures,
 		// AI aggregator (conversations.go, usage.go).
 		bucketAISettings, bucketAITurns, bucketAIUsage, bucketAIUsageSums,

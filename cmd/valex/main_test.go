@@ -68,8 +68,15 @@ func startAppAt(t *testing.T, tweak func(*Config), clock valex.Clock) *app {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { emu.Close() })
+	return startAppOn(t, emu, t.TempDir(), tweak, clock)
+}
+
+// startAppOn starts the real Main on emu with its data in dataDir: a second
+// call on the same emulator and directory is a restart.
+func startAppOn(t *testing.T, emu *bottest.Server, dataDir string, tweak func(*Config), clock valex.Clock) *app {
+	t.Helper()
 	cfg := Defaults()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = dataDir
 	cfg.Telegram.Token = emu.Token()
 	cfg.Telegram.APIURL = emu.URL()
 	cfg.Telegram.PollTimeout = Duration{time.Second}
