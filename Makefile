@@ -18,10 +18,11 @@ run: build
 test:
 	$(GO) test -race -count=1 ./...
 
-# Go benchmarks, then the load run against the Bot API emulator (figures in docs/BENCHMARKS.md).
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
-	$(GO) run ./cmd/valexbench
+# Go benchmarks (5 runs each), then the load run of the real binary against the
+# Bot API emulator beside a concurrent bare tgbotapi floor (figures in docs/BENCHMARKS.md).
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./...
+	$(GO) run ./cmd/valexbench -valex $(BIN) -count 5
 
 lint:
 	$(GO) vet ./...

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -104,6 +105,8 @@ type DB struct {
 	swept int // keyless users erased by Open
 
 	holds holds // credits held by AI calls in flight (wallet.go)
+
+	commits atomic.Int64 // write transactions committed: each is an fsync
 }
 
 // view runs fn in a read transaction.
@@ -117,8 +120,16 @@ func (db *DB) view(fn func(*bbolt.Tx) error) error {
 func (db *DB) update(fn func(*bbolt.Tx) error) error {
 	db.swap.RLock()
 	defer db.swap.RUnlock()
-	return db.bolt.Update(fn)
+	err := db.bolt.Update(fn)
+	if err == nil {
+		db.commits.Add(1)
+	}
+	return err
 }
+
+// Commits returns how many write transactions the store has committed since
+// it was opened (each one is a disk sync): a metric for the write path.
+func (db *DB) Commits() int64 { return db.commits.Load() }
 
 // Open opens (creating if needed) the store file at path, creates every
 // bucket and brings the schema up to date.

@@ -49,6 +49,7 @@ func (m *Main) openMonitor() error {
 	mon.Gauge("valex_outbox_backlog", func() float64 { return float64(m.Outbox.Stats().Backlog) })
 	mon.Gauge("valex_outbox_permanent_errors_total", func() float64 { return float64(m.Outbox.Stats().Permanent) })
 	mon.Gauge("valex_outbox_given_up_total", func() float64 { return float64(m.Outbox.Stats().GaveUp) })
+	mon.Gauge("valex_store_commits_total", func() float64 { return float64(m.DB.Commits()) })
 	mon.Gauge("valex_store_file_bytes", func() float64 { s, _ := m.DB.Stats(); return float64(s.FileSize) })
 	mon.Gauge("valex_store_free_bytes", func() float64 { s, _ := m.DB.Stats(); return float64(s.FreeBytes) })
 	for _, st := range []valex.RequestStatus{valex.StatusNew, valex.StatusInProgress, valex.StatusWaitingUser, valex.StatusOnHold} {

@@ -51,7 +51,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 	_, text := httpGet(t, a, "/metrics")
 	for _, name := range []string{
 		"valex_build_info", "valex_updates_received_total", "valex_updates_handled_total", "valex_handler_duration_seconds_bucket",
-		"valex_inbox_pending", "valex_outbox_calls_total", "valex_outbox_429_total", "valex_outbox_retries_total", "valex_outbox_backlog", "valex_outbox_permanent_errors_total", "valex_outbox_given_up_total",
+		"valex_inbox_pending", "valex_outbox_calls_total", "valex_outbox_429_total", "valex_outbox_retries_total", "valex_outbox_backlog", "valex_outbox_permanent_errors_total", "valex_outbox_given_up_total", "valex_store_commits_total",
 		"valex_ai_calls_total", "valex_ai_call_duration_seconds_bucket", "valex_ai_cost_credits_total",
 		"valex_tickets_open", "valex_tickets_overdue", "valex_job_runs_total", "valex_job_failures_total",
 		"valex_store_file_bytes", "valex_store_free_bytes", "valex_getupdates_failures_total",

@@ -1,10 +1,22 @@
-// Command valexbench is the load run of `make bench`: it pushes updates
-// through the whole bot pipeline against the Bot API emulator and prints
-// throughput, CPU per update and reply latency, next to a bare tgbotapi echo
-// loop as the floor.
+// Command valexbench is the load run of `make bench`. Every figure compares
+// like with like, in the same run:
 //
-// The emulator runs in a child process for the throughput runs, so the CPU
-// figures are the bot's own (getrusage of this process), not the emulator's.
+//   - floor: a concurrent bare tgbotapi echo loop (one getUpdates loop, as
+//     many senders as chats), in a child process;
+//   - valex: the real `valex run` binary in a child process — store and
+//     key store, user lookup, abuse limiter, router with every route,
+//     translations, the desk's look at private text — answering /help, with
+//     pacing off so both run as fast as they can;
+//   - paced: the same binary with Telegram's pacing on, fed 30 updates a
+//     second: CPU per update and store commits per second (from its
+//     /metrics);
+//   - slow chats: the bot core in this process with a handler that sleeps a
+//     second, 500 chats at once: reply latency.
+//
+// The Bot API emulator runs in this process; CPU is read from the child's
+// /proc/PID/stat over the measured window only (start-up and shutdown are
+// left out for both). Each throughput run is repeated -count times and
+// reported as the median with the min–max.
 package main
 
 import (
@@ -13,13 +25,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,194 +42,319 @@ import (
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
 	"github.com/valex-ai/valex/bot/bottest"
-	"github.com/valex-ai/valex/bot/tghtml"
 	"github.com/valex-ai/valex/locales"
 	"github.com/valex-ai/valex/store"
 )
 
+const benchToken = "123456789:BENCH-emulator-token-0000000000"
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "emulate" {
-		if err := emulate(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "valexbench emulate:", err)
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		if err := floorChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "valexbench floor:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	n := flag.Int("n", 20000, "updates per throughput run")
-	chats := flag.Int("chats", 200, "chats the updates are spread over")
+	valexBin := flag.String("valex", "bin/valex", "the valex binary to measure (make bench builds it)")
+	n := flag.Int("n", 10000, "updates per throughput run")
+	chats := flag.Int("chats", 200, "chats the updates are spread over (and the floor's senders)")
+	count := flag.Int("count", 5, "runs of each throughput measurement")
+	paced := flag.Duration("paced", 20*time.Second, "length of the paced run (30 updates/s)")
 	slow := flag.Int("slow", 500, "chats in the slow-handler run (handler sleeps 1s)")
 	flag.Parse()
-	if err := bench(*n, *chats, *slow); err != nil {
+	if err := bench(*valexBin, *n, *chats, *count, *paced, *slow); err != nil {
 		fmt.Fprintln(os.Stderr, "valexbench:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(n, chats, slow int) error {
-	fmt.Printf("valexbench: %d updates over %d chats, GOMAXPROCS=%d, %s/%s\n", n, chats, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
-	floor, err := throughput(n, chats, func(ctx context.Context, url, token string) error {
-		return bottest.EchoFloor(ctx, url, token, n)
-	})
+func bench(valexBin string, n, chats, count int, paced time.Duration, slow int) error {
+	valexBin, err := filepath.Abs(valexBin)
 	if err != nil {
-		return fmt.Errorf("floor: %w", err)
+		return err
 	}
-	pipe, err := throughput(n, chats, func(ctx context.Context, url, token string) error {
-		return echoPipeline(ctx, url, token, n)
-	})
+	if _, err := os.Stat(valexBin); err != nil {
+		return fmt.Errorf("%w (build it first: make build)", err)
+	}
+	fmt.Printf("valexbench: %d updates over %d chats, %d runs each, GOMAXPROCS=%d, %d CPUs, %s/%s\n",
+		n, chats, count, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	var floor, pipe []result
+	for i := 0; i < count; i++ { // alternated, so drift on the machine hits both
+		f, err := throughput("floor", valexBin, n, chats)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		p, err := throughput("valex", valexBin, n, chats)
+		if err != nil {
+			return fmt.Errorf("valex: %w", err)
+		}
+		floor, pipe = append(floor, f), append(pipe, p)
+		fmt.Printf("  run %d: floor %.0f/s %.1f µs, valex %.0f/s %.1f µs\n", i+1, f.rate, f.cpuPerUpdate, p.rate, p.cpuPerUpdate)
+	}
+	pr, err := pacedRun(valexBin, paced)
 	if err != nil {
-		return fmt.Errorf("pipeline: %w", err)
+		return fmt.Errorf("paced: %w", err)
 	}
-	p50, p99, max, err := slowChats(slow)
+	p50, p99, worst, err := slowChats(slow)
 	if err != nil {
 		return fmt.Errorf("slow chats: %w", err)
 	}
 	fmt.Println()
-	fmt.Printf("%-34s %12s %16s\n", "run", "updates/s", "CPU µs/update")
-	fmt.Printf("%-34s %12.0f %16.1f\n", "floor: bare tgbotapi echo loop", floor.rate, floor.cpuPerUpdate)
-	fmt.Printf("%-34s %12.0f %16.1f\n", "valex pipeline, echo handler", pipe.rate, pipe.cpuPerUpdate)
-	fmt.Printf("pipeline CPU / floor CPU: %.2fx (target ≤ 2x); pipeline rate target ≥ 2000/s\n", pipe.cpuPerUpdate/floor.cpuPerUpdate)
-	fmt.Printf("%d chats, handler sleeps 1s: reply p50 %s, p99 %s, max %s (target p99 < 1.5s)\n",
-		slow, p50.Round(time.Millisecond), p99.Round(time.Millisecond), max.Round(time.Millisecond))
+	fmt.Printf("%-44s %22s %22s\n", "run (median, min–max)", "updates/s", "CPU µs/update")
+	fmt.Printf("%-44s %22s %22s\n", "floor: concurrent bare tgbotapi echo", stat(floor, rate), stat(floor, cpu))
+	fmt.Printf("%-44s %22s %22s\n", "valex run, /help, pacing off", stat(pipe, rate), stat(pipe, cpu))
+	ratios := make([]result, len(floor))
+	for i := range floor {
+		ratios[i] = result{rate: pipe[i].rate / floor[i].rate, cpuPerUpdate: pipe[i].cpuPerUpdate / floor[i].cpuPerUpdate}
+	}
+	fmt.Printf("valex / floor, same run: CPU %s (target ≤ 1.2×), rate %s (target ≥ 0.8×)\n", statX(ratios, cpu), statX(ratios, rate))
+	fmt.Printf("paced 30 updates/s for %s: %.0f updates, CPU %.0f µs/update (target ≤ 600), %.1f store commits/s (target ≤ 40), %.2f commits/update\n",
+		paced, pr.updates, pr.cpuPerUpdate, pr.commitsPerSec, pr.commitsPerSec*paced.Seconds()/pr.updates)
+	fmt.Printf("%d chats, handler sleeps 1s (bot core in-process): reply p50 %s, p99 %s, max %s (target p99 < 1.5s)\n",
+		slow, p50.Round(time.Millisecond), p99.Round(time.Millisecond), worst.Round(time.Millisecond))
 	return nil
 }
 
 type result struct {
 	rate         float64 // updates per second
-	cpuPerUpdate float64 // microseconds of this process's CPU per update
+	cpuPerUpdate float64 // microseconds of the child's CPU per update
 }
 
-// throughput starts an emulator child preloaded with n updates and measures
-// run, which must return once it has answered all of them.
-func throughput(n, chats int, run func(ctx context.Context, url, token string) error) (result, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return result{}, err
-	}
-	cmd := exec.Command(self, "emulate", strconv.Itoa(n), strconv.Itoa(chats))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return result{}, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return result{}, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return result{}, err
-	}
-	defer func() { stdin.Close(); cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		return result{}, fmt.Errorf("emulator did not start: %w", err)
-	}
-	url, token, _ := strings.Cut(strings.TrimSpace(line), " ")
+func rate(r result) float64 { return r.rate }
+func cpu(r result) float64  { return r.cpuPerUpdate }
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	runtime.GC()
-	cpu0, t0 := cpuTime(), time.Now()
-	if err := run(ctx, url, token); err != nil {
-		return result{}, err
-	}
-	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
-	return result{rate: float64(n) / elapsed.Seconds(), cpuPerUpdate: float64(cpu.Microseconds()) / float64(n)}, nil
+// stat is "median (min–max)" of one field.
+func stat(rs []result, f func(result) float64) string {
+	med, lo, hi := spread(rs, f)
+	return fmt.Sprintf("%.0f (%.0f–%.0f)", med, lo, hi)
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+func statX(rs []result, f func(result) float64) string {
+	med, lo, hi := spread(rs, f)
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", med, lo, hi)
 }
 
-// emulate is the child: an emulator holding n text updates, serving until
-// its stdin closes.
-func emulate(args []string) error {
-	if len(args) != 2 {
-		return fmt.Errorf("usage: emulate N CHATS")
+func spread(rs []result, f func(result) float64) (med, lo, hi float64) {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
 	}
-	n, _ := strconv.Atoi(args[0])
-	chats, _ := strconv.Atoi(args[1])
-	emu, err := bottest.New(bottest.Options{Token: "123456789:BENCH-emulator-token-0000000000"})
+	sort.Float64s(v)
+	return v[len(v)/2], v[0], v[len(v)-1]
+}
+
+// child is a process under measurement, talking to emu.
+type child struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	metrics string // the valex child's /metrics URL, "" for the floor
+	dir     string
+}
+
+// startChild starts the floor or the valex binary against emu and waits
+// until it polls.
+func startChild(kind, valexBin string, emu *bottest.Server, n, chats int, pace bool) (*child, error) {
+	dir, err := os.MkdirTemp("", "valexbench-*")
 	if err != nil {
-		return err
+		return nil, err
+	}
+	c := &child{dir: dir}
+	switch kind {
+	case "floor":
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		c.cmd = exec.Command(self, "floor", emu.URL(), emu.Token(), strconv.Itoa(n), strconv.Itoa(chats))
+	default:
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		toml := fmt.Sprintf("[telegram]\nconcurrency = 1024\nuser_messages_per_minute = 0\n[telegram.pace]\ndisabled = %v\n", !pace)
+		if err := os.WriteFile(filepath.Join(dir, "valex.toml"), []byte(toml), 0o600); err != nil {
+			return nil, err
+		}
+		c.metrics = "http://" + port + "/metrics"
+		c.cmd = exec.Command(valexBin, "run")
+		c.cmd.Env = append(os.Environ(),
+			"VALEX_CONFIG="+filepath.Join(dir, "valex.toml"),
+			"VALEX_DATA_DIR="+filepath.Join(dir, "data"),
+			"VALEX_TELEGRAM_TOKEN="+emu.Token(),
+			"VALEX_TELEGRAM_API_URL="+emu.URL(),
+			"VALEX_HTTP_ADDR="+port,
+			"VALEX_LOG_LEVEL=error",
+		)
+	}
+	c.cmd.Stderr = os.Stderr
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !emu.Polling() {
+		if time.Now().After(deadline) {
+			c.stop()
+			return nil, fmt.Errorf("%s never polled", kind)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return c, nil
+}
+
+// stop ends the child (SIGTERM for valex, stdin closed for the floor) and
+// removes its data.
+func (c *child) stop() {
+	_ = c.stdin.Close()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.cmd.Wait()
+	_ = os.RemoveAll(c.dir)
+}
+
+// throughput measures one run: n text updates over chats, answered as fast
+// as the child can.
+func throughput(kind, valexBin string, n, chats int) (result, error) {
+	emu, err := bottest.New(bottest.Options{Token: benchToken})
+	if err != nil {
+		return result{}, err
 	}
 	defer emu.Close()
 	emu.SetRecord(false)
+	c, err := startChild(kind, valexBin, emu, n, chats, false)
+	if err != nil {
+		return result{}, err
+	}
+	defer c.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cpu0, t0 := procCPU(c.cmd.Process.Pid), time.Now()
 	for i := 0; i < n; i++ {
 		u := bottest.User{ID: int64(100000 + i%chats), FirstName: "bench", LanguageCode: "en"}
-		emu.SendText(bottest.PrivateChat(u), u, "hello "+strconv.Itoa(i))
+		emu.SendText(bottest.PrivateChat(u), u, "/help")
 	}
-	fmt.Println(emu.URL(), emu.Token())
-	_, err = io.Copy(io.Discard, os.Stdin) // until the parent closes it
+	if err := emu.WaitCalls(ctx, "sendMessage", n); err != nil {
+		return result{}, err
+	}
+	elapsed, cpu1 := time.Since(t0), procCPU(c.cmd.Process.Pid)
+	if got := emu.Count("sendMessage"); got > n {
+		return result{}, fmt.Errorf("%d messages for %d updates: not one answer each", got, n)
+	}
+	return result{rate: float64(n) / elapsed.Seconds(), cpuPerUpdate: float64((cpu1 - cpu0).Microseconds()) / float64(n)}, nil
+}
+
+type pacedResult struct {
+	updates       float64
+	cpuPerUpdate  float64
+	commitsPerSec float64
+}
+
+// pacedRun feeds the valex child 30 updates a second over 600 chats (each
+// chat once every 20 s, within Telegram's per-chat limit) with pacing on.
+func pacedRun(valexBin string, d time.Duration) (pacedResult, error) {
+	const perSecond, chats = 30, 600
+	emu, err := bottest.New(bottest.Options{Token: benchToken})
+	if err != nil {
+		return pacedResult{}, err
+	}
+	defer emu.Close()
+	emu.SetRecord(false)
+	c, err := startChild("valex", valexBin, emu, 0, chats, true)
+	if err != nil {
+		return pacedResult{}, err
+	}
+	defer c.stop()
+	commits0, err := metric(c.metrics, "valex_store_commits_total")
+	if err != nil {
+		return pacedResult{}, err
+	}
+	cpu0, t0 := procCPU(c.cmd.Process.Pid), time.Now()
+	tick := time.NewTicker(time.Second / perSecond)
+	n := 0
+	for time.Since(t0) < d {
+		<-tick.C
+		u := bottest.User{ID: int64(200000 + n%chats), FirstName: "paced", LanguageCode: "en"}
+		emu.SendText(bottest.PrivateChat(u), u, "/help")
+		n++
+	}
+	tick.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := emu.WaitCalls(ctx, "sendMessage", n); err != nil {
+		return pacedResult{}, err
+	}
+	elapsed, cpu1 := time.Since(t0), procCPU(c.cmd.Process.Pid)
+	commits1, err := metric(c.metrics, "valex_store_commits_total")
+	if err != nil {
+		return pacedResult{}, err
+	}
+	return pacedResult{
+		updates:       float64(n),
+		cpuPerUpdate:  float64((cpu1 - cpu0).Microseconds()) / float64(n),
+		commitsPerSec: (commits1 - commits0) / elapsed.Seconds(),
+	}, nil
+}
+
+// floorChild runs the floor against the emulator at args[0] and stays up
+// until its stdin closes, so it is measured like the valex child.
+func floorChild(args []string) error {
+	if len(args) != 4 {
+		return fmt.Errorf("usage: floor URL TOKEN N WORKERS")
+	}
+	n, _ := strconv.Atoi(args[2])
+	workers, _ := strconv.Atoi(args[3])
+	if err := bottest.EchoFloor(context.Background(), args[0], args[1], n, workers); err != nil {
+		return err
+	}
+	_, err := io.Copy(io.Discard, os.Stdin)
 	return err
 }
 
-// echoPipeline runs the real bot core (client, durable inbox in bbolt,
-// dispatcher, router with middleware, outbox) with an echo handler until it
-// has answered n updates.
-func echoPipeline(ctx context.Context, url, token string, n int) error {
-	dir, err := os.MkdirTemp("", "valexbench-*")
+// procCPU is the user+system CPU a process has used, from /proc (clock ticks
+// of 10 ms: runs are long enough for that to be fine).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return err
+		return 0
 	}
-	defer os.RemoveAll(dir)
-	db, err := store.Open(dir+"/valex.db", store.Options{})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	var answered atomic.Int64
-	done := make(chan struct{})
-	b, err := newBot(ctx, db, url, token, func(ctx context.Context, out *bot.Outbox, r *bot.Request) error {
-		_, err := out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: tghtml.Escape(r.Text)})
-		if answered.Add(1) == int64(n) {
-			close(done)
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(runCtx) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		stop()
-		<-runErr
-		return fmt.Errorf("answered %d of %d: %w", answered.Load(), n, ctx.Err())
-	}
-	stop()
-	return <-runErr
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
-type echoFunc func(ctx context.Context, out *bot.Outbox, r *bot.Request) error
+// metric reads one unlabelled series from a Prometheus text endpoint.
+func metric(url, name string) (float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s", url, name)
+}
 
-func newBot(ctx context.Context, db *store.DB, url, token string, h echoFunc) (*bot.Bot, error) {
-	client, err := bot.NewClient(ctx, url, token, nil)
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	tr, err := locales.Load()
-	if err != nil {
-		return nil, err
-	}
-	log := zerolog.Nop()
-	out := bot.NewOutbox(client, bot.OutboxConfig{Pace: bot.PaceConfig{Disabled: true}}, log)
-	rt := bot.NewRouter(bot.NewSigner([]byte(token)))
-	rt.Use(bot.Recover(), bot.Logging(log, valex.Pseudonymizer{}), bot.Identity(
-		func(context.Context, bot.From) string { return "en" },
-		func(int64) valex.Role { return valex.RoleUser }))
-	rt.On(bot.KindText, func(ctx context.Context, r *bot.Request) error { return h(ctx, out, r) })
-	return bot.New(client, out, db, rt, tr, valex.SystemClock{}, log, bot.Config{PollTimeout: time.Second}), nil
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // slowChats measures reply times when every handler takes a second: 500
 // chats each send one message at the same moment.
-func slowChats(chats int) (p50, p99, max time.Duration, err error) {
-	emu, err := bottest.New(bottest.Options{Token: "123456789:BENCH-emulator-token-0000000000"})
+func slowChats(chats int) (p50, p99, worst time.Duration, err error) {
+	emu, err := bottest.New(bottest.Options{Token: benchToken})
 	if err != nil {
 		return
 	}
@@ -232,14 +371,26 @@ func slowChats(chats int) (p50, p99, max time.Duration, err error) {
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	b, err := newBot(ctx, db, emu.URL(), emu.Token(), func(ctx context.Context, out *bot.Outbox, r *bot.Request) error {
+	client, err := bot.NewClient(ctx, emu.URL(), emu.Token(), nil)
+	if err != nil {
+		return
+	}
+	tr, err := locales.Load()
+	if err != nil {
+		return
+	}
+	log := zerolog.Nop()
+	out := bot.NewOutbox(client, bot.OutboxConfig{Pace: bot.PaceConfig{Disabled: true}}, log)
+	rt := bot.NewRouter(bot.NewSigner([]byte(emu.Token())))
+	rt.Use(bot.Recover(), bot.Logging(log, valex.Pseudonymizer{}), bot.Identity(
+		func(context.Context, bot.From) string { return "en" },
+		func(int64) valex.Role { return valex.RoleUser }))
+	rt.On(bot.KindText, func(ctx context.Context, r *bot.Request) error {
 		time.Sleep(time.Second)
 		_, err := out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: "done"})
 		return err
 	})
-	if err != nil {
-		return
-	}
+	b := bot.New(client, out, db, rt, tr, valex.SystemClock{}, log, bot.Config{PollTimeout: time.Second})
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go b.Run(runCtx)
