@@ -39,50 +39,72 @@ const appendFill = 0.9
 // mark and returns the entries it stored, in batch order. The returned
 // entries share their payloads with batch.
 func (db *DB) InboxAdd(batch []InboxEntry) (added []InboxEntry, err error) {
-	if len(batch) == 0 {
+	return db.InboxAddDone(batch, nil, time.Time{})
+}
+
+// InboxAddDone is InboxAdd and InboxDone(done, at) in one transaction: the
+// poller's commit of a new batch takes along the ids handled since the last
+// one, so a steady trickle of updates costs one disk sync each, not two. An
+// id of done that is already handled is ignored here (InboxDone reports it).
+func (db *DB) InboxAddDone(batch []InboxEntry, done []int, at time.Time) (added []InboxEntry, err error) {
+	if len(batch) == 0 && len(done) == 0 {
 		return nil, nil
 	}
 	// bbolt needs keys to stay valid until commit: one buffer for all of them.
 	keys := make([]byte, 8*len(batch))
+	buf := make([]byte, 32*len(done))
 	err = db.update(func(tx *bbolt.Tx) error {
-		mark, err := getUint64(tx, keyInboxHighWater)
-		if err != nil {
+		var err error
+		if added, err = db.addTx(tx, batch, keys); err != nil {
 			return err
 		}
-		pending := tx.Bucket(bucketInboxPending)
-		pending.FillPercent = appendFill
-		added = make([]InboxEntry, 0, len(batch))
-		top := mark
-		for i, e := range batch {
-			if e.ID <= 0 || uint64(e.ID) <= mark {
-				continue
-			}
-			key := keys[8*i : 8*i+8 : 8*i+8]
-			binary.BigEndian.PutUint64(key, uint64(e.ID))
-			// Telegram sends ids in ascending order, so this lookup only
-			// runs for a repeat (or out-of-order id) within the batch.
-			if uint64(e.ID) <= top && hasKey(pending, key) {
-				continue
-			}
-			v, err := db.sealInbox(e)
-			if err != nil {
-				return fmt.Errorf("update %d: %w", e.ID, err)
-			}
-			if err := pending.Put(key, v); err != nil {
-				return fmt.Errorf("update %d: %w", e.ID, err)
-			}
-			added = append(added, e)
-			top = max(top, uint64(e.ID))
-		}
-		if top == mark {
-			return nil
-		}
-		return putUint64(tx, keyInboxHighWater, top)
+		_, err = doneTx(tx, done, at, buf)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("inbox add: %w", err)
 	}
 	return added, nil
+}
+
+// addTx is InboxAdd's transaction; keys holds 8 bytes per entry of batch.
+func (db *DB) addTx(tx *bbolt.Tx, batch []InboxEntry, keys []byte) ([]InboxEntry, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	mark, err := getUint64(tx, keyInboxHighWater)
+	if err != nil {
+		return nil, err
+	}
+	pending := tx.Bucket(bucketInboxPending)
+	pending.FillPercent = appendFill
+	added := make([]InboxEntry, 0, len(batch))
+	top := mark
+	for i, e := range batch {
+		if e.ID <= 0 || uint64(e.ID) <= mark {
+			continue
+		}
+		key := keys[8*i : 8*i+8 : 8*i+8]
+		binary.BigEndian.PutUint64(key, uint64(e.ID))
+		// Telegram sends ids in ascending order, so this lookup only
+		// runs for a repeat (or out-of-order id) within the batch.
+		if uint64(e.ID) <= top && hasKey(pending, key) {
+			continue
+		}
+		v, err := db.sealInbox(e)
+		if err != nil {
+			return nil, fmt.Errorf("update %d: %w", e.ID, err)
+		}
+		if err := pending.Put(key, v); err != nil {
+			return nil, fmt.Errorf("update %d: %w", e.ID, err)
+		}
+		added = append(added, e)
+		top = max(top, uint64(e.ID))
+	}
+	if top == mark {
+		return added, nil
+	}
+	return added, putUint64(tx, keyInboxHighWater, top)
 }
 
 // InboxHighWater returns the largest update id ever stored, 0 if none.
@@ -149,40 +171,11 @@ func (db *DB) InboxDone(ids []int, at time.Time) error {
 	// Keys and values must stay valid until commit: one buffer for all
 	// (16 bytes of handled-log key and value, 16 of index key, per id).
 	buf := make([]byte, 32*len(ids))
-	nanos := uint64(unixNano(at))
 	var again []int
 	err := db.update(func(tx *bbolt.Tx) error {
-		handled := tx.Bucket(bucketInboxHandled)
-		handled.FillPercent = appendFill
-		byTime := tx.Bucket(bucketInboxHandledByTime)
-		byTime.FillPercent = appendFill
-		// One cursor per bucket, reused for every id: Bucket.Get and
-		// Bucket.Delete would each build a new cursor and allocate.
-		pending := tx.Bucket(bucketInboxPending).Cursor()
-		seen := handled.Cursor()
-		again = again[:0]
-		for i, id := range ids {
-			key := buf[32*i : 32*i+8 : 32*i+8]
-			val := buf[32*i+8 : 32*i+16 : 32*i+16]
-			binary.BigEndian.PutUint64(key, uint64(id))
-			binary.BigEndian.PutUint64(val, nanos)
-			if k, _ := pending.Seek(key); bytes.Equal(k, key) {
-				if err := pending.Delete(); err != nil {
-					return fmt.Errorf("update %d: %w", id, err)
-				}
-			}
-			if k, _ := seen.Seek(key); bytes.Equal(k, key) {
-				again = append(again, id)
-				continue
-			}
-			if err := handled.Put(key, val); err != nil {
-				return fmt.Errorf("update %d: %w", id, err)
-			}
-			if err := byTime.Put(handledTimeKey(buf[32*i+16:32*i+32:32*i+32], nanos, uint64(id)), nil); err != nil {
-				return fmt.Errorf("update %d: %w", id, err)
-			}
-		}
-		return nil
+		var err error
+		again, err = doneTx(tx, ids, at, buf)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("inbox done: %w", err)
@@ -191,6 +184,45 @@ func (db *DB) InboxDone(ids []int, at time.Time) error {
 		return fmt.Errorf("inbox done: updates %v: %w", again, ErrAlreadyHandled)
 	}
 	return nil
+}
+
+// doneTx is InboxDone's transaction; buf holds 32 bytes per id. It returns
+// the ids that were handled already.
+func doneTx(tx *bbolt.Tx, ids []int, at time.Time, buf []byte) (again []int, err error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	nanos := uint64(unixNano(at))
+	handled := tx.Bucket(bucketInboxHandled)
+	handled.FillPercent = appendFill
+	byTime := tx.Bucket(bucketInboxHandledByTime)
+	byTime.FillPercent = appendFill
+	// One cursor per bucket, reused for every id: Bucket.Get and
+	// Bucket.Delete would each build a new cursor and allocate.
+	pending := tx.Bucket(bucketInboxPending).Cursor()
+	seen := handled.Cursor()
+	for i, id := range ids {
+		key := buf[32*i : 32*i+8 : 32*i+8]
+		val := buf[32*i+8 : 32*i+16 : 32*i+16]
+		binary.BigEndian.PutUint64(key, uint64(id))
+		binary.BigEndian.PutUint64(val, nanos)
+		if k, _ := pending.Seek(key); bytes.Equal(k, key) {
+			if err := pending.Delete(); err != nil {
+				return nil, fmt.Errorf("update %d: %w", id, err)
+			}
+		}
+		if k, _ := seen.Seek(key); bytes.Equal(k, key) {
+			again = append(again, id)
+			continue
+		}
+		if err := handled.Put(key, val); err != nil {
+			return nil, fmt.Errorf("update %d: %w", id, err)
+		}
+		if err := byTime.Put(handledTimeKey(buf[32*i+16:32*i+32:32*i+32], nanos, uint64(id)), nil); err != nil {
+			return nil, fmt.Errorf("update %d: %w", id, err)
+		}
+	}
+	return again, nil
 }
 
 // InboxHandled calls fn for every entry of the handled log in id order. fn

@@ -441,3 +441,33 @@ func TestInboxPruneIndexBackfilled(t *testing.T) {
 		t.Fatalf("handled = %v, want [3]", got)
 	}
 }
+
+// The poller's commit takes the handled ids along: one transaction stores
+// the new batch and marks the earlier updates handled.
+func TestInboxAddDoneIsOneCommit(t *testing.T) {
+	db := openTest(t, nil)
+	if _, err := db.InboxAdd(entries(1, 2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Commits()
+	added, err := db.InboxAddDone(entries(4, 5), []int{1, 2}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Commits() - before; got != 1 {
+		t.Fatalf("%d commits, want 1", got)
+	}
+	if got := ids(added); !slices.Equal(got, []int{4, 5}) {
+		t.Fatalf("added %v", got)
+	}
+	pending, err := db.InboxPending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(pending); !slices.Equal(got, []int{3, 4, 5}) {
+		t.Fatalf("pending %v, want [3 4 5]", got)
+	}
+	if got := handledIDs(t, db); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("handled %v, want [1 2]", got)
+	}
+}
