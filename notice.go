@@ -29,15 +29,25 @@ const (
 	DeliveryBlocked   DeliveryStatus = "blocked"   // the user blocked the bot or the chat is gone
 	DeliveryFailed    DeliveryStatus = "failed"    // any other error after the outbox's retries
 	DeliverySkipped   DeliveryStatus = "skipped"   // not sent: no marketing consent at send time
+	// DeliveryUncertain: the bot stopped while the message was on its way,
+	// so whether Telegram took it is unknown. It is not sent again: a
+	// notice twice is worse than a notice the admin knows may be missing.
+	DeliveryUncertain DeliveryStatus = "uncertain"
 )
 
-// DeliveryStatuses lists every status. Read-only.
-var DeliveryStatuses = []DeliveryStatus{DeliveryDelivered, DeliveryBlocked, DeliveryFailed, DeliverySkipped}
+// DeliverySending is a claim, not an outcome: the user's message is about
+// to go or on its way. The broadcast replaces it with the outcome; a claim
+// a crash left becomes DeliveryUncertain when the broadcast resumes.
+const DeliverySending DeliveryStatus = "sending"
 
-// Valid reports whether s is a known delivery status.
+// DeliveryStatuses lists every outcome. Read-only.
+var DeliveryStatuses = []DeliveryStatus{DeliveryDelivered, DeliveryBlocked, DeliveryFailed, DeliverySkipped, DeliveryUncertain}
+
+// Valid reports whether s is an outcome a delivery is recorded with
+// (DeliverySending is a claim, recorded only by claiming).
 func (s DeliveryStatus) Valid() bool {
 	switch s {
-	case DeliveryDelivered, DeliveryBlocked, DeliveryFailed, DeliverySkipped:
+	case DeliveryDelivered, DeliveryBlocked, DeliveryFailed, DeliverySkipped, DeliveryUncertain:
 		return true
 	}
 	return false

@@ -62,7 +62,12 @@ type Bot struct {
 	log    zerolog.Logger
 	cfg    Config
 	disp   *Dispatcher
-	done   chan int
+	done   chan handled // updates to record as handled, for commitDone
+
+	mu     sync.Mutex    // guards the in-flight count (defer.go)
+	open   int           // updates dispatched and not finished
+	idle   chan struct{} // closed when open drops to 0 while a stop waits
+	sealed bool          // done is closed: updates finishing now stay pending
 
 	lastPoll     atomic.Int64 // unix nanoseconds of the last successful getUpdates
 	received     atomic.Int64
@@ -86,7 +91,7 @@ func New(client *Client, out *Outbox, inbox Inbox, router *Router, tr Translator
 	return &Bot{
 		client: client, out: out, inbox: inbox, router: router, tr: tr, clock: clock, log: log, cfg: cfg,
 		disp: NewDispatcher(cfg.Concurrency),
-		done: make(chan int, 4096),
+		done: make(chan handled, 4096),
 	}
 }
 
@@ -98,9 +103,13 @@ var ErrUnauthorized = errors.New("telegram refused the bot token")
 var ErrConflict = errors.New("another bot instance or a webhook is using this token: stop the other instance, or remove the webhook with valex run --delete-webhook")
 
 // Run replays the inbox, then polls until ctx is cancelled. On the way out it
-// stops polling, lets in-flight handlers finish for up to ShutdownTimeout,
-// and commits what was handled. Handlers run on a context that outlives ctx
-// by that deadline, so a reply being written when the stop came still goes out.
+// stops polling and gives the updates in flight — handlers and the work they
+// deferred (Request.Defer) — up to ShutdownTimeout to finish. Then it cancels
+// the handlers; deferred work is stopped by its owner on the same deadline.
+// What finished is committed as handled; the rest stays pending and is
+// handled again at the next start. Handlers run on a context that outlives
+// ctx by that deadline, so a reply being written when the stop came still
+// goes out.
 func (b *Bot) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -114,17 +123,19 @@ func (b *Bot) Run(ctx context.Context) error {
 		err = b.poll(ctx, work)
 	}
 
-	// Graceful stop: wait for handlers up to the deadline, then cancel them.
-	finished := make(chan struct{})
-	go func() { b.disp.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(b.cfg.ShutdownTimeout):
-		b.log.Warn().Int("chats", b.disp.Busy()).Msg("shutdown deadline passed, cancelling handlers")
+	// Graceful stop: wait for what is in flight up to the deadline, then
+	// cancel the handlers.
+	if !b.waitIdle(b.cfg.ShutdownTimeout) {
+		b.log.Warn().Int("chats", b.disp.Busy()).Int("updates", b.inFlight()).Msg("shutdown deadline passed, cancelling handlers")
 		cancelWork()
-		<-finished
+		b.disp.Wait()
+		// The owner of deferred work stops it on the same deadline and
+		// says how each piece ended: wait for that, briefly.
+		if !b.waitIdle(deferredSettle) {
+			b.log.Warn().Int("updates", b.inFlight()).Msg("deferred work still running after the shutdown deadline: its updates stay pending")
+		}
 	}
-	close(b.done)
+	b.seal()
 	committer.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil
@@ -238,10 +249,11 @@ func nextBackoff(d time.Duration) time.Duration {
 
 // dispatch parses an update and queues it behind its chat's earlier updates.
 func (b *Bot) dispatch(ctx context.Context, e InboxEntry) {
+	f := b.begin(e.ID)
 	u, err := parseUpdate(e.Payload, b.client.Self().Username)
 	if err != nil {
 		b.log.Error().Err(err).Int("update_id", e.ID).Msg("unreadable update skipped")
-		b.done <- e.ID
+		f.end(true)
 		return
 	}
 	key := u.ChatID
@@ -253,20 +265,20 @@ func (b *Bot) dispatch(ctx context.Context, e InboxEntry) {
 		// behind the user's chat (a long AI answer, say). Its key is its own.
 		key = math.MinInt64 + int64(u.ID)
 	}
-	b.disp.Dispatch(key, func() { b.process(ctx, u) })
+	b.disp.Dispatch(key, func() { b.process(ctx, u, f) })
 }
 
 // process runs one update through the router and answers its error, if any.
 // This is the one place where handler errors are logged and replied to.
-func (b *Bot) process(ctx context.Context, u *Update) {
+// The update is finished when the handler has returned and the work it
+// deferred has ended (defer.go); only then is it marked handled.
+func (b *Bot) process(ctx context.Context, u *Update, f *inflight) {
 	defer func() {
 		// An update whose handler was cut off by the shutdown deadline stays
 		// pending and is handled again at the next start.
-		if ctx.Err() == nil {
-			b.done <- u.ID
-		}
+		f.end(ctx.Err() == nil)
 	}()
-	r := &Request{Update: u, Lang: "en"}
+	r := &Request{Update: u, Lang: "en", flight: f}
 	err := b.safeHandle(ctx, r)
 	if err == nil {
 		if u.Kind == KindCallback {
@@ -310,12 +322,23 @@ func (b *Bot) safeHandle(ctx context.Context, r *Request) (err error) {
 	return b.router.Handle(ctx, r)
 }
 
+// handled is an update to record as handled. With committed set, the
+// commit is wanted at once and committed is closed after it: the end of
+// deferred work (an AI answer just shown) waits for it, because until then a
+// crash would replay the update and show the answer twice.
+type handled struct {
+	id        int
+	committed chan struct{}
+}
+
 // commitDone batches handled update ids into few inbox transactions, so the
 // per-update cost of durability is a share of one commit, not one commit.
+// An update waiting for its commit takes the ids already queued along.
 func (b *Bot) commitDone() {
 	tick := time.NewTicker(b.cfg.DoneFlush)
 	defer tick.Stop()
 	var ids []int
+	var waiting []chan struct{}
 	flush := func() {
 		if len(ids) == 0 {
 			return
@@ -323,21 +346,47 @@ func (b *Bot) commitDone() {
 		if err := b.inbox.InboxDone(ids, b.clock.Now()); err != nil {
 			b.log.Error().Err(err).Int("updates", len(ids)).Msg("record handled updates")
 		}
-		ids = ids[:0]
+		for _, c := range waiting {
+			close(c)
+		}
+		ids, waiting = ids[:0], waiting[:0]
 	}
 	for {
 		select {
-		case id, ok := <-b.done:
+		case h, ok := <-b.done:
 			if !ok {
 				flush()
 				return
 			}
-			ids = append(ids, id)
-			if len(ids) >= 512 {
+			ids = append(ids, h.id)
+			now := h.committed != nil
+			if now {
+				waiting = append(waiting, h.committed)
+				ids, waiting = b.takeQueued(ids, waiting)
+			}
+			if now || len(ids) >= 512 {
 				flush()
 			}
 		case <-tick.C:
 			flush()
+		}
+	}
+}
+
+// takeQueued appends what is already queued on b.done, without waiting.
+func (b *Bot) takeQueued(ids []int, waiting []chan struct{}) ([]int, []chan struct{}) {
+	for {
+		select {
+		case h, ok := <-b.done:
+			if !ok {
+				return ids, waiting // commitDone sees the close on its next receive
+			}
+			ids = append(ids, h.id)
+			if h.committed != nil {
+				waiting = append(waiting, h.committed)
+			}
+		default:
+			return ids, waiting
 		}
 	}
 }

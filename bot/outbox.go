@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,11 @@ type OutboxConfig struct {
 	FloodDeadline time.Duration
 	// Pseudonyms stand for private chats (= users) in log lines.
 	Pseudonyms valex.Pseudonymizer
+	// PaidBroadcast makes Broadcast's messages Telegram paid broadcasts
+	// (allow_paid_broadcast): up to Pace.PaidPerSec a second instead of
+	// the global limit, for 0.1 Stars a message above the free limit,
+	// taken from the bot's balance.
+	PaidBroadcast bool
 }
 
 // Outbox is the single way out to Telegram: every outgoing call is paced,
@@ -269,6 +275,112 @@ func (o *Outbox) SetCommands(ctx context.Context, lang string, cmds []Command) e
 	return err
 }
 
+// ErrNotSent marks a broadcast message that never left: its context ended
+// while it waited for its turn, before any attempt other than ones
+// Telegram refused with 429. A message stopped after an attempt may have
+// reached the user, and its error does not carry ErrNotSent.
+var ErrNotSent = errors.New("not sent")
+
+// PaidBroadcasts reports whether Broadcast sends paid broadcasts.
+func (o *Outbox) PaidBroadcasts() bool { return o.cfg.PaidBroadcast }
+
+// Broadcast sends one user their copy of a broadcast (a notice to every
+// user), split like Send. It yields to everything else: it takes only the
+// global limit's spare capacity, so a reply never queues behind a
+// broadcast's thousands of messages. Paid broadcasts (PaidBroadcast) carry
+// allow_paid_broadcast and are paced at Pace.PaidPerSec instead, leaving
+// the global limit to replies. An error wrapping ErrNotSent means the
+// message surely did not go out.
+func (o *Outbox) Broadcast(ctx context.Context, m Message) (int, error) {
+	parts := tghtml.Split(m.Text, tghtml.MaxMessageLen)
+	if len(parts) == 0 {
+		return 0, errors.New("broadcast: empty message")
+	}
+	ln := laneBroadcast
+	if o.cfg.PaidBroadcast {
+		ln = lanePaid
+	}
+	var last int
+	for i, part := range parts {
+		bm := broadcastMessage{ChatID: m.ChatID, Text: part, ParseMode: tgbotapi.ModeHTML, Paid: o.cfg.PaidBroadcast}
+		if i == len(parts)-1 {
+			bm.Markup = replyMarkup(m)
+		}
+		send := func() (json.RawMessage, error) {
+			p, err := bm.params()
+			if err != nil {
+				return nil, err
+			}
+			return o.retryIn(ctx, ln, m.ChatID, "sendMessage", func() (json.RawMessage, error) { return o.c.do(ctx, "sendMessage", p) })
+		}
+		res, err := send()
+		if isParseError(err) {
+			o.log.Warn().Str("chat", o.cfg.Pseudonyms.Chat(m.ChatID)).Msg("telegram refused our HTML, sending plain text")
+			bm.Text, bm.ParseMode = tghtml.Strip(part), ""
+			res, err = send()
+		}
+		if err != nil {
+			if i > 0 {
+				// An earlier part went out: the message is not "not sent".
+				err = errors.Join(errors.New("partly sent"), stripNotSent(err))
+			}
+			return last, fmt.Errorf("broadcast part %d/%d to chat %d: %w", i+1, len(parts), m.ChatID, err)
+		}
+		if last, err = messageID(res); err != nil {
+			return 0, err
+		}
+	}
+	return last, nil
+}
+
+// stripNotSent drops ErrNotSent from err, keeping the cause.
+func stripNotSent(err error) error {
+	var ns notSentError
+	if errors.As(err, &ns) {
+		return ns.cause
+	}
+	return err
+}
+
+// notSentError is a context error before any attempt; it is ErrNotSent
+// and its cause.
+type notSentError struct{ cause error }
+
+func (e notSentError) Error() string   { return "not sent: " + e.cause.Error() }
+func (e notSentError) Unwrap() []error { return []error{ErrNotSent, e.cause} }
+
+// broadcastMessage is sendMessage with allow_paid_broadcast, which
+// tgbotapi v5.5.1 predates: our own parameters, sent raw.
+type broadcastMessage struct {
+	ChatID    int64
+	Text      string
+	ParseMode string
+	Paid      bool
+	Markup    any // reply_markup, nil for none
+}
+
+func (b broadcastMessage) params() (tgbotapi.Params, error) {
+	p := tgbotapi.Params{
+		"chat_id":                  strconv.FormatInt(b.ChatID, 10),
+		"text":                     b.Text,
+		"disable_web_page_preview": "true",
+	}
+	if b.ParseMode != "" {
+		p["parse_mode"] = b.ParseMode
+	}
+	if b.Paid {
+		p["allow_paid_broadcast"] = "true"
+	}
+	if b.Markup != nil {
+		mk, err := json.Marshal(b.Markup)
+		if err != nil {
+			return nil, fmt.Errorf("encode reply markup: %w", err)
+		}
+		p["reply_markup"] = string(mk)
+	}
+	return p, nil
+}
+
 // call sends one request with pacing and retries. chatID is the chat the
 // call is about, 0 for none (callback answers, commands, refunds).
 func (o *Outbox) call(ctx context.Context, chatID int64, method string, ch tgbotapi.Chattable) (json.RawMessage, error) {
@@ -285,15 +397,29 @@ func (o *Outbox) callRaw(ctx context.Context, chatID int64, method string, param
 // limits until FloodDeadline and retrying network failures. Only a
 // permanent refusal ends it early.
 func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request func() (json.RawMessage, error)) (json.RawMessage, error) {
+	return o.retryIn(ctx, laneReply, chatID, method, request)
+}
+
+// retryIn is retry paced in lane ln. A broadcast's call that ends before
+// any attempt could have reached Telegram (none made, or only 429s) says
+// so with ErrNotSent.
+func (o *Outbox) retryIn(ctx context.Context, ln lane, chatID int64, method string, request func() (json.RawMessage, error)) (json.RawMessage, error) {
 	o.stats.backlog.Add(1)
 	defer o.stats.backlog.Add(-1)
 	deadline := time.Now().Add(o.cfg.FloodDeadline)
 	// Chat actions are not messages: never paced, but they wait out the
 	// chat's flood holds like every other call.
 	paced := method != "sendChatAction"
-	t, err := o.pace.enter(ctx, chatID)
+	maybeSent := false
+	unsent := func(err error) error {
+		if ln == laneReply || maybeSent {
+			return err
+		}
+		return notSentError{cause: err}
+	}
+	t, err := o.pace.enter(ctx, chatID, ln)
 	if err != nil {
-		return nil, err
+		return nil, unsent(err)
 	}
 	defer t.leave()
 	var netTries int
@@ -301,7 +427,7 @@ func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request
 	for {
 		if err := t.wait(ctx, paced, deadline); err != nil {
 			if !errors.Is(err, ErrFloodDeadline) {
-				return nil, err
+				return nil, unsent(err)
 			}
 			if flood != nil {
 				err = fmt.Errorf("%w: %w", err, flood)
@@ -315,6 +441,9 @@ func (o *Outbox) retry(ctx context.Context, chatID int64, method string, request
 		}
 		var ae *APIError
 		var ne *NetError
+		if !errors.As(err, &ae) || ae.Code != 429 {
+			maybeSent = true // a 429 is a refusal; anything else may have got through
+		}
 		switch {
 		case errors.As(err, &ae) && ae.Code == 429:
 			wait := ae.RetryAfter

@@ -18,12 +18,30 @@ type PaceConfig struct {
 	PrivatePerSec  float64 // messages per second in one private chat
 	GroupPerMinute float64 // messages per minute in one group
 	Burst          int     // how many messages a chat may send at once before pacing starts
+	// PaidPerSec paces paid broadcasts (OutboxConfig.PaidBroadcast), which
+	// Telegram lets past the global limit up to 1,000 a second.
+	PaidPerSec float64
 }
 
 // DefaultPace returns Telegram's limits.
 func DefaultPace() PaceConfig {
-	return PaceConfig{Global: 30, PrivatePerSec: 1, GroupPerMinute: 20, Burst: 3}
+	return PaceConfig{Global: 30, PrivatePerSec: 1, GroupPerMinute: 20, Burst: 3, PaidPerSec: 1000}
 }
+
+// lane is the limit a call is paced by.
+type lane int
+
+const (
+	// laneReply takes the global limit first come, first served: replies,
+	// edits, everything but broadcasts.
+	laneReply lane = iota
+	// laneBroadcast takes only the global limit's spare capacity: while a
+	// reply waits for a token, no broadcast takes one (pacer.spare).
+	laneBroadcast
+	// lanePaid is paid broadcasts: their own limit, PaidPerSec, leaving the
+	// global one to replies.
+	lanePaid
+)
 
 // ErrFloodDeadline means Telegram's flood waits (429 retry_after) for a
 // call would run past OutboxConfig.FloodDeadline.
@@ -35,6 +53,10 @@ var ErrFloodDeadline = errors.New("telegram flood wait outlasts the deadline")
 type pacer struct {
 	cfg    PaceConfig
 	global *rate.Limiter
+	paid   *rate.Limiter // paid broadcasts
+	// spareMu makes a broadcast's look at the global bucket and its take
+	// one step, so two broadcast messages never take the token kept back.
+	spareMu sync.Mutex
 
 	mu        sync.Mutex
 	chats     map[int64]*chatPace
@@ -67,11 +89,18 @@ func newPacer(cfg PaceConfig) *pacer {
 	if cfg.Burst <= 0 {
 		cfg.Burst = d.Burst
 	}
+	if cfg.PaidPerSec <= 0 {
+		cfg.PaidPerSec = d.PaidPerSec
+	}
 	p := &pacer{cfg: cfg, chats: make(map[int64]*chatPace)}
 	if !cfg.Disabled {
 		// A second's worth of calls may go at once; at least one, or a
 		// rate under 1/s would refuse every call ("exceeds burst").
 		p.global = rate.NewLimiter(rate.Limit(cfg.Global), max(1, min(int(cfg.Global), 1000)))
+		// Paid broadcasts' 1,000 a second is Telegram's hard ceiling: a
+		// twentieth of a second's worth at once, so no second goes past it
+		// by more than that.
+		p.paid = rate.NewLimiter(rate.Limit(cfg.PaidPerSec), max(1, int(cfg.PaidPerSec/20)))
 	}
 	return p
 }
@@ -112,13 +141,14 @@ func (p *pacer) sweepLocked() {
 
 // turn is one call's hold on its chat: taken by enter, given back by leave.
 type turn struct {
-	p  *pacer
-	cp *chatPace // nil for a call without a chat
+	p    *pacer
+	cp   *chatPace // nil for a call without a chat
+	lane lane
 }
 
 // enter waits for chatID's turn (0: a call without a chat, which takes none).
-func (p *pacer) enter(ctx context.Context, chatID int64) (*turn, error) {
-	t := &turn{p: p}
+func (p *pacer) enter(ctx context.Context, chatID int64, ln lane) (*turn, error) {
+	t := &turn{p: p, lane: ln}
 	if chatID == 0 {
 		return t, nil
 	}
@@ -171,15 +201,57 @@ func (t *turn) wait(ctx context.Context, paced bool, deadline time.Time) error {
 				return err
 			}
 		}
-		if t.p.global != nil {
-			if err := t.p.global.Wait(ctx); err != nil {
-				return err
-			}
+		if err := t.p.take(ctx, t.lane); err != nil {
+			return err
 		}
 		if !time.Now().Before(t.heldUntil()) {
 			return nil
 		}
 		// A 429 without a chat came while we waited for the limiters.
+	}
+}
+
+// take waits for a token of the lane's limit (none when pacing is off).
+func (p *pacer) take(ctx context.Context, ln lane) error {
+	switch {
+	case p.global == nil:
+		return nil
+	case ln == lanePaid:
+		return p.paid.Wait(ctx)
+	case ln == laneBroadcast:
+		return p.spare(ctx)
+	}
+	return p.global.Wait(ctx)
+}
+
+// spare takes a global token that no reply is waiting for, and leaves one
+// in the bucket for the next reply. A reply books its token ahead with
+// Wait, which takes the bucket below one whole token until the reply's
+// moment has come; a broadcast takes a token only from a bucket holding
+// two (one when the bucket holds no more) and never books ahead. So
+// however many broadcast messages are queued, a reply finds a token at
+// once, or waits at most one token's interval (1/30 s at Telegram's
+// limit) behind other replies; the broadcast still gets every token no
+// reply needs. The token kept back also means a broadcast starting on an
+// idle bot sends one message fewer in its first burst than the bucket
+// holds, a margin against a Telegram that counts a little differently.
+func (p *pacer) spare(ctx context.Context) error {
+	need := 1 + min(1, float64(p.global.Burst()-1))
+	for {
+		now := time.Now()
+		p.spareMu.Lock()
+		tokens := p.global.TokensAt(now)
+		ok := tokens >= need && p.global.AllowN(now, 1)
+		p.spareMu.Unlock()
+		if ok {
+			return nil
+		}
+		// Sleep until the bucket is full enough again; a reply booking a
+		// token meanwhile sends us back to sleep.
+		d := time.Duration((need - tokens) / float64(p.global.Limit()) * float64(time.Second))
+		if err := sleep(ctx, max(d, time.Millisecond)); err != nil {
+			return err
+		}
 	}
 }
 

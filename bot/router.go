@@ -29,6 +29,8 @@ type Request struct {
 
 	next      *Dialog // the prompt StartDialog opens
 	endDialog bool    // EndDialog: end the prompt even on an error
+
+	flight *inflight // the update until it is finished: Defer (defer.go)
 }
 
 // HandlerFunc handles one update. It returns an error instead of replying

@@ -31,6 +31,12 @@ type Store interface {
 	ConsentState(userID int64) (valex.ConsentState, error)
 	DeliveredTo(noticeID uint64, statuses ...valex.DeliveryStatus) (map[int64]bool, error)
 	RecordDelivery(d valex.Delivery) error
+	// Broadcasts claim users before sending and record outcomes in
+	// batches (broadcast.go).
+	ClaimDeliveries(noticeID uint64, userIDs []int64, at time.Time) ([]int64, error)
+	RecordDeliveries(ds []valex.Delivery) error
+	ReleaseClaims(noticeID uint64, userIDs []int64) error
+	ExpireClaims(noticeID uint64, at time.Time) (int, error)
 	FinishNotice(id uint64, at time.Time) (valex.Notice, error)
 	UnfinishedNotices() ([]valex.Notice, error)
 	UndeliveredBreaches(userID int64) ([]valex.Notice, error)
@@ -49,8 +55,9 @@ type Notifier interface {
 	// IncidentReminder tells one admin a breach notification is due soon
 	// or overdue; it reports whether the message went out.
 	IncidentReminder(ctx context.Context, adminID int64, n valex.Notice, dl valex.IncidentDeadline, overdue bool) bool
-	// Notice sends one user a notice; it returns what became of it (an
-	// error only when ctx stopped it).
+	// Notice sends one user a notice; it returns what became of it. An
+	// error is for a stop (or a notice that cannot be sent at all); it
+	// wraps ErrNotSent when the message surely did not leave.
 	Notice(ctx context.Context, n valex.Notice, u valex.User) (valex.DeliveryStatus, error)
 	// NoticeReport tells the admin who started a broadcast its totals.
 	NoticeReport(ctx context.Context, to int64, n valex.Notice)
@@ -77,6 +84,8 @@ type Service struct {
 	Clock   valex.Clock
 	SLA     valex.SLAPolicy
 	Log     zerolog.Logger
+	// Broadcasts tunes the broadcast sender (broadcast.go).
+	Broadcasts BroadcastConfig
 
 	broadcasts sync.WaitGroup
 }

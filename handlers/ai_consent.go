@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
@@ -84,18 +85,85 @@ func (a *AI) ConsentButton(ctx context.Context, r *bot.Request) error {
 		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.restricted", nil), nil)
 	}
 	a.mu.Lock()
-	held, found := a.awaiting[r.From.ID]
-	delete(a.awaiting, r.From.ID)
+	held := a.unholdLocked(r.From.ID)
 	a.mu.Unlock()
-	waiting := held.r
-	if !found || !held.account.Equal(u.CreatedAt) {
-		waiting = nil // a message of an account that is gone is void
+	if held != nil && (!held.account.Equal(u.CreatedAt) || a.expired(held)) {
+		held.end(true) // a message of an account that is gone, or held too long, is void
+		held = nil
 	}
-	if waiting == nil {
+	if held == nil {
 		return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.thanks", nil), nil)
 	}
 	if err := a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.consent.thanks_answering", nil), nil); err != nil {
+		held.end(true) // told "something went wrong": the user sends it again
 		return err
 	}
-	return a.Text(ctx, waiting)
+	return a.text(ctx, held.r, held.end)
+}
+
+// hold keeps r, a message that made the bot ask for the consent, until the
+// user agrees (ConsentButton answers it), with its update pending (end is
+// its Request.Defer). Only the latest message is held; it is dropped when
+// the hold expires. A message older than the hold (replayed after a long
+// stop) is not held, nor is one that comes during a shutdown: its update
+// stays pending and is replayed after the restart.
+func (a *AI) hold(r *bot.Request, ad admission, end func(ended bool)) {
+	uid := r.From.ID
+	now := a.h.Clock.Now()
+	m := &awaitingMsg{r: r, account: ad.account.CreatedAt, end: end, since: now}
+	if !r.Date.IsZero() && r.Date.Before(now) {
+		m.since = r.Date
+	}
+	left := a.opt.ConsentHold - now.Sub(m.since)
+	a.mu.Lock()
+	var dropped *awaitingMsg
+	switch {
+	case a.closing:
+		a.mu.Unlock()
+		end(false)
+		return
+	case left <= 0 || a.stoppedAt[uid] > ad.ticket: // expired, or StopUser came in between
+		dropped = m
+	default:
+		dropped = a.unholdLocked(uid) // a newer message takes its place
+		m.timer = time.AfterFunc(left, func() { a.expire(uid, m) })
+		a.awaiting[uid] = m
+	}
+	a.mu.Unlock()
+	if dropped != nil {
+		dropped.end(true)
+	}
+}
+
+// unholdLocked takes the user's held message out, stopping its expiry; nil
+// when there is none. The caller ends it. a.mu is held.
+func (a *AI) unholdLocked(userID int64) *awaitingMsg {
+	m, ok := a.awaiting[userID]
+	if !ok {
+		return nil
+	}
+	delete(a.awaiting, userID)
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+	return m
+}
+
+// expire drops m when its hold runs out: it is not answered, and its update
+// counts as handled (the user can send it again).
+func (a *AI) expire(userID int64, m *awaitingMsg) {
+	a.mu.Lock()
+	if a.awaiting[userID] != m {
+		a.mu.Unlock()
+		return // answered, replaced or voided meanwhile
+	}
+	delete(a.awaiting, userID)
+	a.mu.Unlock()
+	m.end(true)
+}
+
+// expired reports whether m's hold has run out by the clock (the timer may
+// not have fired yet).
+func (a *AI) expired(m *awaitingMsg) bool {
+	return a.h.Clock.Now().Sub(m.since) > a.opt.ConsentHold
 }

@@ -12,10 +12,17 @@ import (
 
 // awaitingMsg is a message held until the user agrees to the AI transfer,
 // with the account it came from: a button of an erased account never
-// answers it in a new one.
+// answers it in a new one. Its update stays pending while it is held, so a
+// crash or a stop does not lose it: after the restart it is replayed (and
+// the consent asked again). It is dropped, and its update counted as
+// handled, when the hold expires, a newer message takes its place, or a
+// privacy stop voids it.
 type awaitingMsg struct {
 	r       *bot.Request
-	account time.Time // the account's CreatedAt
+	account time.Time        // the account's CreatedAt
+	end     func(ended bool) // the held update's Request.Defer
+	since   time.Time        // when the message was sent: the hold counts from it
+	timer   *time.Timer      // drops it when the hold expires
 }
 
 type aiJob struct {
@@ -23,6 +30,41 @@ type aiJob struct {
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 	ticket uint64 // a.stops when the work was admitted
+	// end is the update's Request.Defer. settle calls it as soon as the
+	// job's outcome stands — the answer shown in full, or the user told why
+	// not — and before the exchange is written: a crash after it repeats no
+	// write, a shutdown after it does not answer again. A crash before it
+	// answers again (once per crash at most: the window is one commit).
+	end func(ended bool)
+}
+
+// errShutdown is the cause of the jobs Shutdown cancels: their turn did not
+// end, their update stays pending and is answered after the restart.
+var errShutdown = errors.New("ai work interrupted by a shutdown")
+
+// interrupted reports whether Shutdown cancelled ctx's job. A job's context
+// is cancelled a moment after the root's: until then the root's cause counts.
+func (a *AI) interrupted(ctx context.Context) bool {
+	if ctx.Err() == nil {
+		ctx = a.root
+	}
+	return errors.Is(context.Cause(ctx), errShutdown)
+}
+
+// settle ends ctx's job's update: its outcome stands (see aiJob.end). It
+// returns once the update is recorded as handled.
+func settle(ctx context.Context) {
+	if j, ok := ctx.Value(jobKey{}).(*aiJob); ok {
+		j.end(true)
+	}
+}
+
+// settleRefused settles a job the wallet refused: reserve told the user
+// (err == nil) why nothing was sent.
+func settleRefused(ctx context.Context, err error) {
+	if err == nil {
+		settle(ctx)
+	}
 }
 
 // errStopped is the cause of a job stopped by StopUser: it keeps nothing
@@ -44,14 +86,21 @@ func (a *AI) admit() uint64 {
 // jobs have finished, on a context that CancelGeneration and StopUser
 // cancel; a job cancelled while it waits never runs, and work admitted
 // before the user's latest StopUser is not queued at all.
-func (a *AI) submit(userID int64, ticket uint64, fn func(ctx context.Context)) {
-	j := &aiJob{done: make(chan struct{}), ticket: ticket}
+//
+// end is the update's Request.Defer, called when the job settles or stops:
+// the update counts as handled only once its turn has ended — answered,
+// failed and told, or cancelled (by /cancel or a privacy stop). A job
+// Shutdown interrupts before it settled (waiting, or mid-answer) leaves the
+// update pending: it is answered again after the restart.
+func (a *AI) submit(userID int64, ticket uint64, end func(ended bool), fn func(ctx context.Context)) {
+	j := &aiJob{done: make(chan struct{}), ticket: ticket, end: end}
 	ctx, cancel := context.WithCancelCause(a.root)
 	j.ctx, j.cancel = context.WithValue(ctx, jobKey{}, j), cancel
 	a.mu.Lock()
 	if a.stoppedAt[userID] > ticket {
 		a.mu.Unlock()
 		cancel(errStopped)
+		end(true) // stopped for privacy: the turn is over
 		return
 	}
 	q := a.jobs[userID]
@@ -65,13 +114,15 @@ func (a *AI) submit(userID int64, ticket uint64, fn func(ctx context.Context)) {
 
 	go func() {
 		defer a.wg.Done()
-		defer a.finish(userID, j)
 		if prev != nil {
 			<-prev.done // it ends soon when cancelled too, so order holds
 		}
 		if a.mayStart(userID, j) {
 			fn(j.ctx)
 		}
+		ended := !a.interrupted(j.ctx)
+		a.finish(userID, j)
+		end(ended) // nothing more when the job settled
 	}()
 }
 
@@ -138,10 +189,13 @@ func (a *AI) StopUser(ctx context.Context, userID int64) (stopped int) {
 	for _, j := range q {
 		j.cancel(errStopped)
 	}
-	delete(a.awaiting, userID)
+	held := a.unholdLocked(userID)
 	delete(a.pending, userID)
 	a.mu.Unlock()
 	a.keep.Unlock()
+	if held != nil {
+		held.end(true) // voided by the privacy stop: its update is done with
+	}
 
 	for _, j := range q {
 		select {
@@ -192,9 +246,22 @@ func (a *AI) Busy() int {
 }
 
 // Shutdown lets running jobs finish for up to grace, then cancels them and
-// waits until they have returned. Call it after the bot has stopped and
-// before the store closes.
+// waits until they have returned. Call it when the bot stops, alongside
+// Bot.Run's own stop (not after it: the bot waits for the jobs' updates),
+// and before the store closes. The updates of messages held for consent and
+// of jobs it interrupts stay pending: they are handled after the restart.
 func (a *AI) Shutdown(grace time.Duration) {
+	a.mu.Lock()
+	a.closing = true
+	var held []*awaitingMsg
+	for uid := range a.awaiting {
+		held = append(held, a.unholdLocked(uid))
+	}
+	a.mu.Unlock()
+	for _, m := range held {
+		m.end(false) // waits on the user, not on us: replayed after the restart
+	}
+
 	finished := make(chan struct{})
 	go func() { a.wg.Wait(); close(finished) }()
 	t := time.NewTimer(grace)
@@ -204,6 +271,14 @@ func (a *AI) Shutdown(grace time.Duration) {
 	case <-t.C:
 		a.h.Log.Warn().Int("jobs", a.Busy()).Msg("ai shutdown deadline passed, cancelling generations")
 	}
-	a.stop()
+	a.stop(errShutdown)
+	late := time.AfterFunc(tgLinger, func() { a.stopTG(errShutdown) })
 	<-finished
+	late.Stop()
+	a.stopTG(errShutdown)
 }
+
+// tgLinger is how long Telegram calls in flight get after Shutdown cancels
+// the jobs; well within the second the bot waits for deferred work to say
+// how it ended (bot.deferredSettle).
+const tgLinger = 500 * time.Millisecond

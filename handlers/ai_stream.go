@@ -49,9 +49,9 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 	if !r.Private() {
 		s.replyTo = r.MessageID
 	}
-	// Telegram calls run on the root context: /cancel stops the provider,
-	// not the edits that make what was shown consistent.
-	tctx := a.root
+	// Telegram calls run on the AI's Telegram context: /cancel stops the
+	// provider, not the edits that make what was shown consistent.
+	tctx := a.tg
 	genCtx, cancelGen := context.WithCancel(ctx)
 	defer cancelGen()
 	s.stopGen = cancelGen
@@ -82,8 +82,9 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 	if res.Text == "" && err != nil {
 		return "", res, err
 	}
-	// The final edit respects the interval too.
-	if last != nil {
+	// The final edit respects the interval too (there is none when the
+	// last edit showed it all: then the answer has been seen already).
+	if last != nil && res.Text != s.shownRaw {
 		select {
 		case <-last:
 		case <-tctx.Done():

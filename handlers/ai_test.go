@@ -183,10 +183,14 @@ func newAIHarness(tb testing.TB, tweak func(*harnessConfig)) *aiHarness {
 	x := &aiHarness{t: tb, emu: emu, aisv: aisv, db: db, ai: a, bot: b, log: logBuf}
 	tb.Cleanup(func() {
 		cancel()
+		// The AI stops alongside the bot, as in valex run: the bot's stop
+		// waits for the updates its jobs and held messages defer.
+		aiStopped := make(chan struct{})
+		go func() { a.Shutdown(5 * time.Second); close(aiStopped) }()
 		if err := <-done; err != nil {
 			tb.Errorf("bot run: %v", err)
 		}
-		a.Shutdown(5 * time.Second)
+		<-aiStopped
 		db.Close()
 		logs := logBuf.String()
 		for _, s := range append(hc.secrets, "SECRET", "PROMPT-") {

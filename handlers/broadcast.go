@@ -22,6 +22,15 @@ import (
 // the Telegram side (the commands, the preview, the texts); the broadcast
 // itself and its deliveries are desk.Service's.
 
+// BroadcastSender sends one user their copy of a notice on the outbox's
+// broadcast lane, which yields to replies (bot.Outbox.Broadcast).
+type BroadcastSender interface {
+	Broadcast(ctx context.Context, m bot.Message) (int, error)
+	// PaidBroadcasts reports whether notices go out as Telegram paid
+	// broadcasts, which the preview then prices.
+	PaidBroadcasts() bool
+}
+
 // maxVersionLen bounds a policy version name.
 const maxVersionLen = 32
 
@@ -171,11 +180,42 @@ func (d *Desk) preview(ctx context.Context, r *bot.Request, n valex.Notice) erro
 		{Text: d.t(r, "notice.send", nil), Data: cbNotice.Data(d.CB, "send", id)},
 		{Text: d.t(r, "notice.cancel", nil), Data: cbNotice.Data(d.CB, "cancel", id)},
 	}}
+	cost, err := d.broadcastCost(n, count, r.Lang)
+	if err != nil {
+		return err
+	}
 	return d.reply(ctx, r, d.t(r, "notice.preview", map[string]any{
 		"Kind": d.t(r, "notice.kind."+string(n.Kind), nil), "Text": body,
 		"Recipients": d.Tr.N(r.Lang, "notice.recipients", count, nil),
-		"Missing":    missing,
+		"Missing":    missing, "Cost": cost,
 	}), kb)
+}
+
+// paidBroadcastStars is what Telegram charges for a paid broadcast
+// message over its free limit.
+const paidBroadcastStars = 0.1
+
+// broadcastCost is the preview's line on what a paid broadcast costs (""
+// when broadcasts are free): every message counted as charged, so the
+// figure is an upper bound, and a notice too long for one message counted
+// in parts, in the language whose text is longest.
+func (d *Desk) broadcastCost(n valex.Notice, recipients int, lang string) (string, error) {
+	if d.Bulk == nil || !d.Bulk.PaidBroadcasts() {
+		return "", nil
+	}
+	parts := 1
+	for _, l := range d.Tr.Languages() {
+		text, err := d.noticeText(n, l)
+		if err != nil {
+			return "", err
+		}
+		parts = max(parts, len(tghtml.Split(text, tghtml.MaxMessageLen)))
+	}
+	messages := recipients * parts
+	return "\n" + d.Tr.T(lang, "notice.preview_paid", map[string]any{
+		"Stars":    decimal(lang, float64(messages)*paidBroadcastStars, 1),
+		"Messages": integer(lang, int64(messages)),
+	}), nil
 }
 
 // noticeReach counts who a notice reaches now: every registered user, the

@@ -95,6 +95,11 @@ type AIOptions struct {
 	// PolicyVersion is the privacy policy version a consent is given to.
 	PolicyVersion func() string
 	BotUsername   string // stripped from group messages that mention the bot
+	// ConsentHold is how long a message that made the bot ask for the AI
+	// consent waits for the user's agreement, counted from when it was
+	// sent; then it is dropped unanswered. Default 15 minutes (the dialog
+	// timeout's default).
+	ConsentHold time.Duration
 }
 
 // AIDeps are what the aggregator needs besides Handlers.
@@ -127,17 +132,23 @@ type AI struct {
 	wallets Wallets
 	opt     AIOptions
 
-	root context.Context // jobs run on it; Shutdown cancels it
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	root context.Context // jobs run on it; Shutdown cancels it (errShutdown)
+	stop context.CancelCauseFunc
+	// tg carries the jobs' Telegram calls. Shutdown cancels it a moment
+	// after root (tgLinger), so that a call in flight at the deadline (the
+	// final edit of an answer) completes and its job knows it was shown.
+	tg     context.Context
+	stopTG context.CancelCauseFunc
+	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	jobs    map[int64][]*aiJob // per user: the running job, then those waiting
 	pending map[int64]pendingImage
 	// awaiting holds, per user, the message that made the bot ask for
 	// consent, so that it is answered as soon as the user agrees instead of
-	// being lost. In memory only: after a restart the user sends it again.
-	awaiting map[int64]awaitingMsg
+	// being lost. In memory, its update pending: a restart replays it.
+	awaiting map[int64]*awaitingMsg
+	closing  bool // Shutdown has begun: nothing more is held
 	seq      uint64
 
 	// stops counts StopUser calls; stoppedAt[user] is the count at the
@@ -177,6 +188,9 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 	if o.PolicyVersion == nil {
 		o.PolicyVersion = func() string { return "" }
 	}
+	if o.ConsentHold <= 0 {
+		o.ConsentHold = 15 * time.Minute
+	}
 	if len(o.Modes) == 0 {
 		o.Modes = []Mode{{ID: "assistant", Prompt: "You are a helpful assistant."}}
 	}
@@ -184,19 +198,25 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 		h: h, models: d.Models, store: d.Store, consent: d.Consent, out: d.Out, files: d.Files, wallets: d.Wallets, opt: o,
 		jobs:      make(map[int64][]*aiJob),
 		pending:   make(map[int64]pendingImage),
-		awaiting:  make(map[int64]awaitingMsg),
+		awaiting:  make(map[int64]*awaitingMsg),
 		stoppedAt: make(map[int64]uint64),
 	}
-	a.root, a.stop = context.WithCancel(context.Background())
+	a.root, a.stop = context.WithCancelCause(context.Background())
+	a.tg, a.stopTG = context.WithCancelCause(context.Background())
 	h.Generations = a // /cancel stops a running answer
 	return a
 }
 
 // report answers a job's error the way the bot answers a handler's: a
 // UserError as its text, anything else logged and "something went wrong".
-func (a *AI) report(r *bot.Request, err error) {
+// A job a shutdown interrupted reports nothing: it is done again after the
+// restart.
+func (a *AI) report(ctx context.Context, r *bot.Request, err error) {
 	if errors.Is(err, errStopped) {
 		return // the one who stopped it tells the user
+	}
+	if a.interrupted(ctx) {
+		return
 	}
 	key, args := "error.generic", map[string]any(nil)
 	if ue, ok := valex.AsUserError(err); ok {
@@ -204,9 +224,11 @@ func (a *AI) report(r *bot.Request, err error) {
 	} else {
 		a.h.Log.Error().Str("error", a.h.IDs.Redact(err.Error(), r.ChatID, r.From.ID)).Str("chat", a.h.IDs.Chat(r.ChatID)).Str("user", a.h.IDs.User(r.From.ID)).Msg("ai job failed")
 	}
-	if _, err := a.out.Send(a.root, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, key, args)}); err != nil {
+	if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, key, args)}); err != nil {
 		a.h.Log.Error().Str("error", a.h.IDs.Redact(err.Error(), r.ChatID)).Str("chat", a.h.IDs.Chat(r.ChatID)).Msg("ai error reply not delivered")
+		return
 	}
+	settle(ctx) // the user was told: the turn has ended
 }
 
 // providerError logs a failed AI request for the operator (the error names
@@ -249,6 +271,22 @@ func usageOf(userID int64, u ai.Usage) valex.AIUsage {
 // Text is a plain message outside any prompt: a chat turn. (An answer to a
 // prompt never gets here: the router gives it to the prompt's dialog.)
 func (a *AI) Text(ctx context.Context, r *bot.Request) error {
+	return a.text(ctx, r, nil)
+}
+
+// text answers r. end is the completion of r's update when it was deferred
+// already (a message held for consent, answered from the consent button);
+// nil: r is the update being handled, and it is deferred here.
+func (a *AI) text(ctx context.Context, r *bot.Request, end func(ended bool)) error {
+	if end == nil {
+		end = r.Defer()
+	}
+	passed := false // end went to a hold or a job, which call it
+	defer func() {
+		if !passed {
+			end(true) // nothing to answer, or refused and told
+		}
+	}()
 	text := r.Text
 	if !r.Private() {
 		text = stripMention(text, a.opt.BotUsername)
@@ -259,17 +297,15 @@ func (a *AI) Text(ctx context.Context, r *bot.Request) error {
 	ad, err := a.ready(ctx, r)
 	if !ad.ok || err != nil {
 		if err == nil && ad.ask {
-			a.mu.Lock()
-			if a.stoppedAt[r.From.ID] <= ad.ticket { // not if StopUser came in between
-				a.awaiting[r.From.ID] = awaitingMsg{r: r, account: ad.account.CreatedAt} // answered once the user agrees
-			}
-			a.mu.Unlock()
+			passed = true
+			a.hold(r, ad, end) // answered once the user agrees
 		}
 		return err
 	}
-	a.submit(r.From.ID, ad.ticket, func(ctx context.Context) {
+	passed = true
+	a.submit(r.From.ID, ad.ticket, end, func(ctx context.Context) {
 		if err := a.turn(ctx, r, turnInput{text: text, stored: text}); err != nil {
-			a.report(r, err)
+			a.report(ctx, r, err)
 		}
 	})
 	return nil
@@ -387,18 +423,26 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 	}
 	m, charge, ok, err := a.reserveOrCheaper(ctx, r, m, capability, ai.Usage{Capability: capability, InputTokens: estimateMessages(msgs), OutputTokens: a.opt.AnswerTokens})
 	if err != nil || !ok {
+		settleRefused(ctx, err)
 		return err // the wallet cannot pay: told, nothing sent to a provider
 	}
 	defer a.release(charge) // a failed or stopped call is not charged
 	answer, res, err := a.stream(ctx, r, ai.ChatRequest{Model: m.ID, Messages: msgs})
 	switch {
 	case errors.Is(err, errCutOff):
+		settle(ctx)
 		return nil // told already; a failed request is not charged
 	case errors.Is(err, errStopped) || (err != nil && stoppedForPrivacy(ctx)):
 		return nil // consent withdrawn, restricted or erased: nothing is kept
+	case err != nil && a.interrupted(ctx):
+		// A shutdown cut the answer: nothing is kept or charged, the
+		// update stays pending and the whole answer comes after the
+		// restart (under what was shown so far).
+		return nil
 	case err != nil && ctx.Err() != nil:
 		// Keep what was shown; the provider made it, so it is charged as
 		// estimated, and it stays in the history.
+		settle(ctx) // cancelled by the user: the turn has ended
 		if answer == "" {
 			return nil
 		}
@@ -415,6 +459,7 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 	case err != nil:
 		return a.providerError(r, err)
 	}
+	settle(ctx) // shown in full: a shutdown from now on does not repeat it
 	if err := a.save(ctx, r, conv, in, answer, []valex.AIUsage{usageOf(uid, res.Usage)}, charge); err != nil {
 		return err
 	}

@@ -129,6 +129,9 @@ type Desk struct {
 	// Service runs the desk's workflows (tickets, reminders, digest,
 	// broadcasts); this type is its Telegram side (Notifier, handlers).
 	Service *desk.Service
+	// Bulk sends notices: behind replies, maybe as paid broadcasts
+	// (broadcast.go). nil: through Out, like a reply.
+	Bulk BroadcastSender
 
 	drafts   noticeDrafts // admin notices waiting for "Send" (broadcast.go)
 	breaches breachForms  // /breach forms being filled in (breach.go)

@@ -53,10 +53,10 @@ func (a *AI) Photo(ctx context.Context, r *bot.Request) error {
 		return err
 	}
 	fileID := r.Photo.ID
-	a.submit(r.From.ID, ad.ticket, func(ctx context.Context) {
+	a.submit(r.From.ID, ad.ticket, r.Defer(), func(ctx context.Context) {
 		err := a.photoTurn(ctx, r, fileID, caption)
 		if err != nil && ctx.Err() == nil {
-			a.report(r, err)
+			a.report(ctx, r, err)
 		}
 	})
 	return nil
@@ -91,9 +91,9 @@ func (a *AI) VoiceIn(ctx context.Context, r *bot.Request) error {
 		return err
 	}
 	f := *r.Voice
-	a.submit(r.From.ID, ad.ticket, func(ctx context.Context) {
+	a.submit(r.From.ID, ad.ticket, r.Defer(), func(ctx context.Context) {
 		if err := a.voiceTurn(ctx, r, f); err != nil && ctx.Err() == nil {
-			a.report(r, err)
+			a.report(ctx, r, err)
 		}
 	})
 	return nil
@@ -114,7 +114,7 @@ func (a *AI) voiceTurn(ctx context.Context, r *bot.Request, f bot.File) error {
 	if err != nil {
 		return err
 	}
-	_ = a.out.Typing(a.root, r.ChatID, "typing")
+	_ = a.out.Typing(a.tg, r.ChatID, "typing")
 	name := f.Name
 	if name == "" {
 		name = "voice.ogg"
@@ -124,6 +124,7 @@ func (a *AI) voiceTurn(ctx context.Context, r *bot.Request, f bot.File) error {
 	}
 	charge, ok, err := a.reserve(ctx, r, m, ai.Usage{Capability: ai.CapTranscribe, AudioSeconds: float64(max(f.Duration, 60))})
 	if err != nil || !ok {
+		settleRefused(ctx, err)
 		return err
 	}
 	defer a.release(charge)
@@ -139,7 +140,7 @@ func (a *AI) voiceTurn(ctx context.Context, r *bot.Request, f bot.File) error {
 		return valex.Errorf("ai.voice_in.empty", nil)
 	}
 	shown := a.h.t(r, "ai.voice_in.transcript", map[string]any{"Text": tghtml.Escape(text)})
-	if _, err := a.out.Send(a.root, bot.Message{ChatID: r.ChatID, Text: shown, ReplyTo: r.MessageID}); err != nil {
+	if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, Text: shown, ReplyTo: r.MessageID}); err != nil {
 		return err
 	}
 	return a.turn(ctx, r, turnInput{text: text, stored: text})
@@ -220,9 +221,9 @@ func (a *AI) ImageButton(ctx context.Context, r *bot.Request) error {
 }
 
 func (a *AI) submitImage(r *bot.Request, ticket uint64, model, prompt string) {
-	a.submit(r.From.ID, ticket, func(ctx context.Context) {
+	a.submit(r.From.ID, ticket, r.Defer(), func(ctx context.Context) {
 		if err := a.image(ctx, r, model, prompt); err != nil && ctx.Err() == nil {
-			a.report(r, err)
+			a.report(ctx, r, err)
 		}
 	})
 }
@@ -231,7 +232,7 @@ func (a *AI) image(ctx context.Context, r *bot.Request, model, prompt string) er
 	if ok, err := a.consent.CanUseAI(r.From.ID); err != nil || !ok {
 		return err
 	}
-	_ = a.out.Typing(a.root, r.ChatID, "upload_photo")
+	_ = a.out.Typing(a.tg, r.ChatID, "upload_photo")
 	if ok, err := a.allowed(ctx, r.From.ID); err != nil || !ok {
 		return err
 	}
@@ -240,6 +241,7 @@ func (a *AI) image(ctx context.Context, r *bot.Request, model, prompt string) er
 		var ok bool
 		var err error
 		if charge, ok, err = a.reserve(ctx, r, m, ai.Usage{Capability: ai.CapImage, Images: 1}); err != nil || !ok {
+			settleRefused(ctx, err)
 			return err
 		}
 		defer a.release(charge)
@@ -252,8 +254,11 @@ func (a *AI) image(ctx context.Context, r *bot.Request, model, prompt string) er
 		return err
 	}
 	caption := tghtml.Escape(truncate(prompt, 200))
-	_, err = a.out.SendFile(a.root, bot.FileMessage{ChatID: r.ChatID, Kind: bot.FilePhoto, Name: "image.png", Data: img, Caption: caption})
-	return err
+	if _, err := a.out.SendFile(a.tg, bot.FileMessage{ChatID: r.ChatID, Kind: bot.FilePhoto, Name: "image.png", Data: img, Caption: caption}); err != nil {
+		return err
+	}
+	settle(ctx)
+	return nil
 }
 
 // TTS reads a text out as a voice message: /tts text, or /tts in reply to
@@ -276,9 +281,9 @@ func (a *AI) TTS(ctx context.Context, r *bot.Request) error {
 	if !ad.ok || err != nil {
 		return err
 	}
-	a.submit(r.From.ID, ad.ticket, func(ctx context.Context) {
+	a.submit(r.From.ID, ad.ticket, r.Defer(), func(ctx context.Context) {
 		if err := a.speak(ctx, r, text, false); err != nil && ctx.Err() == nil {
-			a.report(r, err)
+			a.report(ctx, r, err)
 		}
 	})
 	return nil
@@ -297,12 +302,13 @@ func (a *AI) speak(ctx context.Context, r *bot.Request, text string, answer bool
 	if !ok {
 		return valex.Errorf("ai.error.no_model", nil)
 	}
-	_ = a.out.Typing(a.root, r.ChatID, "record_voice")
+	_ = a.out.Typing(a.tg, r.ChatID, "record_voice")
 	if ok, err := a.allowed(ctx, r.From.ID); err != nil || !ok {
 		return err
 	}
 	charge, ok, err := a.reserve(ctx, r, m, ai.Usage{Capability: ai.CapSpeech, Chars: utf8.RuneCountInString(text)})
 	if err != nil || !ok {
+		settleRefused(ctx, err)
 		return err
 	}
 	defer a.release(charge)
@@ -320,8 +326,11 @@ func (a *AI) speak(ctx context.Context, r *bot.Request, text string, answer bool
 	case "audio/wav", "audio/x-wav":
 		name = "speech.wav"
 	}
-	_, err = a.out.SendFile(a.root, bot.FileMessage{ChatID: r.ChatID, Kind: bot.FileVoice, Name: name, Data: audio})
-	return err
+	if _, err := a.out.SendFile(a.tg, bot.FileMessage{ChatID: r.ChatID, Kind: bot.FileVoice, Name: name, Data: audio}); err != nil {
+		return err
+	}
+	settle(ctx)
+	return nil
 }
 
 // truncate cuts s to at most n characters, ending with "…" when cut.

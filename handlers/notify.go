@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -98,12 +100,19 @@ func (n deskNotifier) Notice(ctx context.Context, nt valex.Notice, u valex.User)
 	}
 	text, err := d.noticeText(nt, lang)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %w", desk.ErrNotSent, err)
 	}
-	_, err = d.Out.Send(ctx, bot.Message{ChatID: u.ID, Text: text})
+	m := bot.Message{ChatID: u.ID, Text: text}
+	if d.Bulk != nil {
+		_, err = d.Bulk.Broadcast(ctx, m) // behind replies; maybe a paid broadcast
+	} else {
+		_, err = d.Out.Send(ctx, m)
+	}
 	switch {
 	case err == nil:
 		return valex.DeliveryDelivered, nil
+	case errors.Is(err, bot.ErrNotSent):
+		return "", errors.Join(desk.ErrNotSent, ctx.Err()) // the outbox's error names the chat
 	case ctx.Err() != nil:
 		return "", ctx.Err()
 	case bot.IsBlocked(err):
@@ -116,11 +125,17 @@ func (n deskNotifier) Notice(ctx context.Context, nt valex.Notice, u valex.User)
 func (n deskNotifier) NoticeReport(ctx context.Context, to int64, nt valex.Notice) {
 	d := n.d
 	lang := d.langOf(to)
-	d.tell(ctx, to, lang, 0, "notice.report", map[string]any{
+	text := d.Tr.T(lang, "notice.report", map[string]any{
 		"ID": nt.ID, "Kind": d.Tr.T(lang, "notice.kind."+string(nt.Kind), nil),
 		"Delivered": nt.Totals[valex.DeliveryDelivered], "Blocked": nt.Totals[valex.DeliveryBlocked],
 		"Failed": nt.Totals[valex.DeliveryFailed], "Skipped": nt.Totals[valex.DeliverySkipped],
-	}, nil)
+	})
+	if k := nt.Totals[valex.DeliveryUncertain]; k > 0 {
+		text += "\n" + d.Tr.N(lang, "notice.report_uncertain", k, nil)
+	}
+	if _, err := d.Out.Send(ctx, bot.Message{ChatID: to, Text: text}); err != nil {
+		d.Log.Warn().Str("error", d.IDs.Redact(err.Error(), to)).Str("chat", d.IDs.Chat(to)).Uint64("notice_id", nt.ID).Msg("notice report not delivered")
+	}
 }
 
 func sortedIDs(ids []int64) []int64 {

@@ -352,8 +352,8 @@ func TestStopUserVoidsWhatWasPending(t *testing.T) {
 		t.Errorf("StopUser with nothing running stopped %d", n)
 	}
 	var ran atomic.Bool
-	x.ai.submit(ann.ID, ticket, func(context.Context) { ran.Store(true) }) // ... and queues after it
-	x.ai.submit(ann.ID, x.ai.admit(), func(context.Context) {})
+	x.ai.submit(ann.ID, ticket, func(bool) {}, func(context.Context) { ran.Store(true) }) // ... and queues after it
+	x.ai.submit(ann.ID, x.ai.admit(), func(bool) {}, func(context.Context) {})
 	x.idle()
 	if ran.Load() {
 		t.Error("work admitted before StopUser ran")

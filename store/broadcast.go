@@ -381,11 +381,7 @@ func (db *DB) RecordDelivery(d valex.Delivery) error {
 	if !d.Status.Valid() || d.UserID == 0 {
 		return fmt.Errorf("record delivery of notice %d: user %d, status %q", d.NoticeID, d.UserID, d.Status)
 	}
-	v, err := json.Marshal(deliveryRecord{Status: string(d.Status), At: unixNano(d.At)})
-	if err != nil {
-		return err
-	}
-	err = db.update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		if err := requireAccount(tx, d.UserID); err != nil {
 			return err // erased while the broadcast ran: nothing to record
 		}
@@ -393,23 +389,7 @@ func (db *DB) RecordDelivery(d valex.Delivery) error {
 		if err != nil {
 			return err
 		}
-		if rec.Totals == nil {
-			rec.Totals = map[string]int{}
-		}
-		b := tx.Bucket(bucketDeliveries)
-		key := pairKey(d.NoticeID, uint64(d.UserID))
-		if old := b.Get(key); old != nil {
-			var o deliveryRecord
-			if err := json.Unmarshal(old, &o); err != nil {
-				return err
-			}
-			rec.Totals[o.Status]--
-		}
-		rec.Totals[string(d.Status)]++
-		if err := b.Put(key, v); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketDeliveriesByUser).Put(pairKey(uint64(d.UserID), d.NoticeID), nil); err != nil {
+		if err := putDelivery(tx, &rec, d.NoticeID, d.UserID, d.Status, d.At); err != nil {
 			return err
 		}
 		return putNotice(tx, d.NoticeID, rec)
@@ -418,6 +398,213 @@ func (db *DB) RecordDelivery(d valex.Delivery) error {
 		return fmt.Errorf("record delivery of notice %d to user %d: %w", d.NoticeID, d.UserID, err)
 	}
 	return nil
+}
+
+// Broadcasts record deliveries in batches, one transaction (one fsync)
+// each, and claim users before sending to them, so a crash never leads to
+// anyone getting a notice twice:
+//
+//	ClaimDeliveries   users → "sending", before their messages go out
+//	RecordDeliveries  "sending" → the outcome, after
+//	ReleaseClaims     "sending" → nothing, for messages that never left
+//	ExpireClaims      "sending" → "uncertain", when a broadcast resumes
+//
+// Claims are not counted in a notice's totals; the outcomes are.
+
+// RecordDeliveries records many outcomes in one transaction, updating each
+// notice's totals once. Users without an account (erased while the
+// broadcast ran) are passed over: the store keeps nothing keyed by them.
+func (db *DB) RecordDeliveries(ds []valex.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	for _, d := range ds {
+		if !d.Status.Valid() || d.UserID == 0 {
+			return fmt.Errorf("record deliveries of notice %d: user %d, status %q", d.NoticeID, d.UserID, d.Status)
+		}
+	}
+	err := db.update(func(tx *bbolt.Tx) error {
+		recs := map[uint64]*noticeRecord{}
+		for _, d := range ds {
+			if requireAccount(tx, d.UserID) != nil {
+				continue
+			}
+			rec := recs[d.NoticeID]
+			if rec == nil {
+				r, err := getNotice(tx, d.NoticeID)
+				if err != nil {
+					return fmt.Errorf("notice %d: %w", d.NoticeID, err)
+				}
+				rec = &r
+				recs[d.NoticeID] = rec
+			}
+			if err := putDelivery(tx, rec, d.NoticeID, d.UserID, d.Status, d.At); err != nil {
+				return err
+			}
+		}
+		for id, rec := range recs {
+			if err := putNotice(tx, id, *rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record %d deliveries: %w", len(ds), err)
+	}
+	return nil
+}
+
+// ClaimDeliveries marks, in one transaction, the users a notice is about to
+// be sent to ("sending") and returns those claimed, in the order given.
+// Left out: users without an account, and users who have an outcome other
+// than "failed" or a claim already — so no two senders ever hold the same
+// user, and a notice that reached someone is never sent to them again.
+func (db *DB) ClaimDeliveries(noticeID uint64, userIDs []int64, at time.Time) ([]int64, error) {
+	claimed := make([]int64, 0, len(userIDs))
+	err := db.update(func(tx *bbolt.Tx) error {
+		claimed = claimed[:0]
+		rec, err := getNotice(tx, noticeID)
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketDeliveries)
+		for _, id := range userIDs {
+			if requireAccount(tx, id) != nil {
+				continue
+			}
+			if old := b.Get(pairKey(noticeID, uint64(id))); old != nil {
+				var o deliveryRecord
+				if err := json.Unmarshal(old, &o); err != nil {
+					return err
+				}
+				if valex.DeliveryStatus(o.Status) != valex.DeliveryFailed {
+					continue
+				}
+			}
+			if err := putDelivery(tx, &rec, noticeID, id, valex.DeliverySending, at); err != nil {
+				return err
+			}
+			claimed = append(claimed, id)
+		}
+		return putNotice(tx, noticeID, rec)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %d deliveries of notice %d: %w", len(userIDs), noticeID, err)
+	}
+	return claimed, nil
+}
+
+// ReleaseClaims drops the claims of users whose message never left (the
+// broadcast stopped before their turn): they have no record, so a resumed
+// broadcast sends to them. A user whose claim was replaced by an outcome
+// meanwhile keeps the outcome.
+func (db *DB) ReleaseClaims(noticeID uint64, userIDs []int64) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
+	err := db.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketDeliveries)
+		byUser := tx.Bucket(bucketDeliveriesByUser)
+		for _, id := range userIDs {
+			key := pairKey(noticeID, uint64(id))
+			v := b.Get(key)
+			if v == nil {
+				continue
+			}
+			var o deliveryRecord
+			if err := json.Unmarshal(v, &o); err != nil {
+				return err
+			}
+			if valex.DeliveryStatus(o.Status) != valex.DeliverySending {
+				continue
+			}
+			if err := b.Delete(key); err != nil {
+				return err
+			}
+			if err := byUser.Delete(pairKey(uint64(id), noticeID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release %d claims of notice %d: %w", len(userIDs), noticeID, err)
+	}
+	return nil
+}
+
+// ExpireClaims turns every claim a notice still has into "uncertain" and
+// returns how many there were. A broadcast calls it before it resumes: a
+// claim left by a stop or a crash means the message may have reached the
+// user, so it is not sent again, and the admin's totals say so.
+func (db *DB) ExpireClaims(noticeID uint64, at time.Time) (int, error) {
+	n := 0
+	err := db.update(func(tx *bbolt.Tx) error {
+		n = 0
+		rec, err := getNotice(tx, noticeID)
+		if err != nil {
+			return err
+		}
+		var users []int64
+		prefix := ticketKey(noticeID)
+		c := tx.Bucket(bucketDeliveries).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var o deliveryRecord
+			if err := json.Unmarshal(v, &o); err != nil {
+				return err
+			}
+			if valex.DeliveryStatus(o.Status) == valex.DeliverySending {
+				users = append(users, int64(binary.BigEndian.Uint64(k[8:])))
+			}
+		}
+		if len(users) == 0 {
+			return nil
+		}
+		for _, id := range users {
+			if err := putDelivery(tx, &rec, noticeID, id, valex.DeliveryUncertain, at); err != nil {
+				return err
+			}
+		}
+		n = len(users)
+		return putNotice(tx, noticeID, rec)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("expire claims of notice %d: %w", noticeID, err)
+	}
+	return n, nil
+}
+
+// putDelivery writes one user's delivery record of a notice and its
+// per-user index entry, and keeps rec's totals: the record it replaces
+// leaves them, the new one joins them; claims ("sending") are not counted.
+// The caller stores rec.
+func putDelivery(tx *bbolt.Tx, rec *noticeRecord, noticeID uint64, userID int64, st valex.DeliveryStatus, at time.Time) error {
+	v, err := json.Marshal(deliveryRecord{Status: string(st), At: unixNano(at)})
+	if err != nil {
+		return err
+	}
+	if rec.Totals == nil {
+		rec.Totals = map[string]int{}
+	}
+	b := tx.Bucket(bucketDeliveries)
+	key := pairKey(noticeID, uint64(userID))
+	if old := b.Get(key); old != nil {
+		var o deliveryRecord
+		if err := json.Unmarshal(old, &o); err != nil {
+			return err
+		}
+		if valex.DeliveryStatus(o.Status) != valex.DeliverySending {
+			rec.Totals[o.Status]--
+		}
+	}
+	if st != valex.DeliverySending {
+		rec.Totals[string(st)]++
+	}
+	if err := b.Put(key, v); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketDeliveriesByUser).Put(pairKey(uint64(userID), noticeID), nil)
 }
 
 // Deliveries returns a notice's deliveries in user id order.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+	"golang.org/x/time/rate"
 )
 
 // Options configure a Server. Zero values take the defaults.
@@ -93,6 +94,7 @@ type Server struct {
 	fails   []failRule
 	floods  []flood
 	latency map[string]time.Duration
+	limits  *sendLimits // nil: no rate limits (SetRateLimit)
 }
 
 type failRule struct {
@@ -230,6 +232,52 @@ func (s *Server) SetLatency(method string, d time.Duration) {
 	s.latency[method] = d
 }
 
+// sendLimits are Telegram's broadcast limits as SetRateLimit set them.
+type sendLimits struct {
+	free, paid *rate.Limiter // paid: calls with allow_paid_broadcast=true
+}
+
+// SetRateLimit makes the server enforce Telegram's broadcast limits on the
+// messages a bot sends (every send* method but sendChatAction): beyond
+// perSecond a second over all chats the answer is 429 "Too Many Requests:
+// retry after 1". Paid broadcasts (allow_paid_broadcast=true) are not held
+// to perSecond but to paidPerSecond (Telegram's 1,000). Each limit is a
+// token bucket holding one second's worth, on the wall clock whatever
+// Options.Clock says. perSecond <= 0 removes the limits.
+func (s *Server) SetRateLimit(perSecond, paidPerSecond float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if perSecond <= 0 {
+		s.limits = nil
+		return
+	}
+	bucket := func(r float64) *rate.Limiter {
+		if r <= 0 {
+			return rate.NewLimiter(rate.Inf, 0)
+		}
+		return rate.NewLimiter(rate.Limit(r), max(1, int(r)))
+	}
+	s.limits = &sendLimits{free: bucket(perSecond), paid: bucket(paidPerSecond)}
+}
+
+// withinLimits takes a token for a message from the limit it falls under;
+// false means the call is over it.
+func (s *Server) withinLimits(method string, p url.Values) bool {
+	if !strings.HasPrefix(method, "send") || method == "sendChatAction" {
+		return true
+	}
+	s.mu.Lock()
+	l := s.limits
+	s.mu.Unlock()
+	if l == nil {
+		return true
+	}
+	if p.Get("allow_paid_broadcast") == "true" {
+		return l.paid.Allow()
+	}
+	return l.free.Allow()
+}
+
 // SetBlocked makes every bot call addressed to chatID answer 403 "Forbidden:
 // bot was blocked by the user", as when a user blocks the bot.
 func (s *Server) SetBlocked(chatID int64, blocked bool) {
@@ -316,6 +364,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if retryAfter, ok := s.flooded(m.name); ok {
 		s.fail(w, ev, errTooManyRequests(retryAfter))
+		return
+	}
+	if !s.withinLimits(m.name, params) {
+		s.fail(w, ev, errTooManyRequests(1))
 		return
 	}
 	req := &request{ctx: r.Context(), method: m.name, params: params, files: files}

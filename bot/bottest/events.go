@@ -32,6 +32,9 @@ type Event struct {
 	// RemoveKeyboard is set when reply_markup removed the reply keyboard.
 	RemoveKeyboard bool
 	ReplyTo        int
+	// PaidBroadcast is set when the call carried allow_paid_broadcast=true
+	// (a paid broadcast: past the broadcast limit, charged in Stars).
+	PaidBroadcast bool
 
 	// Uploads (sendDocument, sendPhoto, sendVoice, sendAudio).
 	FileName string

@@ -313,6 +313,13 @@ func parseOutgoing(p url.Values, ev *Event) (outgoing, *apiError) {
 		o.replyTo, o.allowNoReply = v.MessageID, v.AllowSendingWithoutReply
 	}
 	ev.ReplyTo = o.replyTo
+	switch p.Get("allow_paid_broadcast") {
+	case "", "false":
+	case "true":
+		ev.PaidBroadcast = true
+	default:
+		return o, badRequest("can't parse allow_paid_broadcast: a Boolean is expected")
+	}
 	if o.markup, aerr = parseMarkup(p.Get("reply_markup")); aerr != nil {
 		return o, aerr
 	}

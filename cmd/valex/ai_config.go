@@ -354,6 +354,7 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 				return policyVersion
 			},
 			BotUsername: m.Outbox.Client().Self().Username,
+			ConsentHold: m.Config.Telegram.DialogTimeout.Duration, // a message waits for consent as long as a prompt for its answer
 			// Every call is metered against the user's plan allowance and
 			// bought balance (payments_config.go).
 			Plans:        &plans,

@@ -188,8 +188,10 @@ func TestWireAIWithTheDemoConfig(t *testing.T) {
 	go func() { done <- m.Bot.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
+		aiStopped := make(chan struct{})
+		go func() { a.Shutdown(5 * time.Second); close(aiStopped) }() // alongside the bot, as in valex run
 		<-done
-		a.Shutdown(5 * time.Second)
+		<-aiStopped
 		db.Close()
 		if strings.Contains(log.String(), "what is Go") {
 			t.Error("a prompt reached the log")

@@ -26,6 +26,7 @@ func TestNumbersOutsideTheirRange(t *testing.T) {
 		{"groups never served", "[telegram.pace]\ngroup_per_minute = 0\n", "group_per_minute 0"},
 		{"no shutdown grace", "[telegram]\nshutdown_timeout = \"0s\"\n", "shutdown_timeout 0s: must be between 1s and 5m"},
 		{"no handlers", "[telegram]\nconcurrency = 0\n", "telegram concurrency 0: must be between 1 and 100000"},
+		{"no broadcast workers", "[telegram]\nbroadcast_workers = 0\n", "telegram broadcast_workers 0: must be between 1 and 256"},
 		{"a negative abuse limit", "[telegram]\nuser_messages_per_minute = -1\n", "user_messages_per_minute -1"},
 		{"no backups kept", "[jobs]\nbackup_keep = 0\n", "jobs backup_keep 0: must be between 1 and 365"},
 		{"negative backups kept", "[jobs]\nbackup_keep = -3\n", "jobs backup_keep -3"},
@@ -49,7 +50,7 @@ func TestNumbersOutsideTheirRange(t *testing.T) {
 	}
 	// The edges themselves are accepted.
 	file := filepath.Join(t.TempDir(), "valex.toml")
-	edges := "[telegram]\nuser_messages_per_minute = 0\nshutdown_timeout = \"1s\"\n[telegram.pace]\nglobal_per_second = 1000\nprivate_per_second = 0.01\nburst = 100\n[jobs]\nbackup_keep = 1\n"
+	edges := "[telegram]\nuser_messages_per_minute = 0\nshutdown_timeout = \"1s\"\nbroadcast_workers = 256\n[telegram.pace]\nglobal_per_second = 1000\nprivate_per_second = 0.01\nburst = 100\n[jobs]\nbackup_keep = 1\n"
 	if err := os.WriteFile(file, []byte(edges), 0o600); err != nil {
 		t.Fatal(err)
 	}

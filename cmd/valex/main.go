@@ -22,6 +22,7 @@ import (
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot"
+	"github.com/valex-ai/valex/desk"
 	"github.com/valex-ai/valex/handlers"
 	"github.com/valex-ai/valex/jobs"
 	"github.com/valex-ai/valex/locales"
@@ -281,7 +282,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Outbox = bot.NewOutbox(client, bot.OutboxConfig{Pace: bot.PaceConfig{
 		Disabled: p.Disabled, Global: p.GlobalPerSecond, PrivatePerSec: p.PrivatePerSecond,
 		GroupPerMinute: p.GroupPerMinute, Burst: p.Burst,
-	}, FloodDeadline: c.Telegram.FloodDeadline.Duration, Pseudonyms: m.IDs}, m.Log)
+	}, FloodDeadline: c.Telegram.FloodDeadline.Duration, Pseudonyms: m.IDs, PaidBroadcast: c.Telegram.PaidBroadcast}, m.Log)
 
 	// Callback buttons are signed with a key derived from the token: no extra
 	// secret to configure, and a new token invalidates old buttons.
@@ -326,6 +327,8 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}}
 	m.Desk = newDesk(c.Desk, h, db, m.Outbox, exportSections(db), m.Eraser)
+	m.Desk.Bulk = m.Outbox // notices yield to replies, and may be paid broadcasts
+	m.Desk.Service.Broadcasts = desk.BroadcastConfig{Workers: c.Telegram.BroadcastWorkers}
 	m.Desk.AIWork = m.AI // consent withdrawal and restriction stop the answer in flight
 	m.Desk.Access = accessInfo(c, db)
 	m.Desk.Policy.Retention = c.Retention.Policy() // what /privacy says is what the jobs do
