@@ -26,7 +26,9 @@ type InboxEntry = valex.InboxEntry
 // Inbox stores updates durably so that none is lost in a crash and none is
 // handled twice. The store implements it.
 type Inbox interface {
-	InboxAdd(batch []InboxEntry) (added []InboxEntry, err error)
+	// InboxAddDone stores a new batch and marks the ids of done handled at
+	// at, in one transaction (the group commit of the poller and handlers).
+	InboxAddDone(batch []InboxEntry, done []int, at time.Time) (added []InboxEntry, err error)
 	InboxHighWater() (int, error)
 	InboxPending() ([]InboxEntry, error)
 	InboxDone(ids []int, at time.Time) error
@@ -43,7 +45,11 @@ type Config struct {
 	AllowedUpdates  []string      // default: message, callback_query, pre_checkout_query, my_chat_member
 	Concurrency     int           // chats handled at once, default 1024
 	ShutdownTimeout time.Duration // in-flight handlers get this long after a stop, default 10s
-	DoneFlush       time.Duration // how often handled ids are committed, default 20ms
+	// DoneFlush is how long a handled id may wait for the poller's next
+	// commit to take it along before it is committed on its own, default
+	// 50ms. Longer means fewer commits; after a crash the updates handled in
+	// that window are handled again.
+	DoneFlush time.Duration
 	// Pseudonyms stand for users in log lines (never the Telegram id).
 	Pseudonyms valex.Pseudonymizer
 }
@@ -63,6 +69,7 @@ type Bot struct {
 	cfg    Config
 	disp   *Dispatcher
 	done   chan handled // updates to record as handled, for commitDone
+	adds   chan addReq  // the poller's batches, committed by commitDone
 
 	mu     sync.Mutex    // guards the in-flight count (defer.go)
 	open   int           // updates dispatched and not finished
@@ -86,12 +93,13 @@ func New(client *Client, out *Outbox, inbox Inbox, router *Router, tr Translator
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	if cfg.DoneFlush <= 0 {
-		cfg.DoneFlush = 20 * time.Millisecond
+		cfg.DoneFlush = 50 * time.Millisecond
 	}
 	return &Bot{
 		client: client, out: out, inbox: inbox, router: router, tr: tr, clock: clock, log: log, cfg: cfg,
 		disp: NewDispatcher(cfg.Concurrency),
 		done: make(chan handled, 4096),
+		adds: make(chan addReq),
 	}
 }
 
@@ -225,9 +233,12 @@ func (b *Bot) poll(ctx, work context.Context) error {
 func (b *Bot) addWithRetry(ctx context.Context, batch []InboxEntry) ([]InboxEntry, error) {
 	backoff := time.Duration(0)
 	for {
-		added, err := b.inbox.InboxAdd(batch)
+		added, err := b.commitAdd(ctx, batch)
 		if err == nil {
 			return added, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
 		backoff = nextBackoff(backoff)
 		b.log.Error().Err(err).Int64("backoff_ms", backoff.Milliseconds()).Msg("store updates")
@@ -331,44 +342,82 @@ type handled struct {
 	committed chan struct{}
 }
 
-// commitDone batches handled update ids into few inbox transactions, so the
-// per-update cost of durability is a share of one commit, not one commit.
-// An update waiting for its commit takes the ids already queued along.
+// addReq is a batch from the poller for commitDone to store.
+type addReq struct {
+	batch []InboxEntry
+	reply chan addResult
+}
+
+type addResult struct {
+	added []InboxEntry
+	err   error
+}
+
+// commitAdd stores a batch through commitDone, which takes the handled ids
+// waiting for a commit along in the same transaction.
+func (b *Bot) commitAdd(ctx context.Context, batch []InboxEntry) ([]InboxEntry, error) {
+	req := addReq{batch: batch, reply: make(chan addResult, 1)}
+	select {
+	case b.adds <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	res := <-req.reply // the commit runs to its end even if ctx ends meanwhile
+	return res.added, res.err
+}
+
+// commitDone is the inbox's one writer: it groups the handled update ids
+// and the poller's batches into few transactions, so the per-update cost of
+// durability is a share of one commit, not one commit. A batch from the
+// poller takes every id waiting along; ids no batch took are committed
+// DoneFlush after the first of them arrived, or at once when an update
+// waits for its commit (deferred work that has just shown its answer).
 func (b *Bot) commitDone() {
-	tick := time.NewTicker(b.cfg.DoneFlush)
-	defer tick.Stop()
 	var ids []int
 	var waiting []chan struct{}
-	flush := func() {
-		if len(ids) == 0 {
-			return
+	var due <-chan time.Time // the flush of ids no batch took; nil when none wait
+	commit := func(batch []InboxEntry) ([]InboxEntry, error) {
+		if len(batch) == 0 && len(ids) == 0 {
+			return nil, nil
 		}
-		if err := b.inbox.InboxDone(ids, b.clock.Now()); err != nil {
+		added, err := b.inbox.InboxAddDone(batch, ids, b.clock.Now())
+		if err != nil && len(ids) > 0 {
+			if len(batch) > 0 {
+				return nil, err // the poller retries, and takes the ids along again
+			}
 			b.log.Error().Err(err).Int("updates", len(ids)).Msg("record handled updates")
 		}
 		for _, c := range waiting {
 			close(c)
 		}
-		ids, waiting = ids[:0], waiting[:0]
+		ids, waiting, due = ids[:0], waiting[:0], nil
+		return added, err
 	}
 	for {
 		select {
 		case h, ok := <-b.done:
 			if !ok {
-				flush()
+				_, _ = commit(nil)
 				return
 			}
 			ids = append(ids, h.id)
+			if due == nil {
+				due = time.After(b.cfg.DoneFlush)
+			}
 			now := h.committed != nil
 			if now {
 				waiting = append(waiting, h.committed)
 				ids, waiting = b.takeQueued(ids, waiting)
 			}
 			if now || len(ids) >= 512 {
-				flush()
+				_, _ = commit(nil)
 			}
-		case <-tick.C:
-			flush()
+		case req := <-b.adds:
+			ids, waiting = b.takeQueued(ids, waiting)
+			added, err := commit(req.batch)
+			req.reply <- addResult{added, err}
+		case <-due:
+			_, _ = commit(nil)
 		}
 	}
 }

@@ -50,6 +50,12 @@ type pipeline struct {
 
 func newPipeline(t *testing.T, emu *bottest.Server, dbPath string, register func(p *pipeline)) *pipeline {
 	t.Helper()
+	return newPipelineWith(t, emu, dbPath, bot.Config{PollTimeout: time.Second, DoneFlush: 5 * time.Millisecond}, register)
+}
+
+// newPipelineWith is newPipeline with the bot core's configuration.
+func newPipelineWith(t *testing.T, emu *bottest.Server, dbPath string, cfg bot.Config, register func(p *pipeline)) *pipeline {
+	t.Helper()
 	if dbPath == "" {
 		dbPath = filepath.Join(t.TempDir(), "valex.db")
 	}
@@ -73,7 +79,7 @@ func newPipeline(t *testing.T, emu *bottest.Server, dbPath string, register func
 		func(context.Context, bot.From) string { return "en" },
 		func(int64) valex.Role { return valex.RoleUser }))
 	register(p)
-	b := bot.New(c, p.out, db, p.rt, tr, valex.SystemClock{}, zerolog.Nop(), bot.Config{PollTimeout: time.Second, DoneFlush: 5 * time.Millisecond})
+	b := bot.New(c, p.out, db, p.rt, tr, valex.SystemClock{}, zerolog.Nop(), cfg)
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
 	stopped := false
