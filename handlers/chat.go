@@ -421,13 +421,13 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 	if ok, err := a.allowed(ctx, uid); err != nil || !ok {
 		return err // stopped or withdrawn while the history was read
 	}
-	m, charge, ok, err := a.reserveOrCheaper(ctx, r, m, capability, ai.Usage{Capability: capability, InputTokens: estimateMessages(msgs), OutputTokens: a.opt.AnswerTokens})
+	m, limit, charge, ok, err := a.reserveAnswer(ctx, r, m, capability, estimateMessages(msgs))
 	if err != nil || !ok {
 		settleRefused(ctx, err)
 		return err // the wallet cannot pay: told, nothing sent to a provider
 	}
 	defer a.release(charge) // a failed or stopped call is not charged
-	answer, res, err := a.stream(ctx, r, ai.ChatRequest{Model: m.ID, Messages: msgs})
+	answer, res, err := a.stream(ctx, r, ai.ChatRequest{Model: m.ID, Messages: msgs, MaxTokens: limit})
 	switch {
 	case errors.Is(err, errCutOff):
 		settle(ctx)

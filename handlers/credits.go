@@ -87,6 +87,29 @@ func (a *AI) reserveOrCheaper(ctx context.Context, r *bot.Request, m ai.Model, c
 	return m, charge, true, nil
 }
 
+// reserveAnswer holds the cost of a chat answer as long as the provider may
+// make it (the model's max_tokens), so the charge never exceeds the hold. A
+// wallet that cannot pay that much gets a shorter answer instead: the hold
+// and max_tokens (limit) are answer_tokens, and when even that is too much,
+// reserveOrCheaper's cheaper model or refusal. limit 0 leaves the model's
+// own max_tokens.
+func (a *AI) reserveAnswer(ctx context.Context, r *bot.Request, m ai.Model, capability ai.Capability, inputTokens int) (ai.Model, int, valex.Charge, bool, error) {
+	expect := ai.Usage{Capability: capability, InputTokens: inputTokens, OutputTokens: max(m.MaxTokens, a.opt.AnswerTokens)}
+	charge, err := a.tryReserve(r, m, expect)
+	if err == nil {
+		return m, 0, charge, true, nil
+	}
+	if !errors.Is(err, valex.ErrNoCredits) && !errors.Is(err, valex.ErrDailyCap) {
+		return m, 0, charge, false, err
+	}
+	expect.OutputTokens = a.opt.AnswerTokens
+	m, charge, ok, err := a.reserveOrCheaper(ctx, r, m, capability, expect)
+	if ok {
+		_, _ = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.short_answer", map[string]any{"Tokens": a.opt.AnswerTokens})})
+	}
+	return m, a.opt.AnswerTokens, charge, ok, err
+}
+
 // release ends a hold that was not charged (a no-op after a charge).
 func (a *AI) release(c valex.Charge) {
 	if c.Reservation != 0 && a.wallets != nil {

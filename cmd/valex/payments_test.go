@@ -359,3 +359,43 @@ func TestCheaperModelWhenCreditsRunLow(t *testing.T) {
 		t.Fatal("the user was not told the answer came from the cheaper model")
 	}
 }
+
+// The hold covers the longest answer the provider may send: a wallet that
+// pays for it gets the model's max_tokens; one that pays only for a short
+// answer gets max_tokens lowered to what its hold covers, and is told.
+func TestHoldCoversTheLongestAnswer(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		free      float64 // credits a day
+		maxTokens int
+		told      bool
+	}{
+		{"pays for a whole answer", 1.0, 4096, false}, // 4,096 tokens of gpt-4o-mini: 0.25 credits
+		{"pays for a short one", 0.09, 1024, true},    // 1,024 tokens: 0.06
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			aisv := aitest.New()
+			t.Cleanup(aisv.Close)
+			a := startApp(t, func(c *Config) {
+				c.AI = demoAIConfig(aisv.URL())
+				c.Payments.FreeDailyCredits = tt.free
+			})
+			u := bottest.User{ID: 7961, FirstName: "Vera", LanguageCode: "en"}
+			a.say(u, "/start")
+			a.say(u, "hello")
+			a.press(u, "I agree")
+			a.idle()
+			reqs := aisv.Requests()
+			if len(reqs) != 1 || reqs[0].MaxTokens != tt.maxTokens {
+				t.Fatalf("requests = %+v; want one with max_tokens %d", reqs, tt.maxTokens)
+			}
+			told := false
+			for _, e := range a.emu.EventsFor(u.ID) {
+				told = told || strings.Contains(e.Text, "shorter answer")
+			}
+			if told != tt.told {
+				t.Fatalf("told of a shorter answer: %v, want %v", told, tt.told)
+			}
+		})
+	}
+}
