@@ -28,6 +28,9 @@ type ConsentEvent struct {
 	At            time.Time
 	PolicyVersion string // policy version shown when the user chose
 	Source        string // where the choice was made, e.g. "privacy_menu", "first_chat", "desk"
+	// Update is the Telegram update that made the choice (0: none): a
+	// replay of that update finds its event and records no second one.
+	Update int64
 }
 
 // RestrictionKind names processing the user has asked to stop (restriction
@@ -59,6 +62,7 @@ type RestrictionEvent struct {
 	At            time.Time
 	PolicyVersion string // policy version shown when the user chose
 	Source        string
+	Update        int64 // as ConsentEvent.Update
 }
 
 // ConsentState is one user's current choices: the latest event per kind.

@@ -68,6 +68,11 @@ type Notice struct {
 	// Breach is the incident a breach notice reports (the /breach form);
 	// nil for other notices.
 	Breach *BreachReport
+	// SourceUpdate is the Telegram update that started the notice (0:
+	// none). A notice is started once per update: the same update replayed
+	// after a crash finds it (Replayed) instead of starting another.
+	SourceUpdate int64
+	Replayed     bool
 }
 
 // Breach incidents. GDPR Art. 33 wants the supervisory authority told

@@ -262,6 +262,22 @@ func (d *Desk) NoticeButton(ctx context.Context, r *bot.Request) error {
 	if len(r.CallbackArgs) != 2 {
 		return valex.Errorf("error.bad_callback", nil)
 	}
+	if done, ok, err := d.Store.NoticeOfUpdate(int64(r.ID)); err != nil || ok {
+		if err != nil {
+			return err
+		}
+		// This update started the notice before a crash or a stop cut its
+		// reply off: the broadcast resumed at start-up; only the replies are
+		// left. A notice that finished before the stop had its totals report
+		// cut off too (it goes to the same chat after the reply).
+		if err := d.noticeStarted(ctx, r, done); err != nil {
+			return err
+		}
+		if !done.FinishedAt.IsZero() {
+			d.Service.Notify.NoticeReport(ctx, r.ChatID, done)
+		}
+		return nil
+	}
 	n, ok := d.drafts.take(r.CallbackArgs[1], d.Clock.Now())
 	if !ok {
 		return valex.Errorf("notice.draft_gone", nil)
@@ -292,15 +308,23 @@ func (d *Desk) NoticeButton(ctx context.Context, r *bot.Request) error {
 			return err
 		}
 	}
-	n.CreatedAt, n.CreatedBy = d.Clock.Now(), r.From.ID
+	n.CreatedAt, n.CreatedBy, n.SourceUpdate = d.Clock.Now(), r.From.ID, int64(r.ID)
 	n, err := d.Store.CreateNotice(n)
 	if err != nil {
 		return err
 	}
+	if !n.Replayed {
+		d.Service.Broadcast(ctx, n, r.ChatID)
+	}
+	return d.noticeStarted(ctx, r, n)
+}
+
+// noticeStarted tells the admin the notice is on its way (and, for a
+// breach, shows the incident's deadlines).
+func (d *Desk) noticeStarted(ctx context.Context, r *bot.Request, n valex.Notice) error {
 	if err := d.Out.Edit(ctx, r.ChatID, r.MessageID, d.t(r, "notice.started", map[string]any{"ID": n.ID, "Kind": d.t(r, "notice.kind."+string(n.Kind), nil)}), nil); err != nil {
 		return err
 	}
-	d.Service.Broadcast(ctx, n, r.ChatID)
 	if n.Breach != nil {
 		return d.reply(ctx, r, d.incidentText(r.Lang, n), d.incidentButtons(r.Lang, n))
 	}

@@ -131,11 +131,16 @@ func (d *Desk) ConsentButton(ctx context.Context, r *bot.Request) error {
 		if !k.Valid() {
 			return valex.Errorf("error.bad_callback", nil)
 		}
-		if st.Granted(k) == on {
+		// A replay of this update (a crash after the event's commit) finds
+		// its own event: nothing is recorded again, the rest is finished.
+		replayed := st.Consents[k].Update == int64(r.ID) && r.ID != 0
+		if st.Granted(k) == on && !replayed {
 			break // a second tap on an old button: nothing changes
 		}
-		if err := d.Store.AddConsent(valex.ConsentEvent{UserID: uid, Kind: k, Granted: on, At: now, PolicyVersion: version, Source: "consent_menu"}); err != nil {
-			return err
+		if !replayed {
+			if err := d.Store.AddConsent(valex.ConsentEvent{UserID: uid, Kind: k, Granted: on, At: now, PolicyVersion: version, Source: "consent_menu", Update: int64(r.ID)}); err != nil {
+				return err
+			}
 		}
 		if !on {
 			ticket, resolution = valex.KindConsentWithdrawal, "consent_withdrawn: "+string(k)
@@ -146,11 +151,14 @@ func (d *Desk) ConsentButton(ctx context.Context, r *bot.Request) error {
 		if !k.Valid() {
 			return valex.Errorf("error.bad_callback", nil)
 		}
-		if st.Restricted(k) == on {
+		replayed := st.Restrictions[k].Update == int64(r.ID) && r.ID != 0
+		if st.Restricted(k) == on && !replayed {
 			break
 		}
-		if err := d.Store.AddRestriction(valex.RestrictionEvent{UserID: uid, Kind: k, Active: on, At: now, PolicyVersion: version, Source: "consent_menu"}); err != nil {
-			return err
+		if !replayed {
+			if err := d.Store.AddRestriction(valex.RestrictionEvent{UserID: uid, Kind: k, Active: on, At: now, PolicyVersion: version, Source: "consent_menu", Update: int64(r.ID)}); err != nil {
+				return err
+			}
 		}
 		if on {
 			ticket, resolution = valex.KindRestriction, "restriction_applied: "+string(k)

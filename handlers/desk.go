@@ -62,6 +62,7 @@ type Notices interface {
 	AddPolicyVersion(p valex.PolicyVersion) error
 	LatestPolicyVersion() (valex.PolicyVersion, bool, error)
 	CreateNotice(n valex.Notice) (valex.Notice, error)
+	NoticeOfUpdate(update int64) (valex.Notice, bool, error)
 	RecordDelivery(d valex.Delivery) error
 	FinishNotice(id uint64, at time.Time) (valex.Notice, error)
 	UnfinishedNotices() ([]valex.Notice, error)

@@ -44,6 +44,13 @@ func (d *Desk) ForgetButton(ctx context.Context, r *bot.Request) error {
 		return d.Out.Edit(ctx, r.ChatID, r.MessageID, d.t(r, "privacy.forget_kept", nil), [][]bot.Button{})
 	}
 	if _, err := d.registered(r); err != nil {
+		if ue, ok := valex.AsUserError(err); ok && ue.Key == "error.not_registered" {
+			// The button went to an account, which is gone: erased by an
+			// earlier tap whose reply a crash cut off (the tap's update was
+			// sealed with the erased key, so it is not replayed), or by the
+			// inactivity rule.
+			return d.Out.Edit(ctx, r.ChatID, r.MessageID, d.t(r, "privacy.already_erased", nil), [][]bot.Button{})
+		}
 		return err
 	}
 	now := d.Clock.Now()

@@ -268,9 +268,10 @@ func (d *Desk) autoComplete(ctx context.Context, r *bot.Request, kind valex.Requ
 	if err != nil {
 		return err
 	}
-	t, err = d.Service.Transition(t.ID, 0, valex.StatusDone, resolution)
-	if err != nil {
-		return err
+	if !(t.Replayed && t.Status == valex.StatusDone) { // a replay completed it already
+		if t, err = d.Service.Transition(t.ID, 0, valex.StatusDone, resolution); err != nil {
+			return err
+		}
 	}
 	return d.replyTicket(ctx, r, t.ID, d.t(r, "desk.auto_done", d.ticketArgs(r.Lang, t)), nil)
 }

@@ -276,7 +276,16 @@ func (db *DB) CreateNotice(n valex.Notice) (valex.Notice, error) {
 	}
 	rec := noticeRecord{Kind: string(n.Kind), Text: n.Text, UserIDs: n.UserIDs, Created: unixNano(n.CreatedAt), By: n.CreatedBy,
 		Breach: breachOf(n.Breach)}
+	source := n.SourceUpdate
+	var started uint64 // the notice this update started before, if any
 	err := db.update(func(tx *bbolt.Tx) error {
+		byUpdate := tx.Bucket(bucketNoticesByUpdate)
+		if source > 0 {
+			if v := byUpdate.Get(idKey(source)); len(v) == 8 {
+				started = binary.BigEndian.Uint64(v)
+				return nil
+			}
+		}
 		b := tx.Bucket(bucketNotices)
 		id, err := b.NextSequence()
 		if err != nil {
@@ -290,12 +299,46 @@ func (db *DB) CreateNotice(n valex.Notice) (valex.Notice, error) {
 		if err := b.Put(ticketKey(id), v); err != nil {
 			return err
 		}
+		if source > 0 {
+			if err := byUpdate.Put(idKey(source), ticketKey(id)); err != nil {
+				return err
+			}
+		}
 		return db.auditNotice(tx, n)
 	})
 	if err != nil {
 		return valex.Notice{}, fmt.Errorf("create %s notice: %w", n.Kind, err)
 	}
+	if started != 0 {
+		n, err := db.Notice(started)
+		if err != nil {
+			return valex.Notice{}, fmt.Errorf("create notice: the notice update %d started: %w", source, err)
+		}
+		n.Replayed = true
+		return n, nil
+	}
+	n.SourceUpdate = source
 	return n, nil
+}
+
+// NoticeOfUpdate returns the notice a Telegram update started, if any.
+func (db *DB) NoticeOfUpdate(update int64) (valex.Notice, bool, error) {
+	var id uint64
+	err := db.view(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketNoticesByUpdate).Get(idKey(update)); len(v) == 8 {
+			id = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil || id == 0 || update <= 0 {
+		return valex.Notice{}, false, err
+	}
+	n, err := db.Notice(id)
+	if err != nil {
+		return valex.Notice{}, false, fmt.Errorf("the notice update %d started: %w", update, err)
+	}
+	n.SourceUpdate, n.Replayed = update, true
+	return n, true, nil
 }
 
 // Notice returns a notice with its delivery totals.

@@ -24,6 +24,7 @@ type consentRecord struct {
 	At      int64  `json:"t"`
 	Version string `json:"v,omitempty"`
 	Source  string `json:"s,omitempty"`
+	Update  int64  `json:"u,omitempty"` // the Telegram update that made the choice
 }
 
 // AddConsent records a consent being given or withdrawn.
@@ -31,7 +32,7 @@ func (db *DB) AddConsent(e valex.ConsentEvent) error {
 	if e.UserID == 0 || !e.Kind.Valid() || e.At.IsZero() {
 		return fmt.Errorf("add consent: user %d, kind %q: incomplete event", e.UserID, e.Kind)
 	}
-	rec := consentRecord{Kind: string(e.Kind), Granted: e.Granted, At: unixNano(e.At), Version: e.PolicyVersion, Source: e.Source}
+	rec := consentRecord{Kind: string(e.Kind), Granted: e.Granted, At: unixNano(e.At), Version: e.PolicyVersion, Source: e.Source, Update: e.Update}
 	if err := db.appendEvent(bucketConsents, e.UserID, rec); err != nil {
 		return fmt.Errorf("add consent of user %d: %w", e.UserID, err)
 	}
@@ -44,7 +45,7 @@ func (db *DB) AddRestriction(e valex.RestrictionEvent) error {
 	if e.UserID == 0 || !e.Kind.Valid() || e.At.IsZero() {
 		return fmt.Errorf("add restriction: user %d, kind %q: incomplete event", e.UserID, e.Kind)
 	}
-	rec := consentRecord{Kind: string(e.Kind), Granted: e.Active, At: unixNano(e.At), Version: e.PolicyVersion, Source: e.Source}
+	rec := consentRecord{Kind: string(e.Kind), Granted: e.Active, At: unixNano(e.At), Version: e.PolicyVersion, Source: e.Source, Update: e.Update}
 	if err := db.appendEvent(bucketRestrictions, e.UserID, rec); err != nil {
 		return fmt.Errorf("add restriction of user %d: %w", e.UserID, err)
 	}
@@ -90,14 +91,14 @@ func consentEvents(tx *bbolt.Tx, userID int64) ([]valex.ConsentEvent, []valex.Re
 	var rs []valex.RestrictionEvent
 	err := eachEvent(tx, bucketConsents, userID, func(r consentRecord) {
 		cs = append(cs, valex.ConsentEvent{UserID: userID, Kind: valex.ConsentKind(r.Kind), Granted: r.Granted,
-			At: fromUnixNano(r.At), PolicyVersion: r.Version, Source: r.Source})
+			At: fromUnixNano(r.At), PolicyVersion: r.Version, Source: r.Source, Update: r.Update})
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	err = eachEvent(tx, bucketRestrictions, userID, func(r consentRecord) {
 		rs = append(rs, valex.RestrictionEvent{UserID: userID, Kind: valex.RestrictionKind(r.Kind), Active: r.Granted,
-			At: fromUnixNano(r.At), PolicyVersion: r.Version, Source: r.Source})
+			At: fromUnixNano(r.At), PolicyVersion: r.Version, Source: r.Source, Update: r.Update})
 	})
 	return cs, rs, err
 }

@@ -306,25 +306,28 @@ func (db *DB) InboxPruneHandled(before time.Time) (int, error) {
 	}
 }
 
-// pruneTicketsByUpdate forgets which update opened a ticket once the update
-// can no longer come back: it is neither pending nor in the handled log
-// (pruned). Update ids grow, so the walk stops at the first still known.
+// pruneTicketsByUpdate forgets which update opened a ticket or started a
+// notice once the update can no longer come back: it is neither pending nor
+// in the handled log (pruned). Update ids grow, so each walk stops at the
+// first still known.
 func (db *DB) pruneTicketsByUpdate() error {
 	err := db.update(func(tx *bbolt.Tx) error {
 		pending, handled := tx.Bucket(bucketInboxPending), tx.Bucket(bucketInboxHandled)
-		c := tx.Bucket(bucketTicketsByUpdate).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.First() {
-			if hasKey(pending, k) || hasKey(handled, k) {
-				return nil
-			}
-			if err := c.Delete(); err != nil {
-				return err
+		for _, name := range [][]byte{bucketTicketsByUpdate, bucketNoticesByUpdate} {
+			c := tx.Bucket(name).Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.First() {
+				if hasKey(pending, k) || hasKey(handled, k) {
+					break
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("prune the tickets-by-update index: %w", err)
+		return fmt.Errorf("prune the by-update indexes: %w", err)
 	}
 	return nil
 }

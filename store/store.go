@@ -43,6 +43,7 @@ var (
 	// be(updateID) → be(ticketID): the ticket an update opened, so a replay
 	// of that update finds it instead of opening another (desk.go).
 	bucketTicketsByUpdate = []byte("tickets_by_update")
+	bucketNoticesByUpdate = []byte("notices_by_update") // update id → the notice it started
 
 	// Retention (retention.go).
 	bucketTicketsClosed   = []byte("tickets_closed")   // be(closedAtUnixNano)‖be(id) → empty
@@ -53,7 +54,7 @@ var (
 		bucketInboxPending, bucketInboxHandled, bucketInboxHandledByTime,
 		bucketTickets, bucketTicketsOpen, bucketTicketsByUser, bucketTicketReminders,
 		bucketAudit, bucketAuditHeads, bucketConsents, bucketRestrictions, bucketHolds,
-		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser, bucketTicketMessages, bucketTicketsByUpdate,
+		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser, bucketTicketMessages, bucketTicketsByUpdate, bucketNoticesByUpdate,
 		bucketTicketsClosed, bucketInactiveNotices, bucketErasures,
 		// AI aggregator (conversations.go, usage.go).
 		bucketAISettings, bucketAITurns, bucketAIUsage, bucketAIUsageSums,

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/bot/bottest"
 )
 
@@ -60,4 +63,202 @@ func openPending(t *testing.T, dataDir string) (int, error) {
 	defer db.Close()
 	p, err := db.InboxPending()
 	return len(p), err
+}
+
+// A stop between a consent withdrawal's commit and its reply (the edit of
+// the consent screen waiting out a 429) leaves the button's update pending.
+// The replay finds the withdrawal it recorded: no second event, and it
+// finishes what was left — the withdrawal ticket and the replies.
+func TestConsentWithdrawalReplayedAfterAStop(t *testing.T) {
+	emu, err := bottest.New(bottest.Options{Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	dir := t.TempDir()
+	short := func(c *Config) { c.Telegram.Shutdown = Duration{time.Second} }
+	a := startAppOn(t, emu, dir, short, nil)
+	a.say(alice, "/start")
+	a.say(alice, "/consent")
+	a.press(alice, "Get news and offers")
+
+	floodEnds := time.Now().Add(1500 * time.Millisecond)
+	emu.Flood("editMessageText", 1500*time.Millisecond, 5)
+	msgID, data := buttonOf(t, emu, alice, "Withdraw consent: news")
+	emu.PressButton(bottest.PrivateChat(alice), alice, msgID, data)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(marketingEvents(t, a, alice)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(marketingEvents(t, a, alice)); n != 2 {
+		t.Fatalf("%d marketing consent events before the stop, want the grant and the withdrawal", n)
+	}
+	a.stop()
+	if pending, err := openPending(t, dir); err != nil || pending != 1 {
+		t.Fatalf("pending after the stop: %d (%v), want the button's update", pending, err)
+	}
+
+	time.Sleep(time.Until(floodEnds))
+	b := startAppOn(t, emu, dir, short, nil)
+	seq := 0
+	b.waitText(alice.ID, seq, "already complete")
+	b.idle()
+	evs := marketingEvents(t, b, alice)
+	if len(evs) != 2 || evs[1].Granted {
+		t.Fatalf("marketing events after the replay: %+v, want one grant and one withdrawal", evs)
+	}
+	var withdrawals int
+	for _, tk := range b.tickets(alice) {
+		if tk.Kind == valex.KindConsentWithdrawal {
+			withdrawals++
+			if tk.Status != valex.StatusDone {
+				t.Errorf("withdrawal ticket #%d is %s, want done", tk.ID, tk.Status)
+			}
+		}
+	}
+	if withdrawals != 1 {
+		t.Fatalf("%d withdrawal tickets after the replay, want 1", withdrawals)
+	}
+}
+
+// buttonOf finds the latest button in u's chat whose label contains label.
+func buttonOf(t *testing.T, emu *bottest.Server, u bottest.User, label string) (int, string) {
+	t.Helper()
+	msgs := emu.Messages(u.ID)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		for _, row := range msgs[i].Keyboard {
+			for _, b := range row {
+				if strings.Contains(b.Text, label) && b.Data != "" {
+					return msgs[i].ID, b.Data
+				}
+			}
+		}
+	}
+	t.Fatalf("no button %q in chat %d", label, u.ID)
+	return 0, ""
+}
+
+func marketingEvents(t *testing.T, a *app, u bottest.User) []valex.ConsentEvent {
+	t.Helper()
+	cs, _, err := a.m.DB.ConsentEvents(u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []valex.ConsentEvent
+	for _, e := range cs {
+		if e.Kind == valex.ConsentMarketing {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// A stop between a breach notice's commit and the admin's reply (the edit
+// of the preview waiting out a 429) leaves the "Send" update pending. After
+// the restart the broadcast resumes from its deliveries and the replayed
+// update finds the notice it started: one notice, each affected user told
+// once, and the admin gets the reply.
+func TestBreachSendReplayedAfterAStop(t *testing.T) {
+	emu, err := bottest.New(bottest.Options{Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	dir := t.TempDir()
+	short := func(c *Config) { c.Telegram.Shutdown = Duration{time.Second} }
+	a := startAppOn(t, emu, dir, short, nil)
+	for _, u := range []bottest.User{alice, boris, admin} {
+		a.say(u, "/start")
+	}
+	a.breach(admin, "Some email addresses were exposed on March 3.", fmt.Sprintf("%d,%d", alice.ID, boris.ID))
+
+	floodEnds := time.Now().Add(1500 * time.Millisecond)
+	emu.Flood("editMessageText", 1500*time.Millisecond, 5)
+	msgID, data := buttonOf(t, emu, admin, "Send")
+	emu.PressButton(bottest.PrivateChat(admin), admin, msgID, data)
+	deadline := time.Now().Add(5 * time.Second)
+	for !noticeExists(t, a, 1) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !noticeExists(t, a, 1) {
+		t.Fatal("the notice was not recorded before the stop")
+	}
+	a.stop()
+	if pending, err := openPending(t, dir); err != nil || pending != 1 {
+		t.Fatalf("pending after the stop: %d (%v), want the Send button's update", pending, err)
+	}
+
+	time.Sleep(time.Until(floodEnds))
+	b := startAppOn(t, emu, dir, short, nil)
+	b.waitText(admin.ID, 0, "is on its way")
+	b.waitText(admin.ID, 0, "delivered,")
+	b.idle()
+	if noticeExists(t, b, 2) {
+		t.Fatal("the replayed Send started a second notice")
+	}
+	for _, u := range []bottest.User{alice, boris} {
+		n := 0
+		for _, e := range emu.EventsFor(u.ID) {
+			if e.OK() && e.Method == "sendMessage" && strings.Contains(e.Text, "Some email addresses were exposed") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("user %d got the breach notice %d times, want once", u.ID, n)
+		}
+	}
+}
+
+func noticeExists(t *testing.T, a *app, id uint64) bool {
+	t.Helper()
+	_, err := a.m.DB.Notice(id)
+	return err == nil
+}
+
+// A stop between an erasure's commit and its reply (the edit of the
+// confirmation waiting out a 429): the erasure is whole, and the pending
+// tap, sealed with the erased key, is unreadable and dropped — nothing of
+// the account comes back and nothing is opened again. A second tap on
+// "Yes" is told the account is already deleted.
+func TestErasureCutOffByAStop(t *testing.T) {
+	emu, err := bottest.New(bottest.Options{Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	dir := t.TempDir()
+	short := func(c *Config) { c.Telegram.Shutdown = Duration{time.Second} }
+	a := startAppOn(t, emu, dir, short, nil)
+	a.say(alice, "/start")
+	a.say(alice, "/forget")
+
+	floodEnds := time.Now().Add(1500 * time.Millisecond)
+	emu.Flood("editMessageText", 1500*time.Millisecond, 5)
+	msgID, data := buttonOf(t, emu, alice, "Yes, delete everything")
+	emu.PressButton(bottest.PrivateChat(alice), alice, msgID, data)
+	deadline := time.Now().Add(5 * time.Second)
+	for userExists(t, a, alice) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if userExists(t, a, alice) {
+		t.Fatal("the account was not erased before the stop")
+	}
+	a.stop()
+
+	time.Sleep(time.Until(floodEnds))
+	b := startAppOn(t, emu, dir, short, nil)
+	b.idle()
+	if userExists(t, b, alice) {
+		t.Fatal("the restart registered the erased user again")
+	}
+	if _, err := b.m.DB.Ticket(2); err == nil {
+		t.Fatal("the restart opened a second ticket")
+	}
+	contains(t, b.press(alice, "Yes, delete everything"), "already deleted")
+}
+
+func userExists(t *testing.T, a *app, u bottest.User) bool {
+	t.Helper()
+	_, err := a.m.DB.User(u.ID)
+	return err == nil
 }
