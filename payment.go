@@ -21,6 +21,9 @@ type Payment struct {
 	// A subscription payment sets the user's plan until PlanEnds.
 	Plan     string
 	PlanEnds time.Time
+	// SourceUpdate is the Telegram update that reported the payment (0:
+	// none, e.g. a provider webhook): its replay gets the confirmation again.
+	SourceUpdate int64
 }
 
 // Payment methods and statuses.

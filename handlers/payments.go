@@ -308,6 +308,7 @@ func (p *Payments) Paid(ctx context.Context, r *bot.Request) error {
 	pay := valex.Payment{
 		ChargeID: r.ChargeID, ProviderChargeID: r.ProviderCharge, UserID: r.From.ID, Method: method,
 		Product: k.id, Credits: k.credits, Amount: r.TotalAmount, Currency: r.Currency, Status: valex.PaymentPaid, At: now,
+		SourceUpdate: int64(r.ID),
 	}
 	if k.kind == payloadSubscription {
 		pay.Plan, pay.PlanEnds = k.id, r.SubscriptionUntil
@@ -317,7 +318,7 @@ func (p *Payments) Paid(ctx context.Context, r *bot.Request) error {
 	}
 	recorded, w, err := p.Store.RecordPayment(pay)
 	if err != nil || !recorded {
-		return err // a repeat of a payment recorded already: confirmed the first time
+		return err // another update with a payment recorded already: confirmed the first time
 	}
 	if k.kind == payloadSubscription {
 		return p.H.reply(ctx, r, p.H.t(r, "pay.sub_done", map[string]any{

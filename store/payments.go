@@ -30,6 +30,7 @@ type paymentRecord struct {
 	Currency string `json:"cu"`
 	Status   string `json:"s"`
 	At       int64  `json:"t"`
+	Update   int64  `json:"up,omitempty"` // the Telegram update that recorded it
 }
 
 func (r paymentRecord) payment(charge string) valex.Payment {
@@ -39,21 +40,36 @@ func (r paymentRecord) payment(charge string) valex.Payment {
 
 // RecordPayment records a successful payment and adds its credits to the
 // payer's balance, in one commit. It reports false, changing nothing, when
-// the charge id is recorded already.
+// the charge id is recorded already — except to a replay of the update that
+// recorded it (p.SourceUpdate, after a crash cut its confirmation off): that
+// gets true and the wallet as it is, changing nothing, so the confirmation
+// is sent.
 func (db *DB) RecordPayment(p valex.Payment) (recorded bool, w valex.Wallet, err error) {
 	if p.ChargeID == "" || p.UserID == 0 {
 		return false, w, fmt.Errorf("record payment: charge id and user are required")
 	}
 	err = db.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketPayments)
-		if b.Get([]byte(p.ChargeID)) != nil {
+		if v := b.Get([]byte(p.ChargeID)); v != nil {
+			var old paymentRecord
+			if err := json.Unmarshal(v, &old); err != nil {
+				return err
+			}
+			if p.SourceUpdate == 0 || old.Update != p.SourceUpdate {
+				return nil // another update with the same charge: confirmed the first time
+			}
+			wr, err := getWallet(tx, p.UserID)
+			if err != nil {
+				return err
+			}
+			recorded, w = true, wr.wallet(p.UserID, 0)
 			return nil
 		}
 		if err := requireAccount(tx, p.UserID); err != nil {
 			return err
 		}
 		v, err := json.Marshal(paymentRecord{Provider: p.ProviderChargeID, User: p.UserID, Method: p.Method, Product: p.Product,
-			Credits: p.Credits, Amount: p.Amount, Currency: p.Currency, Status: p.Status, At: unixNano(p.At)})
+			Credits: p.Credits, Amount: p.Amount, Currency: p.Currency, Status: p.Status, At: unixNano(p.At), Update: p.SourceUpdate})
 		if err != nil {
 			return err
 		}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/ai"
+	"github.com/valex-ai/valex/ai/aitest"
 	"github.com/valex-ai/valex/bot/bottest"
 )
 
@@ -261,4 +264,66 @@ func userExists(t *testing.T, a *app, u bottest.User) bool {
 	t.Helper()
 	_, err := a.m.DB.User(u.ID)
 	return err == nil
+}
+
+// A stop between a payment's commit (record and credits) and its
+// confirmation (waiting out a 429) leaves the successful_payment update
+// pending. The replay finds the payment recorded by that same update:
+// credited once, and the confirmation arrives.
+func TestPaymentReplayedAfterAStop(t *testing.T) {
+	emu, err := bottest.New(bottest.Options{Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	aisv := aitest.New()
+	defer aisv.Close()
+	dir := t.TempDir()
+	tweak := func(c *Config) {
+		c.Telegram.Shutdown = Duration{time.Second}
+		c.AI = demoAIConfig(aisv.URL())
+		c.Payments.FreeDailyCredits = 0
+	}
+	u := bottest.User{ID: 7601, FirstName: "Pia", LanguageCode: "en"}
+	a := startAppOn(t, emu, dir, tweak, nil)
+	a.say(u, "/start")
+	a.say(u, "/plans")
+	seq := a.lastSeq()
+	a.press(u, "Buy 100 credits")
+	payload := a.next(u.ID, seq, "sendInvoice").Params.Get("payload")
+
+	floodEnds := time.Now().Add(1500 * time.Millisecond)
+	emu.Flood("sendMessage", 1500*time.Millisecond, 5)
+	emu.SendRaw(json.RawMessage(fmt.Sprintf(`{"message":{"message_id":9901,"date":1767225600,"chat":{"id":%d,"type":"private"},"from":{"id":%d,"is_bot":false,"first_name":"Pia"},
+		"successful_payment":{"currency":"XTR","total_amount":100,"invoice_payload":%q,"telegram_payment_charge_id":"stx-replay-1","provider_payment_charge_id":""}}}`,
+		u.ID, u.ID, payload)))
+	balance := func(a *app) int64 {
+		w, err := a.m.DB.Wallet(u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.Balance
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for balance(a) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if balance(a) != 100*ai.MicroCredits {
+		t.Fatalf("balance %d before the stop, want the 100 credits", balance(a))
+	}
+	a.stop()
+	if pending, err := openPending(t, dir); err != nil || pending != 1 {
+		t.Fatalf("pending after the stop: %d (%v), want the payment's update", pending, err)
+	}
+
+	time.Sleep(time.Until(floodEnds))
+	b := startAppOn(t, emu, dir, tweak, nil)
+	contains(t, b.waitText(u.ID, 0, "credits added"), "100 credits added", "stx-replay-1")
+	b.idle()
+	if got := balance(b); got != 100*ai.MicroCredits {
+		t.Fatalf("balance %d after the replay, want 100 credits once", got)
+	}
+	if ps, _ := b.m.DB.Payments(u.ID); len(ps) != 1 {
+		t.Fatalf("%d payment records after the replay, want 1", len(ps))
+	}
 }
