@@ -49,6 +49,9 @@ func TestProviderFaultsAreNotCharged(t *testing.T) {
 		charged bool
 		within  time.Duration
 	}{
+		{"server error", aitest.Step{Status: 500}, aitest.Step{}, "echo: " + question, "", true, time.Second},
+		{"rate limited", aitest.Step{Status: 429}, aitest.Step{}, "echo: " + question, "", true, time.Second},
+		{"hang", aitest.Step{Hang: true}, aitest.Step{}, "echo: " + question, "", true, faultIdle + time.Second},
 		{"empty answer", aitest.Step{Fault: aitest.EmptyAnswer}, aitest.Step{}, "echo: " + question, "", true, time.Second},
 		{"empty body", aitest.Step{Fault: aitest.EmptyBody}, aitest.Step{}, "echo: " + question, "", true, time.Second},
 		{"json body", aitest.Step{Fault: aitest.JSONBody}, aitest.Step{}, "echo: " + question, "", true, time.Second},
