@@ -65,6 +65,10 @@ type Charge struct {
 	Reservation uint64 // the hold to end once committed; 0 = none
 	Allowance   int64  // the user's daily allowance today, micro-credits
 	Now         time.Time
+	// Update is the Telegram update whose call this pays for (0: none). An
+	// exchange is saved and charged once per update and capability: a
+	// replay after a crash (the call made again) is not charged again.
+	Update int64
 }
 
 // Plans are what users can have and buy: the free tier's daily allowance,

@@ -47,7 +47,7 @@ func (a *AI) tryReserve(r *bot.Request, m ai.Model, expect ai.Usage) (valex.Char
 	if err != nil {
 		return valex.Charge{}, err
 	}
-	return valex.Charge{Reservation: id, Allowance: allowance, Now: now}, nil
+	return valex.Charge{Reservation: id, Allowance: allowance, Now: now, Update: int64(r.ID)}, nil
 }
 
 // refuse tells the user why a call was not made: their own daily cap, or

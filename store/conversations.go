@@ -268,6 +268,20 @@ func (db *DB) SaveExchangeCharged(userID int64, conv uint64, turns []valex.Turn,
 		if err := requireAccount(tx, userID); err != nil {
 			return err
 		}
+		if charge.Update > 0 && len(usage) > 0 {
+			// Once per update and capability: the same call replayed after
+			// a crash is not saved or charged again.
+			done := tx.Bucket(bucketUsageByUpdate)
+			for _, u := range usage {
+				k := append(idKey(charge.Update), u.Capability...)
+				if done.Get(k) != nil {
+					return nil
+				}
+				if err := done.Put(k, nil); err != nil {
+					return err
+				}
+			}
+		}
 		if len(turns) > 0 {
 			b, err := aiBucket(tx, bucketAITurns)
 			if err != nil {

@@ -306,17 +306,20 @@ func (db *DB) InboxPruneHandled(before time.Time) (int, error) {
 	}
 }
 
-// pruneTicketsByUpdate forgets which update opened a ticket or started a
-// notice once the update can no longer come back: it is neither pending nor
+// pruneTicketsByUpdate forgets which update opened a ticket, started a
+// notice or paid for a call once the update can no longer come back: it is neither pending nor
 // in the handled log (pruned). Update ids grow, so each walk stops at the
 // first still known.
 func (db *DB) pruneTicketsByUpdate() error {
 	err := db.update(func(tx *bbolt.Tx) error {
 		pending, handled := tx.Bucket(bucketInboxPending), tx.Bucket(bucketInboxHandled)
-		for _, name := range [][]byte{bucketTicketsByUpdate, bucketNoticesByUpdate} {
+		for _, name := range [][]byte{bucketTicketsByUpdate, bucketNoticesByUpdate, bucketUsageByUpdate} {
 			c := tx.Bucket(name).Cursor()
 			for k, _ := c.First(); k != nil; k, _ = c.First() {
-				if hasKey(pending, k) || hasKey(handled, k) {
+				if len(k) < 8 {
+					return fmt.Errorf("bad by-update key %x", k)
+				}
+				if update := k[:8]; hasKey(pending, update) || hasKey(handled, update) {
 					break
 				}
 				if err := c.Delete(); err != nil {

@@ -44,6 +44,7 @@ var (
 	// of that update finds it instead of opening another (desk.go).
 	bucketTicketsByUpdate = []byte("tickets_by_update")
 	bucketNoticesByUpdate = []byte("notices_by_update") // update id → the notice it started
+	bucketUsageByUpdate   = []byte("usage_by_update")   // be(update id)‖capability → nothing: charged once
 
 	// Retention (retention.go).
 	bucketTicketsClosed   = []byte("tickets_closed")   // be(closedAtUnixNano)‖be(id) → empty
@@ -54,7 +55,7 @@ var (
 		bucketInboxPending, bucketInboxHandled, bucketInboxHandledByTime,
 		bucketTickets, bucketTicketsOpen, bucketTicketsByUser, bucketTicketReminders,
 		bucketAudit, bucketAuditHeads, bucketConsents, bucketRestrictions, bucketHolds,
-		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser, bucketTicketMessages, bucketTicketsByUpdate, bucketNoticesByUpdate,
+		bucketPolicies, bucketNotices, bucketDeliveries, bucketDeliveriesByUser, bucketTicketMessages, bucketTicketsByUpdate, bucketNoticesByUpdate, bucketUsageByUpdate,
 		bucketTicketsClosed, bucketInactiveNotices, bucketErasures,
 		// AI aggregator (conversations.go, usage.go).
 		bucketAISettings, bucketAITurns, bucketAIUsage, bucketAIUsageSums,

@@ -190,3 +190,52 @@ func TestDailyCap(t *testing.T) {
 		t.Fatalf("the next day: %v", err)
 	}
 }
+
+// An exchange is saved and charged once per update and capability: the
+// same call made again by a replay of its update after a crash saves and
+// charges nothing more; another capability of the same update (a voice
+// message's transcript, then its answer) and another update are charged.
+func TestChargedOncePerUpdate(t *testing.T) {
+	_, db := openKeyed(t, t.TempDir())
+	mustAccount(t, db, 6)
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	if _, err := db.AddCredits(6, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	save := func(update int64, capability string) {
+		t.Helper()
+		id, err := db.Reserve(6, 1000, 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := usageCost(6, 1000, now)
+		u[0].Capability = capability
+		turns := []valex.Turn{{Role: valex.TurnUser, Text: "q", At: now}, {Role: valex.TurnAssistant, Text: "a", At: now}}
+		if err := db.SaveExchangeCharged(6, 1, turns, u, valex.Charge{Reservation: id, Now: now, Update: update}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save(501, "chat")
+	save(501, "chat") // the replay
+	save(501, "transcribe")
+	save(502, "chat")
+	w, _ := db.Wallet(6)
+	if w.Balance != 7000 || w.Reserved != 0 {
+		t.Fatalf("wallet = %+v, want 3 calls charged (7000 left), nothing held", w)
+	}
+	day, _, err := db.UsageTotals(6, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls int64
+	for _, d := range day {
+		calls += d.Calls
+	}
+	if calls != 3 {
+		t.Fatalf("usage totals %+v: %d calls, want 3", day, calls)
+	}
+	turns, _, err := db.RecentTurns(6, 1, 1000)
+	if err != nil || len(turns) != 6 {
+		t.Fatalf("%d turns (%v), want 3 exchanges' 6", len(turns), err)
+	}
+}
