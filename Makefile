@@ -36,6 +36,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSignerParse -fuzztime 30s ./bot
 	$(GO) test -run '^$$' -fuzz FuzzParseHTML -fuzztime 30s ./bot/bottest
 	$(GO) test -run '^$$' -fuzz FuzzOggDuration -fuzztime 30s ./ai
+	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 60s ./doctext
 	$(GO) test -run '^$$' -fuzz FuzzConfigNeverMute -fuzztime 60s ./cmd/valex
 
 clean:

@@ -42,6 +42,7 @@ type AIStore interface {
 	RecentTurns(userID int64, conv uint64, budget int) (turns []valex.Turn, dropped bool, err error)
 	SaveExchange(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage) error
 	UsageTotals(userID int64, at time.Time) (day, month []valex.UsageTotal, err error)
+	DocumentStore // documents.go
 }
 
 // ConsentChecker answers whether a user's requests may go to AI providers,
@@ -95,6 +96,8 @@ type AIOptions struct {
 	// PolicyVersion is the privacy policy version a consent is given to.
 	PolicyVersion func() string
 	BotUsername   string // stripped from group messages that mention the bot
+	// Documents bound the documents sent as context (documents.go).
+	Documents DocumentOptions
 	// ConsentHold is how long a message that made the bot ask for the AI
 	// consent waits for the user's agreement, counted from when it was
 	// sent; then it is dropped unanswered. Default 15 minutes (the dialog
@@ -304,7 +307,7 @@ func (a *AI) text(ctx context.Context, r *bot.Request, end func(ended bool)) err
 	}
 	passed = true
 	a.submit(r.From.ID, ad.ticket, end, func(ctx context.Context) {
-		if err := a.turn(ctx, r, turnInput{text: text, stored: text}); err != nil {
+		if err := a.textTurn(ctx, r, text); err != nil { // with a pending document (documents.go)
 			a.report(ctx, r, err)
 		}
 	})
@@ -346,6 +349,9 @@ type turnInput struct {
 	text   string // sent to the model
 	stored string // kept in the history (a photo is not kept, only noted)
 	image  []byte // JPEG for a vision model
+	// document is a document's text, sent as a message of its own before
+	// the question; it may take the model's whole window (documents.go).
+	document string
 }
 
 // currentConv is the user's conversation: conversations are numbered from 1.
@@ -379,7 +385,11 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 	if window <= 0 {
 		window = 8192
 	}
-	budget := min(window-a.opt.AnswerTokens, a.opt.HistoryTokens) - turnTokens(mode.Prompt) - turnTokens(in.text)
+	docTokens := 0
+	if in.document != "" {
+		docTokens = turnTokens(in.document)
+	}
+	budget := min(window-a.opt.AnswerTokens-docTokens, a.opt.HistoryTokens) - turnTokens(mode.Prompt) - turnTokens(in.text)
 	if len(in.image) > 0 {
 		budget -= 765 // what a provider bills for a high-detail image
 	}
@@ -415,6 +425,9 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 			// leak into a group): the bot message replied to is the context.
 			msgs = append(msgs, ai.Message{Role: valex.TurnAssistant, Text: r.ReplyText})
 		}
+	}
+	if in.document != "" {
+		msgs = append(msgs, ai.Message{Role: valex.TurnUser, Text: in.document})
 	}
 	msgs = append(msgs, user)
 

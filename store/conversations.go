@@ -426,6 +426,7 @@ func eraseAITx(tx *bbolt.Tx, userID int64) (map[string]int, error) {
 		{bucketAIUsage, CategoryAIUsage},
 		{bucketAIUsageSums, ""},
 		{bucketAISettings, CategoryAISettings},
+		{bucketAIDocuments, ""}, // a pending document (documents.go)
 	} {
 		b, err := aiBucket(tx, c.bucket)
 		if err != nil {
@@ -509,7 +510,10 @@ func (db *DB) DeleteConversation(userID int64, conv uint64) (int, error) {
 	err := db.update(func(tx *bbolt.Tx) error {
 		var err error
 		n, _, err = deleteTurns(tx, turnPrefix(userID, conv))
-		return err
+		if err != nil {
+			return err
+		}
+		return dropDocumentTx(tx, userID, conv, false) // documents.go
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete conversation %d of user %d: %w", conv, userID, err)
@@ -523,7 +527,10 @@ func (db *DB) DeleteConversations(userID int64) (convs, turns int, err error) {
 	err = db.update(func(tx *bbolt.Tx) error {
 		var err error
 		turns, convs, err = deleteTurns(tx, idKey(userID))
-		return err
+		if err != nil {
+			return err
+		}
+		return dropDocumentTx(tx, userID, 0, true) // documents.go
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("delete conversations of user %d: %w", userID, err)

@@ -59,6 +59,7 @@ var (
 		bucketTicketsClosed, bucketInactiveNotices, bucketErasures,
 		// AI aggregator (conversations.go, usage.go).
 		bucketAISettings, bucketAITurns, bucketAIUsage, bucketAIUsageSums,
+		bucketAIDocuments, // documents.go
 		// Credits and payments (wallet.go, payments.go).
 		bucketWallets, bucketPayments, bucketPaymentsByUser, bucketYooKassaPending, bucketAllowList,
 	}

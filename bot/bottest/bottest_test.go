@@ -648,6 +648,38 @@ func TestUserFilesAndGetFile(t *testing.T) {
 	}
 }
 
+func TestUserDocumentsWithCaptionAndSize(t *testing.T) {
+	s, api := start(t, bottest.Options{})
+	pdf := []byte("%PDF-1.4 tiny")
+	s.SendDocumentCaption(chat, ann, pdf, "report.pdf", "application/pdf", "summarise this")
+	s.SendDocumentSized(chat, ann, 25<<20, "huge.pdf", "application/pdf", "")
+	ups, err := api.GetUpdates(tgbotapi.UpdateConfig{})
+	if err != nil || len(ups) != 2 {
+		t.Fatalf("updates: %v, %v", ups, err)
+	}
+	m := ups[0].Message
+	d := m.Document
+	if d == nil || m.Caption != "summarise this" || d.FileName != "report.pdf" || d.MimeType != "application/pdf" ||
+		d.FileSize != len(pdf) || d.FileID == "" || d.FileUniqueID == "" || d.FileID == d.FileUniqueID {
+		t.Fatalf("document message = %+v, document %+v", m, d)
+	}
+	f, err := api.GetFile(tgbotapi.FileConfig{FileID: d.FileID})
+	if err != nil || f.FileSize != len(pdf) || !strings.HasSuffix(f.FilePath, ".pdf") {
+		t.Fatalf("getFile = %+v, %v", f, err)
+	}
+	if got := download(t, s, f.FilePath); !bytes.Equal(got, pdf) {
+		t.Fatalf("document bytes = %q", got)
+	}
+	big := ups[1].Message.Document
+	if big == nil || big.FileSize != 25<<20 {
+		t.Fatalf("big document = %+v", big)
+	}
+	_, err = api.GetFile(tgbotapi.FileConfig{FileID: big.FileID})
+	if e := apiError(t, err); e.Message != "Bad Request: file is too big" || e.Code != 400 {
+		t.Fatalf("big document getFile: %d %q", e.Code, e.Message)
+	}
+}
+
 func TestWaitFor(t *testing.T) {
 	s, api := start(t, bottest.Options{})
 	if _, err := api.Send(tgbotapi.NewMessage(chat.ID, "past")); err != nil {

@@ -201,11 +201,30 @@ func (s *Server) SendAudio(chat Chat, from User, data []byte, name, mime string)
 
 // SendDocument is a user sending a file.
 func (s *Server) SendDocument(chat Chat, from User, data []byte, name, mime string) int {
+	return s.SendDocumentCaption(chat, from, data, name, mime, "")
+}
+
+// SendDocumentCaption is a user sending a file with a caption. Like
+// Telegram, the message carries document {file_id, file_unique_id,
+// file_name, mime_type, file_size} and the caption beside it.
+func (s *Server) SendDocumentCaption(chat Chat, from User, data []byte, name, mime, caption string) int {
+	return s.sendDocument(chat, from, data, int64(len(data)), name, mime, caption)
+}
+
+// SendDocumentSized is a user sending a file that only reports its size,
+// without bytes: past 20 MB, getFile answers "Bad Request: file is too
+// big" as Telegram does.
+func (s *Server) SendDocumentSized(chat Chat, from User, size int64, name, mime, caption string) int {
+	return s.sendDocument(chat, from, nil, size, name, mime, caption)
+}
+
+func (s *Server) sendDocument(chat Chat, from User, data []byte, size int64, name, mime, caption string) int {
 	return s.userMessage(chat, from, 0, func(m *wireMessage, sm *storedMsg) {
-		f := s.newFileLocked("documents", path.Ext(name), data, int64(len(data)))
+		f := s.newFileLocked("documents", path.Ext(name), data, size)
 		f.name, f.mime = name, mime
-		m.Document = &tgbotapi.Document{FileID: f.id, FileUniqueID: f.uniqueID, FileName: name, MimeType: mime, FileSize: len(data)}
-		sm.kind, sm.fileName = "document", name
+		m.Document = &tgbotapi.Document{FileID: f.id, FileUniqueID: f.uniqueID, FileName: name, MimeType: mime, FileSize: int(size)}
+		m.Caption = caption
+		sm.kind, sm.fileName, sm.raw = "document", name, caption
 	})
 }
 

@@ -32,6 +32,11 @@ type AIConfig struct {
 	Providers         map[string]AIProvider `toml:"providers"`
 	Models            []AIModel             `toml:"models"`
 	Modes             []AIMode              `toml:"modes"`
+
+	// Documents sent as context (handlers/documents.go).
+	DocumentMaxMB    int      `toml:"document_max_mb"`    // largest document read, default 10 (Telegram lets bots download 20)
+	DocumentMaxPages int      `toml:"document_max_pages"` // most PDF pages, default 50
+	DocumentKeep     Duration `toml:"document_keep"`      // how long a document sent without a question waits, default 1h
 }
 
 // AIProvider is one endpoint: [ai.providers.NAME].
@@ -91,6 +96,9 @@ func DefaultAIConfig() AIConfig {
 		HistoryTokens:     8000,
 		AnswerTokens:      1024,
 		EditInterval:      Duration{time.Second},
+		DocumentMaxMB:     10,
+		DocumentMaxPages:  50,
+		DocumentKeep:      Duration{time.Hour},
 		Providers: map[string]AIProvider{
 			"openai":     {Kind: ai.KindOpenAI, BaseURL: ai.DefaultOpenAIBaseURL, APIKeyEnv: "OPENAI_API_KEY"},
 			"openrouter": {Kind: ai.KindOpenAI, BaseURL: "https://openrouter.ai/api/v1", APIKeyEnv: "OPENROUTER_API_KEY"},
@@ -161,6 +169,15 @@ func (c AIConfig) withDefaults() AIConfig {
 	}
 	if c.EditInterval.Duration == 0 {
 		c.EditInterval = d.EditInterval
+	}
+	if c.DocumentMaxMB == 0 {
+		c.DocumentMaxMB = d.DocumentMaxMB
+	}
+	if c.DocumentMaxPages == 0 {
+		c.DocumentMaxPages = d.DocumentMaxPages
+	}
+	if c.DocumentKeep.Duration == 0 {
+		c.DocumentKeep = d.DocumentKeep
 	}
 	if len(c.Models) == 0 {
 		c.Models = d.Models
@@ -233,6 +250,11 @@ func (c AIConfig) validate() []error {
 		p = append(p, fmt.Errorf("ai answer_timeout %s: must be between 10s and 30m", c.AnswerTimeout))
 	}
 	intRange(&p, "ai max_messages", c.MaxMessages, 1, 50)
+	intRange(&p, "ai document_max_mb", c.DocumentMaxMB, 1, 20) // 20 MB: the most a bot may download
+	intRange(&p, "ai document_max_pages", c.DocumentMaxPages, 1, 2000)
+	if d := c.DocumentKeep.Duration; d < time.Minute || d > 24*time.Hour {
+		p = append(p, fmt.Errorf("ai document_keep %s: must be between 1m and 24h", c.DocumentKeep))
+	}
 	for _, m := range c.Models {
 		intRange(&p, fmt.Sprintf("ai model %s max_tokens", m.ID), m.MaxTokens, 0, 1_000_000) // 0: the router's default
 	}
@@ -347,6 +369,11 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 			AnswerTokens:      c.AnswerTokens,
 			EditInterval:      c.EditInterval.Duration,
 			MaxMessages:       c.MaxMessages,
+			Documents: handlers.DocumentOptions{
+				MaxBytes: int64(c.DocumentMaxMB) << 20,
+				MaxPages: c.DocumentMaxPages,
+				Keep:     c.DocumentKeep.Duration,
+			},
 			PolicyVersion: func() string {
 				if p, ok, err := db.LatestPolicyVersion(); err == nil && ok {
 					return p.Version

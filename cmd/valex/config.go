@@ -99,6 +99,8 @@ type Jobs struct {
 	PurgePayments       string `toml:"purge_payments"`    // payment records past the legal minimum (retention.payments_years)
 	RenewalReminders    string `toml:"renewal_reminders"` // subscriptions ending within 3 days: their users told, once
 	YooKassaPoll        string `toml:"yookassa_poll"`     // waiting YooKassa payments read back from the API
+	// Documents sent without a question, past ai.document_keep.
+	PurgeDocuments string `toml:"purge_documents"`
 
 	// KeySnapshotDays is how long keys-*.db snapshots are kept: an erased
 	// user's key leaves every backup within this many days.
@@ -151,6 +153,7 @@ func Defaults() Config {
 			Reminders: "0 * * * *", Digest: "0 9 * * *", IncidentReminders: "*/15 * * * *",
 			PurgeCommunications: "15 4 * * *", InactiveAccounts: "45 4 * * *",
 			CloseFeedback: "5 4 * * *", PurgeConversations: "25 4 * * *", PurgePayments: "35 4 * * *", RenewalReminders: "0 10 * * *", YooKassaPoll: "* * * * *",
+			PurgeDocuments: "*/10 * * * *",
 		},
 	}
 }
@@ -286,7 +289,7 @@ func (c Config) validate() []error {
 	}
 	for name, spec := range map[string]string{"backup": c.Jobs.Backup, "inbox_prune": c.Jobs.InboxPrune, "desk_reminders": c.Jobs.Reminders, "desk_digest": c.Jobs.Digest, "incident_reminders": c.Jobs.IncidentReminders,
 		"purge_communications": c.Jobs.PurgeCommunications, "inactive_accounts": c.Jobs.InactiveAccounts,
-		"close_feedback": c.Jobs.CloseFeedback, "purge_conversations": c.Jobs.PurgeConversations, "purge_payments": c.Jobs.PurgePayments, "renewal_reminders": c.Jobs.RenewalReminders, "yookassa_poll": c.Jobs.YooKassaPoll, "compact": c.Jobs.Compact} {
+		"close_feedback": c.Jobs.CloseFeedback, "purge_conversations": c.Jobs.PurgeConversations, "purge_payments": c.Jobs.PurgePayments, "renewal_reminders": c.Jobs.RenewalReminders, "yookassa_poll": c.Jobs.YooKassaPoll, "purge_documents": c.Jobs.PurgeDocuments, "compact": c.Jobs.Compact} {
 		if err := jobs.ParseSpec(spec); err != nil {
 			p = append(p, fmt.Errorf("jobs %s %q: %w", name, spec, err))
 		}

@@ -30,6 +30,9 @@ func TestNumbersOutsideTheirRange(t *testing.T) {
 		{"a negative abuse limit", "[telegram]\nuser_messages_per_minute = -1\n", "user_messages_per_minute -1"},
 		{"no backups kept", "[jobs]\nbackup_keep = 0\n", "jobs backup_keep 0: must be between 1 and 365"},
 		{"negative backups kept", "[jobs]\nbackup_keep = -3\n", "jobs backup_keep -3"},
+		{"documents past Telegram's download limit", "[ai]\ndocument_max_mb = 21\n", "ai document_max_mb 21: must be between 1 and 20"},
+		{"negative document pages", "[ai]\ndocument_max_pages = -1\n", "ai document_max_pages -1: must be between 1 and 2000"},
+		{"documents kept for days", "[ai]\ndocument_keep = \"72h\"\n", "ai document_keep 72h0m0s: must be between 1m and 24h"},
 		{"key snapshots never expire", "[jobs]\nkey_snapshot_days = 100000\n", "jobs key_snapshot_days 100000"},
 	}
 	for _, tt := range tests {

@@ -400,6 +400,7 @@ func (m *Main) openJobs() error {
 		{Name: "purge_communications", Spec: c.PurgeCommunications, Run: jobs.PurgeCommunications(m.DB, retention, m.Clock)},
 		{Name: "close_feedback", Spec: c.CloseFeedback, Run: jobs.CloseFeedback(m.DB, retention, m.Clock)},
 		{Name: "purge_conversations", Spec: c.PurgeConversations, Run: jobs.PurgeConversations(m.DB, retention, m.Clock)},
+		{Name: "purge_documents", Spec: c.PurgeDocuments, Run: jobs.PurgeDocuments(m.DB, m.Config.AI.DocumentKeep.Duration, m.Clock)},
 		{Name: "purge_payments", Spec: c.PurgePayments, Run: jobs.PurgePayments(m.DB, retention, m.Clock)},
 		{Name: "renewal_reminders", Spec: c.RenewalReminders, Run: jobs.RenewalReminders(m.DB, m.renewalNotice, m.Clock)},
 		{Name: "yookassa_poll", Spec: c.YooKassaPoll, Run: m.yookassaPoll},
