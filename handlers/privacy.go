@@ -48,7 +48,7 @@ func (d *Desk) policyVersion() (string, error) {
 // the order they are listed; others use a generic line.
 var knownCategories = []string{
 	"profile", "settings", "consents", "restrictions", "requests", "request_messages", "audit", "notices",
-	"conversations", "ai_settings", "ai_usage", "usage", "payments",
+	"conversations", "ai_document", "ai_settings", "ai_usage", "usage", "payments",
 }
 
 // categoryLines lists the categories with something stored, one per line.

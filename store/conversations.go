@@ -34,6 +34,7 @@ const (
 	CategoryConversations = "conversations" // conversation turns
 	CategoryAISettings    = "ai_settings"   // chosen model, mode, voice
 	CategoryAIUsage       = "ai_usage"      // the usage ledger
+	CategoryAIDocument    = "ai_document"   // a document waiting for the next question (documents.go)
 )
 
 // A turn record: version(1) | role(1) | tokens(4) | at(8) | sealed text.
@@ -334,6 +335,13 @@ type exportTurn struct {
 	At           time.Time `json:"at"`
 }
 
+type exportDocument struct {
+	Name       string    `json:"name"`
+	Pages      int       `json:"pages,omitempty"`
+	Text       string    `json:"text"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
 type exportAISettings struct {
 	Model string `json:"model,omitempty"`
 	Mode  string `json:"mode,omitempty"`
@@ -385,6 +393,14 @@ func (db *DB) ExportAI(userID int64) (data map[string]any, counts map[string]int
 				AudioSeconds: u.AudioSeconds, Chars: u.Chars, Cost: u.Cost})
 		})
 		data[CategoryAIUsage], counts[CategoryAIUsage] = usage, len(usage)
+		if err != nil {
+			return err
+		}
+		doc, ok, err := db.documentTx(tx, userID)
+		if ok {
+			data[CategoryAIDocument] = exportDocument{Name: doc.Name, Pages: doc.Pages, Text: doc.Text, ReceivedAt: doc.At}
+			counts[CategoryAIDocument] = 1
+		}
 		return err
 	})
 	if err != nil {
@@ -426,7 +442,7 @@ func eraseAITx(tx *bbolt.Tx, userID int64) (map[string]int, error) {
 		{bucketAIUsage, CategoryAIUsage},
 		{bucketAIUsageSums, ""},
 		{bucketAISettings, CategoryAISettings},
-		{bucketAIDocuments, ""}, // a pending document (documents.go)
+		{bucketAIDocuments, CategoryAIDocument}, // a pending document (documents.go)
 	} {
 		b, err := aiBucket(tx, c.bucket)
 		if err != nil {

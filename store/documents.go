@@ -66,35 +66,38 @@ func (db *DB) PutDocument(userID int64, d valex.PendingDocument) error {
 // none.
 func (db *DB) Document(userID int64) (d valex.PendingDocument, ok bool, err error) {
 	err = db.view(func(tx *bbolt.Tx) error {
-		b, err := aiBucket(tx, bucketAIDocuments)
-		if b == nil || err != nil {
-			return err
-		}
-		v := b.Get(idKey(userID))
-		if v == nil {
-			return nil
-		}
-		at, conv, err := documentHeader(v)
-		if err != nil {
-			return err
-		}
-		plain, err := db.codec.Open(userID, v[documentHeaderLen:])
-		if err != nil {
-			return err
-		}
-		var body documentBody
-		if err := json.Unmarshal(plain, &body); err != nil {
-			return fmt.Errorf("decode document: %w", err)
-		}
-		d = valex.PendingDocument{Name: body.Name, Pages: body.Pages, Text: body.Text, Truncated: body.Truncated,
-			ChatID: body.ChatID, Conversation: conv, At: at}
-		ok = true
-		return nil
+		d, ok, err = db.documentTx(tx, userID)
+		return err
 	})
 	if err != nil {
 		return valex.PendingDocument{}, false, fmt.Errorf("load document of user %d: %w", userID, err)
 	}
 	return d, ok, nil
+}
+
+func (db *DB) documentTx(tx *bbolt.Tx, userID int64) (valex.PendingDocument, bool, error) {
+	b, err := aiBucket(tx, bucketAIDocuments)
+	if b == nil || err != nil {
+		return valex.PendingDocument{}, false, err
+	}
+	v := b.Get(idKey(userID))
+	if v == nil {
+		return valex.PendingDocument{}, false, nil
+	}
+	at, conv, err := documentHeader(v)
+	if err != nil {
+		return valex.PendingDocument{}, false, err
+	}
+	plain, err := db.codec.Open(userID, v[documentHeaderLen:])
+	if err != nil {
+		return valex.PendingDocument{}, false, err
+	}
+	var body documentBody
+	if err := json.Unmarshal(plain, &body); err != nil {
+		return valex.PendingDocument{}, false, fmt.Errorf("decode document: %w", err)
+	}
+	return valex.PendingDocument{Name: body.Name, Pages: body.Pages, Text: body.Text, Truncated: body.Truncated,
+		ChatID: body.ChatID, Conversation: conv, At: at}, true, nil
 }
 
 // DropDocument deletes a user's pending document if it is the one read at

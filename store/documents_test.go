@@ -100,3 +100,22 @@ func TestDocumentGoesWithConversationAndAccount(t *testing.T) {
 		t.Fatalf("document kept after erasure: %d keys", n)
 	}
 }
+
+// The access export shows a waiting document, and erasure counts it.
+func TestDocumentInExportAndErasureCounts(t *testing.T) {
+	db := openTest(t, testCodec{})
+	mustAccount(t, db, 1)
+	_ = db.PutDocument(1, pendingDoc(2, convT0))
+	data, counts, err := db.ExportAI(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, ok := data[CategoryAIDocument].(exportDocument)
+	if !ok || doc.Text != "secret quarterly numbers" || doc.Name != "report.pdf" || counts[CategoryAIDocument] != 1 {
+		t.Fatalf("export = %+v, counts %v; want the waiting document", data[CategoryAIDocument], counts)
+	}
+	erased, err := db.EraseAI(1)
+	if err != nil || erased[CategoryAIDocument] != 1 {
+		t.Fatalf("erasure counts %v (%v), want the document counted", erased, err)
+	}
+}
