@@ -30,7 +30,7 @@ type Price struct {
 // Invoice is a sendInvoice call.
 type Invoice struct {
 	ChatID      int64
-	ThreadID    int // the topic, as Message.ThreadID (sendInvoice only)
+	ThreadID    int    // the topic, as Message.ThreadID (sendInvoice only)
 	Title       string // 1–32 characters
 	Description string // 1–255 characters
 	Payload     string // 1–128 bytes, never shown to the user: ours to verify
