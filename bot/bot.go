@@ -315,7 +315,7 @@ func (b *Bot) process(ctx context.Context, u *Update, f *inflight) {
 	case u.Kind == KindPreCheckout:
 		replyErr = b.out.AnswerPreCheckout(ctx, u.PreCheckoutID, false, tghtml.Strip(text))
 	case u.ChatID != 0:
-		_, replyErr = b.out.Send(ctx, Message{ChatID: u.ChatID, Text: text})
+		_, replyErr = b.out.Send(ctx, Message{ChatID: u.ChatID, ThreadID: u.ThreadID, Text: text})
 	}
 	if replyErr != nil {
 		b.log.Error().Str("error", b.cfg.Pseudonyms.Redact(replyErr.Error(), u.ChatID)).Int("update_id", u.ID).Str("chat", b.cfg.Pseudonyms.Chat(u.ChatID)).Msg("error reply not delivered")

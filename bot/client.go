@@ -114,6 +114,22 @@ func (c *Client) do(ctx context.Context, method string, params tgbotapi.Params) 
 	return resp.Result, nil
 }
 
+// upload calls a method with raw params and one file, as multipart/form-data
+// (for uploads whose parameters the SDK's configs lack).
+func (c *Client) upload(ctx context.Context, method string, params tgbotapi.Params, file tgbotapi.RequestFile) (json.RawMessage, error) {
+	resp, err := c.withCtx(ctx).UploadFiles(method, params, []tgbotapi.RequestFile{file})
+	if err != nil {
+		err = c.wrap(method, err)
+		// tgbotapi drops error_code on multipart uploads; the response still has it.
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == 0 && resp != nil {
+			ae.Code = resp.ErrorCode
+		}
+		return nil, err
+	}
+	return resp.Result, nil
+}
+
 // wrap converts SDK errors into APIError and strips the token from anything else.
 func (c *Client) wrap(method string, err error) error {
 	var te *tgbotapi.Error

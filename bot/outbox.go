@@ -27,7 +27,11 @@ type Button struct {
 // Message is an outgoing text message. Text is Telegram HTML: every value
 // inserted into it must already be escaped (tghtml.Escape).
 type Message struct {
-	ChatID   int64
+	ChatID int64
+	// ThreadID is the topic the message goes to (message_thread_id), 0
+	// for none: a reply to a message in a topic takes the request's
+	// Update.ThreadID, or it lands in the chat's General topic.
+	ThreadID int
 	Text     string
 	Keyboard [][]Button // inline keyboard, shown under the last part
 	ReplyTo  int
@@ -50,6 +54,7 @@ const (
 // FileMessage is an outgoing upload.
 type FileMessage struct {
 	ChatID   int64
+	ThreadID int // the topic, as Message.ThreadID
 	Kind     FileKind
 	Name     string
 	Data     []byte
@@ -142,21 +147,25 @@ func (o *Outbox) Send(ctx context.Context, m Message) (int, error) {
 	}
 	var last int
 	for i, part := range parts {
-		cfg := tgbotapi.NewMessage(m.ChatID, part)
-		cfg.ParseMode = tgbotapi.ModeHTML
-		cfg.DisableWebPagePreview = true
-		if i == 0 && m.ReplyTo != 0 {
-			cfg.ReplyToMessageID = m.ReplyTo
-			cfg.AllowSendingWithoutReply = true
+		tm := textMessage{ChatID: m.ChatID, ThreadID: m.ThreadID, Text: part, ParseMode: tgbotapi.ModeHTML}
+		if i == 0 {
+			tm.ReplyTo = m.ReplyTo
 		}
 		if i == len(parts)-1 {
-			cfg.ReplyMarkup = replyMarkup(m)
+			tm.Markup = replyMarkup(m)
 		}
-		res, err := o.call(ctx, m.ChatID, "sendMessage", cfg)
+		p, err := tm.params()
+		if err != nil {
+			return last, err
+		}
+		res, err := o.callRaw(ctx, m.ChatID, "sendMessage", p)
 		if isParseError(err) {
 			o.log.Warn().Str("chat", o.cfg.Pseudonyms.Chat(m.ChatID)).Msg("telegram refused our HTML, sending plain text")
-			cfg.Text, cfg.ParseMode = tghtml.Strip(part), ""
-			res, err = o.call(ctx, m.ChatID, "sendMessage", cfg)
+			tm.Text, tm.ParseMode = tghtml.Strip(part), ""
+			if p, err = tm.params(); err != nil {
+				return last, err
+			}
+			res, err = o.callRaw(ctx, m.ChatID, "sendMessage", p)
 		}
 		if err != nil {
 			return last, fmt.Errorf("send part %d/%d to chat %d: %w", i+1, len(parts), m.ChatID, err)
@@ -225,41 +234,45 @@ func (o *Outbox) AnswerPreCheckout(ctx context.Context, queryID string, ok bool,
 	return err
 }
 
-// Typing shows a chat action ("typing", "upload_photo", "record_voice" ...).
-func (o *Outbox) Typing(ctx context.Context, chatID int64, action string) error {
-	_, err := o.call(ctx, chatID, "sendChatAction", tgbotapi.NewChatAction(chatID, action))
+// Typing shows a chat action ("typing", "upload_photo", "record_voice" ...)
+// in a chat, or in one of its topics when threadID is not 0.
+func (o *Outbox) Typing(ctx context.Context, chatID int64, threadID int, action string) error {
+	p := tgbotapi.Params{"chat_id": strconv.FormatInt(chatID, 10), "action": action}
+	if threadID != 0 {
+		p["message_thread_id"] = strconv.Itoa(threadID)
+	}
+	_, err := o.callRaw(ctx, chatID, "sendChatAction", p)
 	return err
 }
 
-// SendFile uploads a file with multipart/form-data.
+// SendFile uploads a file with multipart/form-data. The parameters are our
+// own (tgbotapi v5.5.1's configs have no message_thread_id).
 func (o *Outbox) SendFile(ctx context.Context, f FileMessage) (int, error) {
-	data := tgbotapi.FileBytes{Name: f.Name, Bytes: f.Data}
-	var cfg tgbotapi.Chattable
-	var mk any
-	if f.Keyboard != nil {
-		mk = inlineMarkup(f.Keyboard)
-	}
-	switch f.Kind {
-	case FilePhoto:
-		c := tgbotapi.NewPhoto(f.ChatID, data)
-		c.Caption, c.ParseMode, c.ReplyMarkup = f.Caption, tgbotapi.ModeHTML, mk
-		cfg = c
-	case FileVoice:
-		c := tgbotapi.NewVoice(f.ChatID, data)
-		c.Caption, c.ParseMode, c.ReplyMarkup = f.Caption, tgbotapi.ModeHTML, mk
-		cfg = c
-	case FileAudio:
-		c := tgbotapi.NewAudio(f.ChatID, data)
-		c.Caption, c.ParseMode, c.ReplyMarkup = f.Caption, tgbotapi.ModeHTML, mk
-		cfg = c
+	kind := f.Kind
+	switch kind {
+	case FilePhoto, FileVoice, FileAudio, FileDocument:
 	default:
-		c := tgbotapi.NewDocument(f.ChatID, data)
-		c.Caption, c.ParseMode, c.ReplyMarkup = f.Caption, tgbotapi.ModeHTML, mk
-		cfg = c
+		kind = FileDocument
 	}
-	res, err := o.call(ctx, f.ChatID, "send"+string(f.Kind), cfg)
+	p := tgbotapi.Params{"chat_id": strconv.FormatInt(f.ChatID, 10)}
+	if f.ThreadID != 0 {
+		p["message_thread_id"] = strconv.Itoa(f.ThreadID)
+	}
+	if f.Caption != "" {
+		p["caption"], p["parse_mode"] = f.Caption, tgbotapi.ModeHTML
+	}
+	if f.Keyboard != nil {
+		mk, err := json.Marshal(inlineMarkup(f.Keyboard))
+		if err != nil {
+			return 0, fmt.Errorf("encode reply markup: %w", err)
+		}
+		p["reply_markup"] = string(mk)
+	}
+	file := tgbotapi.RequestFile{Name: string(kind), Data: tgbotapi.FileBytes{Name: f.Name, Bytes: f.Data}}
+	method := "send" + strings.ToUpper(string(kind[:1])) + string(kind[1:])
+	res, err := o.retry(ctx, f.ChatID, method, func() (json.RawMessage, error) { return o.c.upload(ctx, method, p, file) })
 	if err != nil {
-		return 0, fmt.Errorf("send %s to chat %d: %w", f.Kind, f.ChatID, err)
+		return 0, fmt.Errorf("send %s to chat %d: %w", kind, f.ChatID, err)
 	}
 	return messageID(res)
 }
@@ -302,7 +315,7 @@ func (o *Outbox) Broadcast(ctx context.Context, m Message) (int, error) {
 	}
 	var last int
 	for i, part := range parts {
-		bm := broadcastMessage{ChatID: m.ChatID, Text: part, ParseMode: tgbotapi.ModeHTML, Paid: o.cfg.PaidBroadcast}
+		bm := textMessage{ChatID: m.ChatID, Text: part, ParseMode: tgbotapi.ModeHTML, Paid: o.cfg.PaidBroadcast}
 		if i == len(parts)-1 {
 			bm.Markup = replyMarkup(m)
 		}
@@ -349,21 +362,30 @@ type notSentError struct{ cause error }
 func (e notSentError) Error() string   { return "not sent: " + e.cause.Error() }
 func (e notSentError) Unwrap() []error { return []error{ErrNotSent, e.cause} }
 
-// broadcastMessage is sendMessage with allow_paid_broadcast, which
-// tgbotapi v5.5.1 predates: our own parameters, sent raw.
-type broadcastMessage struct {
+// textMessage is sendMessage with our own parameters: tgbotapi v5.5.1
+// predates message_thread_id and allow_paid_broadcast.
+type textMessage struct {
 	ChatID    int64
+	ThreadID  int // message_thread_id, 0 for none
 	Text      string
 	ParseMode string
-	Paid      bool
-	Markup    any // reply_markup, nil for none
+	ReplyTo   int  // reply_to_message_id, sent even when it is gone
+	Paid      bool // allow_paid_broadcast
+	Markup    any  // reply_markup, nil for none
 }
 
-func (b broadcastMessage) params() (tgbotapi.Params, error) {
+func (b textMessage) params() (tgbotapi.Params, error) {
 	p := tgbotapi.Params{
 		"chat_id":                  strconv.FormatInt(b.ChatID, 10),
 		"text":                     b.Text,
 		"disable_web_page_preview": "true",
+	}
+	if b.ThreadID != 0 {
+		p["message_thread_id"] = strconv.Itoa(b.ThreadID)
+	}
+	if b.ReplyTo != 0 {
+		p["reply_to_message_id"] = strconv.Itoa(b.ReplyTo)
+		p["allow_sending_without_reply"] = "true"
 	}
 	if b.ParseMode != "" {
 		p["parse_mode"] = b.ParseMode

@@ -55,7 +55,7 @@ func TestOutboxLosesNoReplyInA429Storm(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				ctx := context.Background()
-				if err := out.Typing(ctx, chat, "typing"); err != nil {
+				if err := out.Typing(ctx, chat, 0, "typing"); err != nil {
 					errs <- fmt.Errorf("chat %d typing: %w", chat, err)
 					return
 				}
@@ -126,7 +126,7 @@ func TestOutboxHoldsEveryCallAfterA429WithoutChat(t *testing.T) {
 	if _, err := out.Send(context.Background(), bot.Message{ChatID: 21, Text: "after"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := out.Typing(context.Background(), 22, "typing"); err != nil {
+	if err := out.Typing(context.Background(), 22, 0, "typing"); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {

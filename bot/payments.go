@@ -30,6 +30,7 @@ type Price struct {
 // Invoice is a sendInvoice call.
 type Invoice struct {
 	ChatID      int64
+	ThreadID    int    // the topic, as Message.ThreadID (sendInvoice only)
 	Title       string // 1–32 characters
 	Description string // 1–255 characters
 	Payload     string // 1–128 bytes, never shown to the user: ours to verify
@@ -56,6 +57,9 @@ func (o *Outbox) SendInvoice(ctx context.Context, inv Invoice) (int, error) {
 	}
 	if inv.ProviderToken != "" {
 		p["provider_token"] = inv.ProviderToken
+	}
+	if inv.ThreadID != 0 {
+		p["message_thread_id"] = strconv.Itoa(inv.ThreadID)
 	}
 	res, err := o.callRaw(ctx, inv.ChatID, "sendInvoice", p)
 	if err != nil {

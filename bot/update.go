@@ -96,6 +96,14 @@ type Update struct {
 	SubscriptionUntil time.Time // subscription_expiration_date
 	Recurring         bool      // is_recurring
 
+	// ThreadID is the topic the message was sent in (message_thread_id of
+	// a message with is_topic_message): a private chat where the user
+	// enabled topics, or a forum supergroup. 0 outside topics and in the
+	// General topic. For a button, the topic of the message it is under.
+	// tgbotapi v5.5.1 predates it: read from the raw update. Replies go to
+	// the same topic (Message.ThreadID).
+	ThreadID int
+
 	// Mentioned is set for group messages that address the bot (mention or reply).
 	Mentioned bool
 }
@@ -124,6 +132,7 @@ func parseUpdate(raw []byte, botUsername string) (u *Update, err error) {
 		if u.Kind == KindPayment {
 			fillSubscription(u, raw)
 		}
+		fillThread(u, raw)
 	case tu.CallbackQuery != nil:
 		cq := tu.CallbackQuery
 		u.Kind = KindCallback
@@ -134,6 +143,7 @@ func parseUpdate(raw []byte, botUsername string) (u *Update, err error) {
 			u.ChatID = cq.Message.Chat.ID
 			u.ChatType = cq.Message.Chat.Type
 			u.MessageID = cq.Message.MessageID
+			fillThread(u, raw)
 		} else {
 			// Button on an inline-mode message: answer in the user's private chat.
 			u.ChatID = u.From.ID
@@ -263,6 +273,43 @@ func fromUser(tu *tgbotapi.User) From {
 		return From{}
 	}
 	return From{ID: tu.ID, Username: tu.UserName, FirstName: tu.FirstName, LastName: tu.LastName, LanguageCode: tu.LanguageCode}
+}
+
+// fillThread reads the topic of a message or of the message under a pressed
+// button. message_thread_id alone is not enough: outside topics a reply
+// thread in a supergroup has one too, and sending into it is refused.
+func fillThread(u *Update, raw []byte) {
+	type topic struct {
+		ThreadID int  `json:"message_thread_id"`
+		IsTopic  bool `json:"is_topic_message"`
+		// Service messages about topics need no answer.
+		Created  json.RawMessage `json:"forum_topic_created"`
+		Edited   json.RawMessage `json:"forum_topic_edited"`
+		Closed   json.RawMessage `json:"forum_topic_closed"`
+		Reopened json.RawMessage `json:"forum_topic_reopened"`
+	}
+	var w struct {
+		Message       *topic `json:"message"`
+		CallbackQuery *struct {
+			Message *topic `json:"message"`
+		} `json:"callback_query"`
+	}
+	if json.Unmarshal(raw, &w) != nil {
+		return
+	}
+	m := w.Message
+	if w.CallbackQuery != nil {
+		m = w.CallbackQuery.Message
+	}
+	if m == nil {
+		return
+	}
+	if m.IsTopic && m.ThreadID > 0 {
+		u.ThreadID = m.ThreadID
+	}
+	if u.Kind == KindUnsupported && (m.Created != nil || m.Edited != nil || m.Closed != nil || m.Reopened != nil) {
+		u.Kind = KindIgnored
+	}
 }
 
 // fillSubscription reads a successful payment's subscription fields, which

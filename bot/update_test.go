@@ -36,3 +36,29 @@ func TestParseUpdate(t *testing.T) {
 		t.Fatal("truncated JSON parsed without error")
 	}
 }
+
+func TestParseUpdateTopics(t *testing.T) {
+	cases := []struct {
+		name   string
+		raw    string
+		kind   Kind
+		thread int
+	}{
+		{"private topic", `{"update_id":1,"message":{"message_id":9,"message_thread_id":5,"is_topic_message":true,"chat":{"id":7,"type":"private"},"from":{"id":7},"text":"hi"}}`, KindText, 5},
+		{"general topic", `{"update_id":2,"message":{"message_id":9,"chat":{"id":7,"type":"private"},"from":{"id":7},"text":"hi"}}`, KindText, 0},
+		{"reply thread outside topics", `{"update_id":3,"message":{"message_id":9,"message_thread_id":4,"chat":{"id":-9,"type":"supergroup"},"from":{"id":7},"text":"hi"}}`, KindText, 0},
+		{"button under a topic message", `{"update_id":4,"callback_query":{"id":"c","from":{"id":7},"data":"x","message":{"message_id":9,"message_thread_id":5,"is_topic_message":true,"chat":{"id":7,"type":"private"}}}}`, KindCallback, 5},
+		{"topic created", `{"update_id":5,"message":{"message_id":5,"message_thread_id":5,"is_topic_message":true,"chat":{"id":7,"type":"private"},"from":{"id":7},"forum_topic_created":{"name":"Trip","icon_color":7322096}}}`, KindIgnored, 5},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := parseUpdate([]byte(tc.raw), "valex_bot")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Kind != tc.kind || u.ThreadID != tc.thread {
+				t.Fatalf("kind=%d thread=%d, want kind=%d thread=%d", u.Kind, u.ThreadID, tc.kind, tc.thread)
+			}
+		})
+	}
+}

@@ -45,7 +45,7 @@ func (a *AI) ready(ctx context.Context, r *bot.Request) (admission, error) {
 	ad.ask = true
 	kb := [][]bot.Button{{{Text: a.h.t(r, "ai.consent.agree", nil), Data: cbAIConsent.Data(a.h.CB, "y", accountTag(u))}}}
 	text := a.h.t(r, "ai.consent.ask", map[string]any{"Version": tghtml.Escape(a.opt.PolicyVersion())})
-	_, err = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: text, Keyboard: kb})
+	_, err = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: text, Keyboard: kb})
 	return ad, err
 }
 

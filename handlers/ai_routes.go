@@ -29,8 +29,11 @@ func (a *AI) Register(rt *bot.Router) {
 	rt.InGroups("image", "tts", string(cbImage))
 }
 
-// Register routes /conversations and its buttons (conversations.go).
+// Register routes /history, its older name /conversations (kept working
+// for the privacy texts and those who know it, not listed in menus), and
+// their buttons (conversations.go).
 func (c *Conversations) Register(rt *bot.Router) {
-	rt.Command("conversations", valex.RoleUser, "cmd.conversations", c.List)
+	rt.Command("history", valex.RoleUser, "cmd.history", c.List)
+	rt.Command("conversations", valex.RoleUser, "", c.List)
 	rt.Callback(cbConversations, valex.RoleUser, c.Button)
 }

@@ -13,13 +13,14 @@ import (
 	"github.com/valex-ai/valex/bot/tghtml"
 )
 
-// New starts a fresh conversation.
+// New starts a fresh conversation; in a topic of the private chat, for that
+// topic only (topics.go).
 func (a *AI) New(ctx context.Context, r *bot.Request) error {
 	if _, err := a.h.registered(r); err != nil {
 		return err
 	}
 	if _, err := a.store.UpdateAISettings(r.From.ID, func(s *valex.AISettings) {
-		s.Conversation = currentConv(*s) + 1
+		startConversation(s, r)
 	}); err != nil {
 		return err
 	}

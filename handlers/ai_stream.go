@@ -45,7 +45,7 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 	if maxParts <= 0 {
 		maxParts = defaultMaxMessages
 	}
-	s := &answer{out: a.out, chatID: r.ChatID, interval: interval, maxParts: maxParts, wake: make(chan struct{}, 1)}
+	s := &answer{out: a.out, chatID: r.ChatID, threadID: r.ThreadID, interval: interval, maxParts: maxParts, wake: make(chan struct{}, 1)}
 	if !r.Private() {
 		s.replyTo = r.MessageID
 	}
@@ -99,14 +99,14 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 		if err != nil {
 			res.Usage = a.generatedUsage(req, res) // the provider's count comes only at the end
 		}
-		if _, serr := a.out.Send(tctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.chat.capped", nil)}); serr != nil {
+		if _, serr := a.out.Send(tctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "ai.chat.capped", nil)}); serr != nil {
 			return s.shownRaw, res, serr
 		}
 		return s.shownRaw, res, nil
 	}
 	if err != nil {
 		// The stream broke after some text: keep it, say so, charge nothing.
-		if _, serr := a.out.Send(tctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.chat.cut_off", nil)}); serr != nil {
+		if _, serr := a.out.Send(tctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "ai.chat.cut_off", nil)}); serr != nil {
 			return s.shownRaw, res, serr
 		}
 		a.h.Log.Warn().Str("error", a.h.IDs.Redact(err.Error(), r.From.ID)).Str("user", a.h.IDs.User(r.From.ID)).Msg("answer stream broke")
@@ -144,6 +144,7 @@ func (a *AI) generatedUsage(req ai.ChatRequest, res ai.ChatResult) ai.Usage {
 type answer struct {
 	out      AIOutbox
 	chatID   int64
+	threadID int // the topic of the question: the answer goes there
 	replyTo  int
 	interval time.Duration
 	maxParts int    // most messages the answer may take
@@ -177,8 +178,8 @@ func (s *answer) add(delta string) {
 // (nil when nothing was shown).
 func (s *answer) edit(ctx context.Context, stop <-chan struct{}) <-chan time.Time {
 	var gate *time.Timer
-	_ = s.out.Typing(ctx, s.chatID, "typing") // a courtesy: its failure changes nothing
-	typing := time.NewTicker(4 * time.Second) // Telegram shows "typing" for 5s
+	_ = s.out.Typing(ctx, s.chatID, s.threadID, "typing") // a courtesy: its failure changes nothing
+	typing := time.NewTicker(4 * time.Second)             // Telegram shows "typing" for 5s
 	defer typing.Stop()
 	for {
 		select {
@@ -186,7 +187,7 @@ func (s *answer) edit(ctx context.Context, stop <-chan struct{}) <-chan time.Tim
 			return gateC(gate)
 		case <-typing.C:
 			if len(s.ids) == 0 && s.err == nil {
-				_ = s.out.Typing(ctx, s.chatID, "typing")
+				_ = s.out.Typing(ctx, s.chatID, s.threadID, "typing")
 			}
 			continue
 		case <-s.wake:
@@ -251,7 +252,7 @@ func (s *answer) show(ctx context.Context, raw string, final bool) bool {
 			err = s.out.Edit(ctx, s.chatID, s.ids[i], p, nil)
 		default:
 			var id int
-			m := bot.Message{ChatID: s.chatID, Text: p}
+			m := bot.Message{ChatID: s.chatID, ThreadID: s.threadID, Text: p}
 			if i == 0 {
 				m.ReplyTo = s.replyTo
 			}

@@ -58,7 +58,7 @@ type AIOutbox interface {
 	Edit(ctx context.Context, chatID int64, messageID int, text string, kb [][]bot.Button) error
 	Delete(ctx context.Context, chatID int64, messageID int) error
 	SendFile(ctx context.Context, f bot.FileMessage) (int, error)
-	Typing(ctx context.Context, chatID int64, action string) error
+	Typing(ctx context.Context, chatID int64, threadID int, action string) error
 }
 
 // Downloader fetches a file a user sent (bot.Client).
@@ -227,7 +227,7 @@ func (a *AI) report(ctx context.Context, r *bot.Request, err error) {
 	} else {
 		a.h.Log.Error().Str("error", a.h.IDs.Redact(err.Error(), r.ChatID, r.From.ID)).Str("chat", a.h.IDs.Chat(r.ChatID)).Str("user", a.h.IDs.User(r.From.ID)).Msg("ai job failed")
 	}
-	if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, key, args)}); err != nil {
+	if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, key, args)}); err != nil {
 		a.h.Log.Error().Str("error", a.h.IDs.Redact(err.Error(), r.ChatID)).Str("chat", a.h.IDs.Chat(r.ChatID)).Msg("ai error reply not delivered")
 		return
 	}
@@ -355,7 +355,7 @@ type turnInput struct {
 }
 
 // currentConv is the user's conversation: conversations are numbered from 1.
-func currentConv(s valex.AISettings) uint64 { return max(s.Conversation, 1) }
+func currentConv(s valex.AISettings) uint64 { return s.CurrentConversation() }
 
 // turn answers one chat turn: context assembly within the model's budget,
 // the streamed answer, then history and ledger in one write.
@@ -378,7 +378,10 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 		return valex.Errorf("ai.error.no_model", nil)
 	}
 	mode := a.mode(s.Mode)
-	conv := currentConv(s)
+	conv, err := a.conversationFor(ctx, r, s)
+	if err != nil {
+		return err
+	}
 
 	user := ai.Message{Role: valex.TurnUser, Text: in.text, ImageJPEG: in.image}
 	window := m.ContextTokens
@@ -414,7 +417,7 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 			}); err != nil {
 				return err
 			}
-			if _, err := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.chat.trimmed", nil)}); err != nil {
+			if _, err := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "ai.chat.trimmed", nil)}); err != nil {
 				return err
 			}
 		}

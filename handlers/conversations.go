@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,11 +11,15 @@ import (
 	"github.com/valex-ai/valex/bot/tghtml"
 )
 
-// /conversations: the user's AI conversations, each with a delete button,
-// and "delete all" behind a confirmation. The list shows the first words
-// of each conversation, which are personal: the screen works only in the
-// private chat. Deleting removes the turns for real (voice transcripts are
-// turns too); compaction reclaims the pages.
+// /history (and its older name /conversations, which the privacy texts
+// and long-time users know): the user's AI conversations, newest first, a
+// page at a time. Each can be resumed (the next message continues it, with
+// its history) or deleted; "delete all" asks for a confirmation. The list
+// shows the first words of each conversation, which are personal: the
+// screen works only in the private chat. Opened in a topic of that chat,
+// "resume" gives the conversation to the topic (topics.go). Deleting
+// removes the turns for real (voice transcripts are turns too); compaction
+// reclaims the pages.
 
 // ConversationStore lists and deletes a user's conversations; *store.DB
 // implements it.
@@ -41,11 +46,10 @@ func NewConversations(h *Handlers, s ConversationStore, work WorkStopper, policy
 	return &Conversations{h: h, store: s, work: work, policy: policy}
 }
 
-// convListMax is how many conversations the screen lists with a button;
-// "delete all" covers the older ones too.
+// convListMax is how many conversations one page of the screen lists.
 const convListMax = 12
 
-// List handles /conversations.
+// List handles /history and /conversations.
 func (c *Conversations) List(ctx context.Context, r *bot.Request) error {
 	if !r.Private() {
 		return valex.Errorf("conv.private_only", nil)
@@ -53,15 +57,16 @@ func (c *Conversations) List(ctx context.Context, r *bot.Request) error {
 	if _, err := c.h.registered(r); err != nil {
 		return err
 	}
-	text, kb, err := c.screen(r, "")
+	text, kb, err := c.screen(r, "", 0)
 	if err != nil {
 		return err
 	}
 	return c.h.reply(ctx, r, text, kb)
 }
 
-// screen renders the list, after a notice line when there is one.
-func (c *Conversations) screen(r *bot.Request, notice string) (string, [][]bot.Button, error) {
+// screen renders one page of the list, after a notice line when there is
+// one. A page past the end shows the last one.
+func (c *Conversations) screen(r *bot.Request, notice string, page int) (string, [][]bot.Button, error) {
 	list, err := c.store.Conversations(r.From.ID)
 	if err != nil {
 		return "", nil, err
@@ -77,35 +82,63 @@ func (c *Conversations) screen(r *bot.Request, notice string) (string, [][]bot.B
 	if err != nil {
 		return "", nil, err
 	}
+	// The conversation written in last comes first: a resumed one rises.
+	slices.SortStableFunc(list, func(a, b valex.ConversationSummary) int { return b.LastAt.Compare(a.LastAt) })
+	here := c.here(r, s)
+	pages := (len(list) + convListMax - 1) / convListMax
+	page = min(max(page, 0), pages-1)
+	pg := strconv.Itoa(page)
 	var lines []string
 	var kb [][]bot.Button
-	var row []bot.Button
-	for i, conv := range list {
-		if i == convListMax {
-			lines = append(lines, c.h.Tr.N(r.Lang, "conv.more", len(list)-i, nil))
-			break
-		}
-		title := c.h.t(r, "conv.untitled", nil)
-		if conv.Title != "" {
-			title = tghtml.Escape(conv.Title)
-		}
-		line := c.h.t(r, "conv.line", map[string]any{"ID": conv.ID, "Date": conv.LastAt.UTC().Format("2006-01-02"), "Title": title})
-		if conv.ID == currentConv(s) {
+	for _, conv := range list[page*convListMax : min((page+1)*convListMax, len(list))] {
+		line := c.h.t(r, "conv.line", map[string]any{"ID": conv.ID, "Date": conv.LastAt.UTC().Format("2006-01-02"), "Title": c.title(r, conv)})
+		switch {
+		case conv.ID == here:
 			line += c.h.t(r, "conv.current", nil)
+		case s.TopicOf(conv.ID) != 0:
+			line += c.h.t(r, "conv.in_topic", nil)
 		}
 		lines = append(lines, line)
 		id := strconv.FormatUint(conv.ID, 10)
-		row = append(row, bot.Button{Text: c.h.t(r, "conv.btn_delete", map[string]any{"ID": conv.ID}), Data: cbConversations.Data(c.h.CB, "d", id)})
-		if len(row) == 3 {
-			kb, row = append(kb, row), nil
+		var row []bot.Button
+		if conv.ID != here {
+			row = append(row, bot.Button{Text: c.h.t(r, "conv.btn_resume", map[string]any{"ID": conv.ID}), Data: cbConversations.Data(c.h.CB, "r", id, pg)})
 		}
-	}
-	if len(row) > 0 {
+		row = append(row, bot.Button{Text: c.h.t(r, "conv.btn_delete", map[string]any{"ID": conv.ID}), Data: cbConversations.Data(c.h.CB, "d", id, pg)})
 		kb = append(kb, row)
+	}
+	if pages > 1 {
+		lines = append(lines, c.h.t(r, "conv.page", map[string]any{"Page": page + 1, "Pages": pages}))
+		var nav []bot.Button
+		if page > 0 {
+			nav = append(nav, bot.Button{Text: c.h.t(r, "conv.btn_newer", nil), Data: cbConversations.Data(c.h.CB, "p", strconv.Itoa(page-1))})
+		}
+		if page < pages-1 {
+			nav = append(nav, bot.Button{Text: c.h.t(r, "conv.btn_older", nil), Data: cbConversations.Data(c.h.CB, "p", strconv.Itoa(page+1))})
+		}
+		kb = append(kb, nav)
 	}
 	kb = append(kb, []bot.Button{{Text: c.h.t(r, "conv.btn_delete_all", nil), Data: cbConversations.Data(c.h.CB, "a")}})
 	text := c.h.t(r, "conv.list", map[string]any{"Lines": strings.Join(lines, "\n"), "Kept": c.keptText(r)})
 	return prefix + text, kb, nil
+}
+
+// here is the conversation in use where the screen is: the topic's, or
+// the current one.
+func (c *Conversations) here(r *bot.Request, s valex.AISettings) uint64 {
+	if inTopic(r) {
+		conv, _ := s.TopicConversation(r.ThreadID)
+		return conv // 0 when the topic has none yet
+	}
+	return currentConv(s)
+}
+
+// title is a conversation's title, escaped for the screen.
+func (c *Conversations) title(r *bot.Request, conv valex.ConversationSummary) string {
+	if conv.Title == "" {
+		return c.h.t(r, "conv.untitled", nil)
+	}
+	return tghtml.Escape(conv.Title)
 }
 
 // keptText says how long conversations are kept: what the purge job does.
@@ -117,8 +150,10 @@ func (c *Conversations) keptText(r *bot.Request) string {
 	return c.h.t(r, "conv.kept_for", map[string]any{"Period": periodWords(c.h.Tr, r.Lang, p)})
 }
 
-// Button handles the screen's buttons: d <id> deletes one conversation, a
-// asks to confirm deleting all, y deletes all, n keeps them.
+// Button handles the screen's buttons: r <id> <page> resumes a
+// conversation, d <id> <page> deletes one, p <page> turns the page, a asks
+// to confirm deleting all, y deletes all, n keeps them. (Buttons sent before
+// paging came carry d <id> alone.)
 func (c *Conversations) Button(ctx context.Context, r *bot.Request) error {
 	args := r.CallbackArgs
 	if !r.Private() {
@@ -131,8 +166,36 @@ func (c *Conversations) Button(ctx context.Context, r *bot.Request) error {
 	edit := func(text string, kb [][]bot.Button) error {
 		return c.h.Out.Edit(ctx, r.ChatID, r.MessageID, text, kb)
 	}
+	page := 0
+	if len(args) == 3 || (len(args) == 2 && args[0] == "p") {
+		n, err := strconv.Atoi(args[len(args)-1])
+		if err != nil || n < 0 {
+			return valex.Errorf("error.bad_callback", nil)
+		}
+		page = n
+	}
 	switch {
-	case len(args) == 2 && args[0] == "d":
+	case len(args) == 2 && args[0] == "p":
+		text, kb, err := c.screen(r, "", page)
+		if err != nil {
+			return err
+		}
+		return edit(text, kb)
+	case len(args) >= 2 && len(args) <= 3 && args[0] == "r":
+		conv, err := strconv.ParseUint(args[1], 10, 64)
+		if err != nil || conv == 0 {
+			return valex.Errorf("error.bad_callback", nil)
+		}
+		notice, err := c.resume(r, conv)
+		if err != nil {
+			return err
+		}
+		text, kb, err := c.screen(r, notice, page)
+		if err != nil {
+			return err
+		}
+		return edit(text, kb)
+	case len(args) >= 2 && len(args) <= 3 && args[0] == "d":
 		conv, err := strconv.ParseUint(args[1], 10, 64)
 		if err != nil || conv == 0 {
 			return valex.Errorf("error.bad_callback", nil)
@@ -141,21 +204,26 @@ func (c *Conversations) Button(ctx context.Context, r *bot.Request) error {
 		if err != nil {
 			return err
 		}
-		current := conv == currentConv(s)
-		if current {
-			// The answer being written belongs to it: stop it first, so
-			// nothing is written into the conversation after it is gone.
+		inUse := conv == currentConv(s) || s.TopicOf(conv) != 0
+		if inUse {
+			// The answer being written may belong to it: stop it first,
+			// so nothing is written into the conversation after it is gone.
 			c.stop(ctx, uid)
 		}
 		if _, err := c.store.DeleteConversation(uid, conv); err != nil {
 			return err
 		}
-		if current {
-			if err := c.freshConversation(uid); err != nil {
+		if inUse {
+			if _, err := c.store.UpdateAISettings(uid, func(s *valex.AISettings) {
+				if conv == currentConv(*s) {
+					s.Conversation = s.NewConversation()
+				}
+				s.ForgetConversation(conv) // its topics start afresh
+			}); err != nil {
 				return err
 			}
 		}
-		text, kb, err := c.screen(r, c.h.t(r, "conv.deleted", map[string]any{"ID": conv}))
+		text, kb, err := c.screen(r, c.h.t(r, "conv.deleted", map[string]any{"ID": conv}), page)
 		if err != nil {
 			return err
 		}
@@ -179,18 +247,45 @@ func (c *Conversations) Button(ctx context.Context, r *bot.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := c.freshConversation(uid); err != nil {
+		if _, err := c.store.UpdateAISettings(uid, func(s *valex.AISettings) {
+			s.Conversation = s.NewConversation()
+			s.Topics = nil // every topic starts afresh
+		}); err != nil {
 			return err
 		}
 		return edit(c.h.Tr.N(r.Lang, "conv.deleted_all", convs, nil), [][]bot.Button{})
 	case len(args) == 1 && args[0] == "n":
-		text, kb, err := c.screen(r, c.h.t(r, "conv.kept", nil))
+		text, kb, err := c.screen(r, c.h.t(r, "conv.kept", nil), 0)
 		if err != nil {
 			return err
 		}
 		return edit(text, kb)
 	}
 	return valex.Errorf("error.bad_callback", nil)
+}
+
+// resume makes conv the conversation where the screen is (the topic, or
+// the current one) and returns the notice that says so. A conversation
+// deleted since the list was shown is refused.
+func (c *Conversations) resume(r *bot.Request, conv uint64) (string, error) {
+	list, err := c.store.Conversations(r.From.ID)
+	if err != nil {
+		return "", err
+	}
+	i := slices.IndexFunc(list, func(s valex.ConversationSummary) bool { return s.ID == conv })
+	if i < 0 {
+		return "", valex.Errorf("conv.gone", map[string]any{"ID": conv})
+	}
+	if _, err := c.store.UpdateAISettings(r.From.ID, func(s *valex.AISettings) {
+		if inTopic(r) {
+			s.SetTopic(r.ThreadID, conv)
+			return
+		}
+		s.Conversation = conv
+	}); err != nil {
+		return "", err
+	}
+	return c.h.t(r, "conv.resumed", map[string]any{"ID": conv, "Title": c.title(r, list[i])}), nil
 }
 
 // stop ends the user's AI work in flight, if any, before a deletion.
@@ -200,15 +295,6 @@ func (c *Conversations) stop(ctx context.Context, userID int64) {
 		defer cancel()
 		c.work.StopUser(ctx, userID)
 	}
-}
-
-// freshConversation moves the user on to a new conversation after theirs
-// was deleted, so the next message starts afresh.
-func (c *Conversations) freshConversation(userID int64) error {
-	_, err := c.store.UpdateAISettings(userID, func(s *valex.AISettings) {
-		s.Conversation = currentConv(*s) + 1
-	})
-	return err
 }
 
 // periodWords is a period in words: "1 year", "90 days", "1 year, 6 months".

@@ -145,7 +145,7 @@ func TestPrivacyRetentionLinesFollowTheConfiguration(t *testing.T) {
 	d := &Desk{Handlers: &Handlers{Tr: tr}}
 	got := d.retentionLines("en")
 	for _, want := range []string{
-		"AI conversations and voice message transcripts: until you delete them (/conversations) or your account",
+		"AI conversations and voice message transcripts: until you delete them (/history) or your account",
 		"After 24 months without activity we warn you, and delete it 30 days later",
 		"1 year after they are closed", "or 30 days after your last message",
 		"Payment records, if you pay: at least 5 years",

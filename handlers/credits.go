@@ -55,11 +55,11 @@ func (a *AI) tryReserve(r *bot.Request, m ai.Model, expect ai.Usage) (valex.Char
 func (a *AI) refuse(ctx context.Context, r *bot.Request, err error) error {
 	switch {
 	case errors.Is(err, valex.ErrDailyCap):
-		_, serr := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.cap_reached", nil)})
+		_, serr := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "credits.cap_reached", nil)})
 		return serr
 	case errors.Is(err, valex.ErrNoCredits):
 		kb := [][]bot.Button{{{Text: a.h.t(r, "credits.btn_plans", nil), Data: cbPlans.Data(a.h.CB, "list")}}}
-		_, serr := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.exhausted", nil), Keyboard: kb})
+		_, serr := a.out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "credits.exhausted", nil), Keyboard: kb})
 		return serr
 	}
 	return err
@@ -75,7 +75,7 @@ func (a *AI) reserveOrCheaper(ctx context.Context, r *bot.Request, m ai.Model, c
 		alt, ok := a.modelFor(a.opt.CheaperModel, capability, a.opt.Plan(r.From.ID))
 		if ok && alt.ID != m.ID && a.models.Cost(alt, expect) < a.models.Cost(m, expect) {
 			if charge, err = a.tryReserve(r, alt, expect); err == nil {
-				_, _ = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.cheaper_model", map[string]any{
+				_, _ = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "credits.cheaper_model", map[string]any{
 					"Model": alt.ID, "Was": m.ID})})
 				return alt, charge, true, nil
 			}
@@ -105,7 +105,7 @@ func (a *AI) reserveAnswer(ctx context.Context, r *bot.Request, m ai.Model, capa
 	expect.OutputTokens = a.opt.AnswerTokens
 	m, charge, ok, err := a.reserveOrCheaper(ctx, r, m, capability, expect)
 	if ok {
-		_, _ = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "credits.short_answer", map[string]any{"Tokens": a.opt.AnswerTokens})})
+		_, _ = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "credits.short_answer", map[string]any{"Tokens": a.opt.AnswerTokens})})
 	}
 	return m, a.opt.AnswerTokens, charge, ok, err
 }

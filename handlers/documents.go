@@ -98,7 +98,7 @@ func (a *AI) Document(ctx context.Context, r *bot.Request) error {
 		if err == nil && ad.ask {
 			// Not held like a text: the file is not downloaded before
 			// the user agrees, so it is sent again.
-			_, err = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.document.after_consent", nil)})
+			_, err = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "ai.document.after_consent", nil)})
 		}
 		return err
 	}
@@ -118,7 +118,7 @@ func (a *AI) documentTurn(ctx context.Context, r *bot.Request, f bot.File, kind 
 		return err // withdrawn while the job waited: nothing is read
 	}
 	o := a.docOptions()
-	_ = a.out.Typing(a.tg, r.ChatID, "typing")
+	_ = a.out.Typing(a.tg, r.ChatID, r.ThreadID, "typing")
 	data, err := a.files.Download(ctx, f.ID, o.MaxBytes)
 	if errors.Is(err, bot.ErrFileTooBig) {
 		return valex.Errorf("ai.document.too_big", map[string]any{"MB": o.MaxBytes >> 20})
@@ -135,7 +135,7 @@ func (a *AI) documentTurn(ctx context.Context, r *bot.Request, f bot.File, kind 
 		name = "document." + string(kind)
 	}
 	if d.Truncated {
-		if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.document.truncated", map[string]any{"Chars": integer(r.Lang, int64(o.MaxChars))})}); err != nil {
+		if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "ai.document.truncated", map[string]any{"Chars": integer(r.Lang, int64(o.MaxChars))})}); err != nil {
 			return err
 		}
 	}
@@ -147,7 +147,9 @@ func (a *AI) documentTurn(ctx context.Context, r *bot.Request, f bot.File, kind 
 	if err != nil {
 		return err
 	}
-	pd.Conversation = currentConv(s)
+	if pd.Conversation, err = a.conversationFor(ctx, r, s); err != nil { // a topic's own (topics.go)
+		return err
+	}
 	if err := a.write(ctx, r.From.ID, func() error { return a.store.PutDocument(r.From.ID, pd) }); err != nil {
 		return err
 	}
@@ -156,7 +158,7 @@ func (a *AI) documentTurn(ctx context.Context, r *bot.Request, f bot.File, kind 
 		size = a.h.Tr.N(r.Lang, "ai.document.pages", d.Pages, nil) + ", " + size
 	}
 	text := a.h.t(r, "ai.document.read", map[string]any{"Name": tghtml.Escape(name), "Size": size})
-	if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, Text: text, ReplyTo: r.MessageID}); err != nil {
+	if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: text, ReplyTo: r.MessageID}); err != nil {
 		return err
 	}
 	settle(ctx)
@@ -214,7 +216,11 @@ func (a *AI) pendingDocument(r *bot.Request) (valex.PendingDocument, bool, error
 	if err != nil {
 		return pd, false, err
 	}
-	if pd.ChatID != r.ChatID || pd.Conversation != currentConv(s) || a.h.Clock.Now().Sub(pd.At) > a.docOptions().Keep {
+	conv := currentConv(s)
+	if inTopic(r) {
+		conv, _ = s.TopicConversation(r.ThreadID) // 0 (none yet) matches no document
+	}
+	if pd.ChatID != r.ChatID || pd.Conversation != conv || a.h.Clock.Now().Sub(pd.At) > a.docOptions().Keep {
 		return pd, false, nil
 	}
 	return pd, true, nil
@@ -232,7 +238,7 @@ func (a *AI) turnWithDocument(ctx context.Context, r *bot.Request, question stri
 	if n := turnTokens(body); n > room {
 		body = cutTokens(body, room)
 		pct := max(1, 100*len(body)/max(len(pd.Text), 1))
-		if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, Text: a.h.t(r, "ai.document.cut", map[string]any{"Percent": pct})}); err != nil {
+		if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "ai.document.cut", map[string]any{"Percent": pct})}); err != nil {
 			return err
 		}
 	}

@@ -82,7 +82,7 @@ func (r Roles) Of(id int64) valex.Role {
 
 // reply sends text to the request's chat.
 func (h *Handlers) reply(ctx context.Context, r *bot.Request, text string, kb [][]bot.Button) error {
-	_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: text, Keyboard: kb})
+	_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: text, Keyboard: kb})
 	return err
 }
 

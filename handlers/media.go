@@ -114,7 +114,7 @@ func (a *AI) voiceTurn(ctx context.Context, r *bot.Request, f bot.File) error {
 	if err != nil {
 		return err
 	}
-	_ = a.out.Typing(a.tg, r.ChatID, "typing")
+	_ = a.out.Typing(a.tg, r.ChatID, r.ThreadID, "typing")
 	name := f.Name
 	if name == "" {
 		name = "voice.ogg"
@@ -140,7 +140,7 @@ func (a *AI) voiceTurn(ctx context.Context, r *bot.Request, f bot.File) error {
 		return valex.Errorf("ai.voice_in.empty", nil)
 	}
 	shown := a.h.t(r, "ai.voice_in.transcript", map[string]any{"Text": tghtml.Escape(text)})
-	if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, Text: shown, ReplyTo: r.MessageID}); err != nil {
+	if _, err := a.out.Send(a.tg, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: shown, ReplyTo: r.MessageID}); err != nil {
 		return err
 	}
 	return a.turn(ctx, r, turnInput{text: text, stored: text})
@@ -232,7 +232,7 @@ func (a *AI) image(ctx context.Context, r *bot.Request, model, prompt string) er
 	if ok, err := a.consent.CanUseAI(r.From.ID); err != nil || !ok {
 		return err
 	}
-	_ = a.out.Typing(a.tg, r.ChatID, "upload_photo")
+	_ = a.out.Typing(a.tg, r.ChatID, r.ThreadID, "upload_photo")
 	if ok, err := a.allowed(ctx, r.From.ID); err != nil || !ok {
 		return err
 	}
@@ -254,7 +254,7 @@ func (a *AI) image(ctx context.Context, r *bot.Request, model, prompt string) er
 		return err
 	}
 	caption := tghtml.Escape(truncate(prompt, 200))
-	if _, err := a.out.SendFile(a.tg, bot.FileMessage{ChatID: r.ChatID, Kind: bot.FilePhoto, Name: "image.png", Data: img, Caption: caption}); err != nil {
+	if _, err := a.out.SendFile(a.tg, bot.FileMessage{ChatID: r.ChatID, ThreadID: r.ThreadID, Kind: bot.FilePhoto, Name: "image.png", Data: img, Caption: caption}); err != nil {
 		return err
 	}
 	settle(ctx)
@@ -302,7 +302,7 @@ func (a *AI) speak(ctx context.Context, r *bot.Request, text string, answer bool
 	if !ok {
 		return valex.Errorf("ai.error.no_model", nil)
 	}
-	_ = a.out.Typing(a.tg, r.ChatID, "record_voice")
+	_ = a.out.Typing(a.tg, r.ChatID, r.ThreadID, "record_voice")
 	if ok, err := a.allowed(ctx, r.From.ID); err != nil || !ok {
 		return err
 	}
@@ -326,7 +326,7 @@ func (a *AI) speak(ctx context.Context, r *bot.Request, text string, answer bool
 	case "audio/wav", "audio/x-wav":
 		name = "speech.wav"
 	}
-	if _, err := a.out.SendFile(a.tg, bot.FileMessage{ChatID: r.ChatID, Kind: bot.FileVoice, Name: name, Data: audio}); err != nil {
+	if _, err := a.out.SendFile(a.tg, bot.FileMessage{ChatID: r.ChatID, ThreadID: r.ThreadID, Kind: bot.FileVoice, Name: name, Data: audio}); err != nil {
 		return err
 	}
 	settle(ctx)

@@ -145,7 +145,7 @@ func (p *Payments) Button(ctx context.Context, r *bot.Request) error {
 		}
 		credits := credit(r.Lang, k.Credits)
 		_, err = p.Out.SendInvoice(ctx, bot.Invoice{
-			ChatID: r.ChatID, Currency: bot.CurrencyStars,
+			ChatID: r.ChatID, ThreadID: r.ThreadID, Currency: bot.CurrencyStars,
 			Title:       p.H.t(r, "pay.invoice_title", map[string]any{"Credits": credits}),
 			Description: p.H.t(r, "pay.invoice_description", map[string]any{"Credits": credits}),
 			Payload:     p.Payload.Data(payloadPack, k.ID, strconv.FormatInt(u.ID, 10), strconv.Itoa(k.Stars)),
@@ -163,7 +163,7 @@ func (p *Payments) Button(ctx context.Context, r *bot.Request) error {
 		}
 		credits := credit(r.Lang, k.Credits)
 		_, err = p.Out.SendInvoice(ctx, bot.Invoice{
-			ChatID: r.ChatID, Currency: "RUB", ProviderToken: p.ProviderToken,
+			ChatID: r.ChatID, ThreadID: r.ThreadID, Currency: "RUB", ProviderToken: p.ProviderToken,
 			Title:       p.H.t(r, "pay.invoice_title", map[string]any{"Credits": credits}),
 			Description: p.H.t(r, "pay.invoice_description", map[string]any{"Credits": credits}),
 			Payload:     p.Payload.Data(payloadPackRUB, k.ID, strconv.FormatInt(u.ID, 10), strconv.FormatInt(k.Kopecks, 10)),

@@ -228,8 +228,12 @@ func (d *Desk) sendExport(ctx context.Context, r *bot.Request, ticket uint64, no
 		return nil, err
 	}
 	name := fmt.Sprintf("valex-data-%d-%s.json", r.From.ID, now.UTC().Format("20060102-150405"))
+	thread := 0 // asked in a group: the export goes to the private chat
+	if r.Private() {
+		thread = r.ThreadID
+	}
 	_, err = d.Files.SendFile(ctx, bot.FileMessage{
-		ChatID: r.From.ID, Kind: bot.FileDocument, Name: name, Data: doc,
+		ChatID: r.From.ID, ThreadID: thread, Kind: bot.FileDocument, Name: name, Data: doc,
 		Caption: d.t(r, "privacy.export_caption", map[string]any{"ID": ticket}),
 	})
 	return counts, err

@@ -71,7 +71,7 @@ func (h *Handlers) ProfileButton(ctx context.Context, r *bot.Request) error {
 		return h.saveField(ctx, r, valex.ProfileField(args[1]), "")
 	case len(args) == 1 && args[0] == "phone":
 		r.StartDialog(dialogProfileField, string(valex.FieldPhone))
-		_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: h.t(r, "profile.ask_phone", nil), ShareContact: h.t(r, "profile.share_phone", nil)})
+		_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: h.t(r, "profile.ask_phone", nil), ShareContact: h.t(r, "profile.share_phone", nil)})
 		return err
 	}
 	return valex.Errorf("error.bad_callback", nil)
@@ -112,7 +112,7 @@ func (h *Handlers) saveField(ctx context.Context, r *bot.Request, f valex.Profil
 	if err != nil {
 		return err
 	}
-	if _, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: h.t(r, "profile.saved", nil), RemoveKeyboard: f == valex.FieldPhone}); err != nil {
+	if _, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: h.t(r, "profile.saved", nil), RemoveKeyboard: f == valex.FieldPhone}); err != nil {
 		return err
 	}
 	return h.reply(ctx, r, h.profileText(r, u), h.profileKeyboard(r))
@@ -143,7 +143,7 @@ func (h *Handlers) Cancel(ctx context.Context, r *bot.Request) error {
 	case h.Generations != nil && h.Generations.CancelGeneration(r.From.ID):
 		key = "ai.chat.cancelled"
 	}
-	_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: h.t(r, key, nil), RemoveKeyboard: r.Private()})
+	_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: h.t(r, key, nil), RemoveKeyboard: r.Private()})
 	return err
 }
 
@@ -160,7 +160,7 @@ func (h *Handlers) DialogEnded(ctx context.Context, r *bot.Request, d bot.Dialog
 		key = "dialog.ended_button"
 	}
 	what := h.t(r, "dialog.name."+d.Name, nil)
-	_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: h.t(r, key, map[string]any{"What": what}),
+	_, err := h.Out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: h.t(r, key, map[string]any{"What": what}),
 		RemoveKeyboard: d.Name == dialogProfileField && d.Arg == string(valex.FieldPhone)})
 	return err
 }

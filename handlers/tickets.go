@@ -15,7 +15,7 @@ import (
 
 // replyTicket replies with a message about a ticket and links it.
 func (d *Desk) replyTicket(ctx context.Context, r *bot.Request, ticket uint64, text string, kb [][]bot.Button) error {
-	id, err := d.Out.Send(ctx, bot.Message{ChatID: r.ChatID, Text: text, Keyboard: kb})
+	id, err := d.Out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: text, Keyboard: kb})
 	if err != nil {
 		return err
 	}

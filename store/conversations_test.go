@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -171,18 +172,21 @@ func TestAISettings(t *testing.T) {
 	db := openTest(t, nil)
 	mustAccount(t, db, 5)
 	s, err := db.AISettings(5)
-	if err != nil || s != (valex.AISettings{}) {
+	if err != nil || !reflect.DeepEqual(s, valex.AISettings{}) {
 		t.Fatalf("fresh settings = %+v, %v", s, err)
 	}
-	s, err = db.UpdateAISettings(5, func(s *valex.AISettings) { s.Model, s.Voice, s.Conversation = "m", true, 3 })
+	s, err = db.UpdateAISettings(5, func(s *valex.AISettings) {
+		s.Model, s.Voice, s.Conversation = "m", true, 3
+		s.SetTopic(77, s.NewConversation())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.AISettings(5)
-	if err != nil || got != s || got.Model != "m" || !got.Voice || got.Conversation != 3 {
+	if err != nil || !reflect.DeepEqual(got, s) || got.Model != "m" || !got.Voice || got.Conversation != 3 || got.Topics[77] != 4 || got.LastConversation != 4 {
 		t.Fatalf("settings = %+v, %v; want %+v", got, err, s)
 	}
-	if other, _ := db.AISettings(6); other != (valex.AISettings{}) {
+	if other, _ := db.AISettings(6); !reflect.DeepEqual(other, valex.AISettings{}) {
 		t.Errorf("another user's settings = %+v", other)
 	}
 }

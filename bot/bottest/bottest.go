@@ -35,6 +35,10 @@ type Options struct {
 	// FirstUpdateID is the first update_id handed out (default 1): a bot
 	// restarted on the same data keeps ids above the ones it stored.
 	FirstUpdateID int
+	// Topics makes getMe report the bot's forum topic mode in private
+	// chats (has_topics_enabled, allows_users_to_create_topics). Topics
+	// work in any chat either way: CreateTopic, Chat.Thread.
+	Topics bool
 }
 
 // maxFormBody caps non-multipart request bodies; Telegram's own limits on
@@ -45,6 +49,7 @@ const maxFormBody = 10 << 20
 type Server struct {
 	token      string
 	bot        wireUser
+	topics     bool // Options.Topics
 	clock      func() time.Time
 	url        string
 	methodPath string // "/bot<token>/"
@@ -135,6 +140,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		token:        opts.Token,
 		bot:          wireUser{ID: opts.BotID, IsBot: true, FirstName: "Valex", Username: opts.BotUsername},
+		topics:       opts.Topics,
 		clock:        opts.Clock,
 		url:          "http://" + ln.Addr().String(),
 		methodPath:   "/bot" + opts.Token + "/",

@@ -20,6 +20,10 @@ type Chat struct {
 	ID    int64
 	Type  string
 	Title string
+	// Thread is the topic the user acts in (message_thread_id), 0 for
+	// none or the General topic. Messages sent with it carry
+	// is_topic_message; CreateTopic returns such a Chat.
+	Thread int
 }
 
 // PrivateChat is the chat between u and the bot; its id is the user's id.
@@ -28,6 +32,7 @@ func PrivateChat(u User) Chat { return Chat{ID: u.ID, Type: "private"} }
 // Message is a bot message as the user sees it now.
 type Message struct {
 	ID        int
+	Thread    int    // the topic it is in (message_thread_id), 0 for none
 	Kind      string // "text", "photo", "document", "voice", "audio" or "invoice"
 	Text      string // text or caption as rendered: tags stripped, entities decoded
 	Raw       string // text or caption as sent
@@ -76,6 +81,35 @@ type chatState struct {
 	wire          wireChat
 	msgs          []*storedMsg // index = message_id-1: ids are dense per chat
 	replyKeyboard [][]Button   // the reply keyboard the user sees now
+	topics        map[int]bool // message_thread_id of the chat's topics
+}
+
+// checkThread refuses a send into a topic the chat does not have, as
+// Telegram does.
+func (c *chatState) checkThread(thread int) *apiError {
+	if thread != 0 && !c.topics[thread] {
+		return badRequest("message thread not found")
+	}
+	return nil
+}
+
+func (c *chatState) addTopic(thread int) {
+	if c.topics == nil {
+		c.topics = make(map[int]bool)
+	}
+	c.topics[thread] = true
+}
+
+func threadParam(p url.Values) (int, *apiError) {
+	v := p.Get("message_thread_id")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, badRequest("parameter \"message_thread_id\" must be an integer")
+	}
+	return n, nil
 }
 
 func (c *chatState) get(id int) *storedMsg {
@@ -190,7 +224,7 @@ func (s *Server) Messages(chatID int64) []Message {
 			text = m.wire.Invoice.Title
 		}
 		out = append(out, Message{
-			ID: m.wire.MessageID, Kind: m.kind, Text: text, Raw: m.raw, ParseMode: m.parseMode,
+			ID: m.wire.MessageID, Thread: m.wire.MessageThreadID, Kind: m.kind, Text: text, Raw: m.raw, ParseMode: m.parseMode,
 			Keyboard: m.keyboard, FileName: m.fileName, Date: m.date, Edits: m.edits, Deleted: m.deleted,
 		})
 	}

@@ -24,6 +24,7 @@ type Event struct {
 	At        time.Time // from Options.Clock
 	Method    string    // canonical name, e.g. "sendMessage"
 	ChatID    int64
+	ThreadID  int    // message_thread_id of a send: the topic it went to
 	MessageID int    // the message created, edited or deleted
 	Text      string // text or caption as the user sees it: tags stripped, entities decoded
 	Raw       string // text or caption as sent (with markup)
@@ -71,6 +72,9 @@ func (e Event) String() string {
 	fmt.Fprintf(&b, "#%d %s", e.Seq, e.Method)
 	if e.ChatID != 0 {
 		fmt.Fprintf(&b, " chat=%d", e.ChatID)
+	}
+	if e.ThreadID != 0 {
+		fmt.Fprintf(&b, " thread=%d", e.ThreadID)
 	}
 	if e.MessageID != 0 {
 		fmt.Fprintf(&b, " msg=%d", e.MessageID)

@@ -96,7 +96,7 @@ func intParam(p url.Values, key string) (int, bool, *apiError) {
 
 func getMe(s *Server, req *request, ev *Event) (any, *apiError) {
 	s.emit(*ev)
-	return wireMe{wireUser: s.bot, CanJoinGroups: true}, nil
+	return wireMe{wireUser: s.bot, CanJoinGroups: true, HasTopicsEnabled: s.topics, AllowsUsersToCreateTopics: s.topics}, nil
 }
 
 // acknowledge serves methods the emulator only records.
@@ -286,6 +286,7 @@ func checkInlineButton(b inlineButtonIn) *apiError {
 // outgoing holds what every send method shares.
 type outgoing struct {
 	chatID       int64
+	thread       int // message_thread_id, 0 for none
 	replyTo      int
 	allowNoReply bool
 	markup       markup
@@ -298,6 +299,10 @@ func parseOutgoing(p url.Values, ev *Event) (outgoing, *apiError) {
 		return o, aerr
 	}
 	ev.ChatID = o.chatID
+	if o.thread, aerr = threadParam(p); aerr != nil {
+		return o, aerr
+	}
+	ev.ThreadID = o.thread
 	if o.replyTo, _, aerr = intParam(p, "reply_to_message_id"); aerr != nil {
 		return o, aerr
 	}
@@ -336,7 +341,11 @@ func (s *Server) startBotMessageLocked(o outgoing) (*chatState, wireMessage, *ap
 	if aerr != nil {
 		return nil, wireMessage{}, aerr
 	}
-	m := wireMessage{MessageID: cs.nextID(), From: &s.bot, Date: s.clock().Unix(), Chat: cs.wire, ReplyMarkup: o.markup.inline}
+	if aerr := cs.checkThread(o.thread); aerr != nil {
+		return nil, wireMessage{}, aerr
+	}
+	m := wireMessage{MessageID: cs.nextID(), From: &s.bot, Date: s.clock().Unix(), Chat: cs.wire, ReplyMarkup: o.markup.inline,
+		MessageThreadID: o.thread, IsTopicMessage: o.thread != 0}
 	if o.replyTo != 0 {
 		r := cs.get(o.replyTo)
 		switch {
@@ -595,6 +604,9 @@ func sendChatAction(s *Server, req *request, ev *Event) (any, *apiError) {
 		return nil, aerr
 	}
 	ev.ChatID, ev.Action = chatID, p.Get("action")
+	if ev.ThreadID, aerr = threadParam(p); aerr != nil {
+		return nil, aerr
+	}
 	switch ev.Action {
 	case "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
 		"upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note":
@@ -603,7 +615,11 @@ func sendChatAction(s *Server, req *request, ev *Event) (any, *apiError) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, aerr := s.botChatLocked(chatID); aerr != nil {
+	cs, aerr := s.botChatLocked(chatID)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if aerr := cs.checkThread(ev.ThreadID); aerr != nil {
 		return nil, aerr
 	}
 	s.emitLocked(*ev)

@@ -61,6 +61,12 @@ func (s *Server) userMessage(chat Chat, from User, replyTo int, fill func(m *wir
 	now := s.clock()
 	uw := userWire(from)
 	m := wireMessage{MessageID: cs.nextID(), From: &uw, Date: now.Unix(), Chat: cs.wire}
+	if chat.Thread != 0 {
+		// A user writing in a topic: it exists (made before the test, or
+		// by CreateTopic).
+		cs.addTopic(chat.Thread)
+		m.MessageThreadID, m.IsTopicMessage = chat.Thread, true
+	}
 	if replyTo != 0 {
 		r := cs.get(replyTo)
 		if r == nil || r.deleted {
@@ -89,6 +95,25 @@ func (s *Server) SendReply(chat Chat, from User, text string, replyTo int) int {
 		m.Entities = commandEntities(text)
 		sm.raw = text
 	})
+}
+
+// CreateTopic is a user creating a topic named name in chat (a private chat
+// with the bot, or a forum supergroup): the forum_topic_created service
+// message arrives as an update, and its message_id is the topic's
+// message_thread_id. It returns the chat to act in within the topic.
+func (s *Server) CreateTopic(chat Chat, from User, name string) Chat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := s.userChatLocked(chat, from)
+	uw := userWire(from)
+	id := cs.nextID()
+	m := wireMessage{MessageID: id, MessageThreadID: id, IsTopicMessage: true, From: &uw, Date: s.clock().Unix(), Chat: cs.wire,
+		ForumTopicCreated: &wireForumTopicCreated{Name: name, IconColor: 7322096}}
+	cs.add(&storedMsg{kind: "service", wire: m, date: s.clock()})
+	cs.addTopic(id)
+	s.enqueueLocked("message", &m)
+	chat.Thread = id
+	return chat
 }
 
 // PressButton is a user pressing the inline button with callback data in

@@ -27,6 +27,9 @@ type wireMe struct {
 	CanJoinGroups           bool `json:"can_join_groups"`
 	CanReadAllGroupMessages bool `json:"can_read_all_group_messages"`
 	SupportsInlineQueries   bool `json:"supports_inline_queries"`
+	// Topics in private chats (Options.Topics).
+	HasTopicsEnabled          bool `json:"has_topics_enabled,omitempty"`
+	AllowsUsersToCreateTopics bool `json:"allows_users_to_create_topics,omitempty"`
 }
 
 type wireChat struct {
@@ -39,6 +42,7 @@ type wireChat struct {
 
 type wireMessage struct {
 	MessageID         int                         `json:"message_id"`
+	MessageThreadID   int                         `json:"message_thread_id,omitempty"`
 	From              *wireUser                   `json:"from,omitempty"`
 	Date              int64                       `json:"date"`
 	Chat              wireChat                    `json:"chat"`
@@ -56,6 +60,15 @@ type wireMessage struct {
 	Invoice           *tgbotapi.Invoice           `json:"invoice,omitempty"`
 	SuccessfulPayment *tgbotapi.SuccessfulPayment `json:"successful_payment,omitempty"`
 	ReplyMarkup       json.RawMessage             `json:"reply_markup,omitempty"` // inline keyboards only
+	IsTopicMessage    bool                        `json:"is_topic_message,omitempty"`
+	ForumTopicCreated *wireForumTopicCreated      `json:"forum_topic_created,omitempty"`
+}
+
+// wireForumTopicCreated is the service message that opens a topic; its
+// message_id is the topic's message_thread_id.
+type wireForumTopicCreated struct {
+	Name      string `json:"name"`
+	IconColor int    `json:"icon_color"`
 }
 
 type wireCallbackQuery struct {

@@ -109,7 +109,7 @@ func goldenScreens(t *testing.T, lang string) {
 	screen("ai-consent-ask", user.ID, say(user, "hello"))
 	screen("model", user.ID, say(user, "/model"))
 	screen("mode", user.ID, say(user, "/mode"))
-	screen("conversations", user.ID, say(user, "/conversations"))
+	screen("history", user.ID, say(user, "/history"))
 	screen("plans", user.ID, say(user, "/plans"))
 	screen("subscription", user.ID, say(user, "/subscription"))
 	screen("unknown-command", user.ID, say(user, "/frobnicate"))
