@@ -97,6 +97,9 @@ type harnessConfig struct {
 	secrets []string                // must never reach the log
 	// wire adds more routes (the privacy desk, say) after the AI's.
 	wire func(h *Handlers, rt *bot.Router, a *AI)
+	// noDrafts: a Bot API without sendMessageDraft, so that private chats
+	// stream by edits (for the tests of the edit loop).
+	noDrafts bool
 }
 
 type aiHarness struct {
@@ -123,7 +126,7 @@ func newAIHarness(tb testing.TB, tweak func(*harnessConfig)) *aiHarness {
 	if tweak != nil {
 		tweak(&hc)
 	}
-	emu, err := bottest.New(bottest.Options{Token: aiTestToken})
+	emu, err := bottest.New(bottest.Options{Token: aiTestToken, NoDrafts: hc.noDrafts})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -76,6 +76,7 @@ type chatState struct {
 	wire          wireChat
 	msgs          []*storedMsg // index = message_id-1: ids are dense per chat
 	replyKeyboard [][]Button   // the reply keyboard the user sees now
+	drafts        map[int64]Draft // by draft_id: the last draft shown (drafts.go)
 }
 
 func (c *chatState) get(id int) *storedMsg {

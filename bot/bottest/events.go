@@ -49,6 +49,12 @@ type Event struct {
 
 	Action string // sendChatAction
 
+	// sendMessageDraft: the draft's id, whether it showed a stop button,
+	// and its topic (0: none). Text and Raw are the draft's text.
+	DraftID  int64
+	CanStop  bool
+	ThreadID int
+
 	// Params are the raw parameters of the call. Shared with other copies of
 	// the event: read, don't modify.
 	Params url.Values
