@@ -74,8 +74,8 @@ func (m *storedMsg) hasCallback(data string) bool {
 
 type chatState struct {
 	wire          wireChat
-	msgs          []*storedMsg // index = message_id-1: ids are dense per chat
-	replyKeyboard [][]Button   // the reply keyboard the user sees now
+	msgs          []*storedMsg    // index = message_id-1: ids are dense per chat
+	replyKeyboard [][]Button      // the reply keyboard the user sees now
 	drafts        map[int64]Draft // by draft_id: the last draft shown (drafts.go)
 }
 
