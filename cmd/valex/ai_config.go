@@ -29,6 +29,7 @@ type AIConfig struct {
 	HistoryTokens     int                   `toml:"history_tokens"`      // most history tokens sent with a turn, default 8000
 	AnswerTokens      int                   `toml:"answer_tokens"`       // context kept free for the answer, default 1024
 	EditInterval      Duration              `toml:"edit_interval"`       // least time between edits of a streamed answer, default 1s
+	DraftInterval     Duration              `toml:"draft_interval"`      // least time between drafts of an answer in a private chat, default 300ms
 	Providers         map[string]AIProvider `toml:"providers"`
 	Models            []AIModel             `toml:"models"`
 	Modes             []AIMode              `toml:"modes"`
@@ -91,6 +92,7 @@ func DefaultAIConfig() AIConfig {
 		HistoryTokens:     8000,
 		AnswerTokens:      1024,
 		EditInterval:      Duration{time.Second},
+		DraftInterval:     Duration{300 * time.Millisecond},
 		Providers: map[string]AIProvider{
 			"openai":     {Kind: ai.KindOpenAI, BaseURL: ai.DefaultOpenAIBaseURL, APIKeyEnv: "OPENAI_API_KEY"},
 			"openrouter": {Kind: ai.KindOpenAI, BaseURL: "https://openrouter.ai/api/v1", APIKeyEnv: "OPENROUTER_API_KEY"},
@@ -161,6 +163,9 @@ func (c AIConfig) withDefaults() AIConfig {
 	}
 	if c.EditInterval.Duration == 0 {
 		c.EditInterval = d.EditInterval
+	}
+	if c.DraftInterval.Duration == 0 {
+		c.DraftInterval = d.DraftInterval
 	}
 	if len(c.Models) == 0 {
 		c.Models = d.Models
@@ -233,6 +238,11 @@ func (c AIConfig) validate() []error {
 		p = append(p, fmt.Errorf("ai answer_timeout %s: must be between 10s and 30m", c.AnswerTimeout))
 	}
 	intRange(&p, "ai max_messages", c.MaxMessages, 1, 50)
+	// Drafts cost no message budget, but each is a call: faster than 50ms
+	// only burns CPU, slower than 10s is no longer streaming.
+	if d := c.DraftInterval.Duration; d < 50*time.Millisecond || d > 10*time.Second {
+		p = append(p, fmt.Errorf("ai draft_interval %s: must be between 50ms and 10s", c.DraftInterval))
+	}
 	for _, m := range c.Models {
 		intRange(&p, fmt.Sprintf("ai model %s max_tokens", m.ID), m.MaxTokens, 0, 1_000_000) // 0: the router's default
 	}
@@ -346,6 +356,7 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 			HistoryTokens:     c.HistoryTokens,
 			AnswerTokens:      c.AnswerTokens,
 			EditInterval:      c.EditInterval.Duration,
+			DraftInterval:     c.DraftInterval.Duration,
 			MaxMessages:       c.MaxMessages,
 			PolicyVersion: func() string {
 				if p, ok, err := db.LatestPolicyVersion(); err == nil && ok {
