@@ -42,7 +42,7 @@ type Translator interface {
 // Config tunes the bot core; zero values take the defaults.
 type Config struct {
 	PollTimeout     time.Duration // long-polling timeout, default 30s
-	AllowedUpdates  []string      // default: message, callback_query, pre_checkout_query, my_chat_member
+	AllowedUpdates  []string      // default: DefaultAllowedUpdates
 	Concurrency     int           // chats handled at once, default 1024
 	ShutdownTimeout time.Duration // in-flight handlers get this long after a stop, default 10s
 	// DoneFlush is how long a handled id may wait for the poller's next
@@ -55,7 +55,8 @@ type Config struct {
 }
 
 // DefaultAllowedUpdates are the update types Valex handles.
-var DefaultAllowedUpdates = []string{"message", "callback_query", "pre_checkout_query", "my_chat_member"}
+// stopped_message_generation is the stop button of a streamed answer.
+var DefaultAllowedUpdates = []string{"message", "callback_query", "pre_checkout_query", "my_chat_member", "stopped_message_generation"}
 
 // Bot receives updates and hands them to the router.
 type Bot struct {

@@ -167,6 +167,24 @@ func (p *pacer) enter(ctx context.Context, chatID int64, ln lane) (*turn, error)
 	}
 }
 
+// tryEnter takes chatID's turn only if it is free now: nil while another
+// call to the chat has it (a draft is then skipped, not queued behind it).
+func (p *pacer) tryEnter(chatID int64) *turn {
+	p.mu.Lock()
+	cp := p.chatLocked(chatID)
+	cp.users++
+	p.mu.Unlock()
+	select {
+	case cp.turn <- struct{}{}:
+		return &turn{p: p, cp: cp, lane: laneReply}
+	default:
+		p.mu.Lock()
+		cp.users--
+		p.mu.Unlock()
+		return nil
+	}
+}
+
 // leave gives the chat's turn to the next call.
 func (t *turn) leave() {
 	if t.cp == nil {

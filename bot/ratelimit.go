@@ -21,8 +21,8 @@ func UserLimit(perMinute int) Middleware {
 	l := &userLimits{per: rate.Limit(float64(perMinute) / 60), burst: perMinute, users: make(map[int64]*userLimit)}
 	return func(next HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, r *Request) error {
-			if r.Role != valex.RoleUser || r.From.ID == 0 || r.Kind == KindPreCheckout || r.Kind == KindPayment {
-				return next(ctx, r) // a payment in flight must never be dropped
+			if r.Role != valex.RoleUser || r.From.ID == 0 || r.Kind == KindPreCheckout || r.Kind == KindPayment || r.Kind == KindStop {
+				return next(ctx, r) // a payment in flight, or a stop, must never be dropped
 			}
 			switch l.check(r.From.ID) {
 			case limitOK:

@@ -232,6 +232,11 @@ func (rt *Router) resolve(r *Request) HandlerFunc {
 		return requireRole(route.info.Role, route.h)
 	case KindIgnored:
 		return ignore
+	case KindStop:
+		if h, ok := rt.kinds[KindStop]; ok {
+			return h
+		}
+		return ignore // nothing streams drafts: nothing to stop
 	case KindText, KindPhoto, KindVoice, KindDocument, KindContact:
 		if group && !r.Mentioned {
 			return ignore // in groups the bot speaks only when spoken to

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -24,6 +25,9 @@ const (
 	KindPreCheckout
 	KindPayment // successful_payment service message
 	KindIgnored // service updates that need no answer (my_chat_member, group joins ...)
+	// KindStop is a tap on the stop button of a draft sent with CanStop
+	// (stopped_message_generation, Bot API 10.3): DraftID says which.
+	KindStop
 )
 
 // Chat types as Telegram names them.
@@ -106,6 +110,10 @@ type Update struct {
 
 	// Mentioned is set for group messages that address the bot (mention or reply).
 	Mentioned bool
+
+	// Stopped drafts (KindStop): the draft whose generation the user
+	// stopped (its topic is ThreadID).
+	DraftID int64
 }
 
 // Private reports whether the update comes from a private chat.
@@ -126,6 +134,9 @@ func parseUpdate(raw []byte, botUsername string) (u *Update, err error) {
 		return nil, fmt.Errorf("decode update: %w", err)
 	}
 	u = &Update{ID: tu.UpdateID}
+	if stopped(u, raw) {
+		return u, nil
+	}
 	switch {
 	case tu.Message != nil:
 		fillMessage(u, tu.Message, botUsername)
@@ -331,4 +342,44 @@ func fillSubscription(u *Update, raw []byte) {
 		u.SubscriptionUntil = time.Unix(sp.Expiration, 0).UTC()
 	}
 	u.Recurring = sp.Recurring
+}
+
+var stoppedKey = []byte(`"stopped_message_generation"`)
+
+// stopped reads a stopped_message_generation update (a tap on a draft's
+// stop button), which the SDK's types predate, and reports whether raw was
+// one. Telegram names the chat and the draft; in a private chat, the only
+// kind with drafts, the chat's id is its user's. A "from", should Telegram
+// add one, is taken as is.
+func stopped(u *Update, raw []byte) bool {
+	var w struct {
+		Stopped *struct {
+			Chat struct {
+				ID        int64  `json:"id"`
+				Type      string `json:"type"`
+				Username  string `json:"username"`
+				FirstName string `json:"first_name"`
+				LastName  string `json:"last_name"`
+			} `json:"chat"`
+			From     *tgbotapi.User `json:"from"`
+			DraftID  int64          `json:"draft_id"`
+			ThreadID int            `json:"message_thread_id"`
+		} `json:"stopped_message_generation"`
+	}
+	if !bytes.Contains(raw, stoppedKey) { // the common case: no second decode
+		return false
+	}
+	if json.Unmarshal(raw, &w) != nil || w.Stopped == nil {
+		return false
+	}
+	s := w.Stopped
+	u.Kind = KindStop
+	u.ChatID, u.ChatType = s.Chat.ID, s.Chat.Type
+	u.DraftID, u.ThreadID = s.DraftID, s.ThreadID
+	if s.From != nil {
+		u.From = fromUser(s.From)
+	} else if s.Chat.Type == ChatPrivate {
+		u.From = From{ID: s.Chat.ID, Username: s.Chat.Username, FirstName: s.Chat.FirstName, LastName: s.Chat.LastName}
+	}
+	return true
 }

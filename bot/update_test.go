@@ -62,3 +62,35 @@ func TestParseUpdateTopics(t *testing.T) {
 		})
 	}
 }
+
+// stopped_message_generation (Bot API 10.3), which the SDK does not know:
+// the chat names the user in a private chat; a "from" wins when present.
+func TestParseStopUpdate(t *testing.T) {
+	cases := []struct {
+		name   string
+		raw    string
+		user   int64
+		draft  int64
+		thread int
+	}{
+		{"as Telegram sends it", `{"update_id":3,"stopped_message_generation":{"chat":{"id":7,"type":"private","first_name":"A"},"draft_id":12}}`, 7, 12, 0},
+		{"in a topic", `{"update_id":3,"stopped_message_generation":{"chat":{"id":7,"type":"private"},"message_thread_id":4,"draft_id":1}}`, 7, 1, 4},
+		{"with from", `{"update_id":3,"stopped_message_generation":{"chat":{"id":7,"type":"private"},"from":{"id":8},"draft_id":2}}`, 8, 2, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := parseUpdate([]byte(tc.raw), "valex_bot")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Kind != KindStop || u.ChatID != 7 || !u.Private() || u.From.ID != tc.user || u.DraftID != tc.draft || u.ThreadID != tc.thread {
+				t.Fatalf("got %+v", u)
+			}
+		})
+	}
+	// A message that merely mentions the field is a message.
+	u, err := parseUpdate([]byte(`{"update_id":4,"message":{"message_id":5,"chat":{"id":7,"type":"private"},"from":{"id":7},"text":"\"stopped_message_generation\""}}`), "valex_bot")
+	if err != nil || u.Kind != KindText {
+		t.Fatalf("got %+v, %v", u, err)
+	}
+}

@@ -75,6 +75,7 @@ func (o *nullOutbox) Edit(context.Context, int64, int, string, [][]bot.Button) e
 func (o *nullOutbox) Delete(context.Context, int64, int) error                       { return nil }
 func (o *nullOutbox) SendFile(context.Context, bot.FileMessage) (int, error)         { return 1, nil }
 func (o *nullOutbox) Typing(context.Context, int64, int, string) error               { return nil }
+func (o *nullOutbox) SendDraft(context.Context, bot.Draft) error                     { return nil }
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage

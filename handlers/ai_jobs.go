@@ -36,6 +36,9 @@ type aiJob struct {
 	// write, a shutdown after it does not answer again. A crash before it
 	// answers again (once per crash at most: the window is one commit).
 	end func(ended bool)
+	// draft is the id of the draft the job's answer streams as (0: none):
+	// its stop button stops this job (ai_stop.go). Guarded by AI.mu.
+	draft int64
 }
 
 // errShutdown is the cause of the jobs Shutdown cancels: their turn did not

@@ -57,7 +57,7 @@ func TestAnswerKeepsItsUpdatePendingUntilShown(t *testing.T) {
 	x.aisv.Script("chat-a-name", aitest.Step{Text: strings.Repeat("slowly ", 30), TokenDelay: 20 * time.Millisecond})
 	id := x.emu.SendText(bottest.PrivateChat(ann), ann, "tell me slowly")
 	if _, err := x.emu.WaitFor(x.ctx(), func(e bottest.Event) bool {
-		return e.Method == "sendMessage" && e.ChatID == ann.ID && strings.HasPrefix(e.Text, "slow")
+		return e.Method == "sendMessageDraft" && e.ChatID == ann.ID && strings.HasPrefix(e.Text, "slow")
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ func (a *AI) Register(rt *bot.Router) {
 	rt.On(bot.KindPhoto, a.Photo)
 	rt.On(bot.KindVoice, a.VoiceIn)
 	rt.On(bot.KindDocument, a.Document)
+	rt.On(bot.KindStop, a.Stopped) // the stop button of a streaming answer
 	rt.Command("new", valex.RoleUser, "cmd.new", a.New)
 	rt.Command("model", valex.RoleUser, "cmd.model", a.Model)
 	rt.Command("mode", valex.RoleUser, "cmd.mode", a.Mode)

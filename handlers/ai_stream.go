@@ -25,12 +25,15 @@ const defaultMaxMessages = 8
 // costs one bounded render, not one of everything it sent.
 const maxRawPerMessage = 4 * tghtml.MaxMessageLen
 
-// stream runs a streamed chat request and shows the answer as it arrives:
-// one message edited at most once per EditInterval (and at least once per
-// interval while text keeps coming), continued in a new message past 4096
-// characters, and finally the exact answer rendered from Markdown. It
-// returns the text the user was shown (all of it, unless cancelled or
-// capped).
+// stream runs a streamed chat request and shows the answer as it arrives.
+// In a private chat it streams as drafts (sendMessageDraft, with a stop
+// button) at most once per DraftInterval, then sends the final rendering as
+// messages; in a group, or once a draft is refused, it shows one message
+// edited at most once per EditInterval (and at least once per interval
+// while text keeps coming), continued in a new message past 4096
+// characters. Either way the answer ends as the exact answer rendered from
+// Markdown, shown as soon as it is complete. It returns the text the user
+// was shown (all of it, unless cancelled or capped).
 //
 // An answer that needs more than MaxMessages messages is capped: the
 // generation stops, the user is told, and what was generated is charged —
@@ -48,17 +51,20 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 	s := &answer{out: a.out, chatID: r.ChatID, threadID: r.ThreadID, interval: interval, maxParts: maxParts, wake: make(chan struct{}, 1)}
 	if !r.Private() {
 		s.replyTo = r.MessageID
+	} else if !a.noDrafts.Load() {
+		s.drafting, s.draftID, s.draftEvery = true, a.draftID(r), a.opt.DraftInterval
+		a.streaming(ctx, s.draftID) // its stop button stops this job
 	}
 	// Telegram calls run on the AI's Telegram context: /cancel stops the
-	// provider, not the edits that make what was shown consistent.
+	// provider, not the calls that make what was shown consistent.
 	tctx := a.tg
 	genCtx, cancelGen := context.WithCancel(ctx)
 	defer cancelGen()
 	s.stopGen = cancelGen
 
 	stop := make(chan struct{})
-	gate := make(chan (<-chan time.Time), 1)
-	go func() { gate <- s.edit(tctx, stop) }()
+	done := make(chan struct{})
+	go func() { defer close(done); s.run(tctx, stop) }()
 
 	res, err := a.models.ChatStream(genCtx, req, func(delta string) {
 		if genCtx.Err() == nil { // nothing more is shown once stopped
@@ -66,7 +72,10 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 		}
 	})
 	close(stop)
-	last := <-gate
+	<-done
+	if isNotFound(s.refused) {
+		a.noDrafts.Store(true) // a Bot API server without drafts: edits from now on
+	}
 	// Capped while streaming: we stopped the generation, its error is ours.
 	cappedLive := s.capped
 
@@ -77,20 +86,23 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 		return s.shownRaw, res, s.err
 	}
 	if err != nil && ctx.Err() != nil {
-		return s.shownRaw, res, err // cancelled: what was shown stays as it is
+		// Cancelled (/cancel, the stop button): what was shown stays. A
+		// draft vanishes by itself, so what it showed is sent as the
+		// answer; a shutdown keeps nothing, the whole answer comes after
+		// the restart.
+		if s.drafting && s.drafted != "" && !a.interrupted(ctx) {
+			s.show(tctx, s.drafted, true)
+			if s.failed() {
+				return s.shownRaw, res, s.err
+			}
+		}
+		return s.shownRaw, res, err
 	}
 	if res.Text == "" && err != nil {
 		return "", res, err
 	}
-	// The final edit respects the interval too (there is none when the
-	// last edit showed it all: then the answer has been seen already).
-	if last != nil && res.Text != s.shownRaw {
-		select {
-		case <-last:
-		case <-tctx.Done():
-			return s.shownRaw, res, tctx.Err()
-		}
-	}
+	// Shown at once: the outbox paces the call, the answer waits for
+	// nothing else.
 	s.final(tctx, res.Text)
 	if s.failed() {
 		return s.shownRaw, res, s.err
@@ -150,16 +162,40 @@ type answer struct {
 	maxParts int    // most messages the answer may take
 	stopGen  func() // stops the generation: nobody will see the rest
 
+	// Drafts, in private chats: while drafting, the answer is shown as
+	// draft draftID at most once per draftEvery, and sent as messages at
+	// the end. A refused draft (refused) ends drafting for the rest of the
+	// answer: edits take over.
+	drafting   bool
+	draftID    int64
+	draftEvery time.Duration
+	drafted    string    // the Markdown the last draft showed
+	draftedAt  time.Time // when, to refresh it before Telegram drops it
+	refused    error
+
 	mu   sync.Mutex
 	text strings.Builder
 	wake chan struct{}
 
-	// Used by edit while it runs, then by final.
+	// Used by run while it runs, then by final.
 	ids      []int    // the messages of the answer
 	shown    []string // HTML each shows
 	shownRaw string   // the Markdown rendered in them
 	err      error    // the first Telegram failure; nothing is sent after it
 	capped   bool     // the answer outgrew maxParts; nothing more is shown
+}
+
+// draftRefresh is how long a draft is left unchanged before it is sent
+// again: Telegram shows one for about 30 seconds (a slow model's
+// "Thinking…" among them).
+const draftRefresh = 20 * time.Second
+
+// poke wakes run without new text.
+func (s *answer) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // add receives a delta from the provider.
@@ -173,20 +209,27 @@ func (s *answer) add(delta string) {
 	}
 }
 
-// edit shows new text as it arrives, at most once per interval, until stop
-// is closed. It returns the channel that opens when the next edit is allowed
-// (nil when nothing was shown).
-func (s *answer) edit(ctx context.Context, stop <-chan struct{}) <-chan time.Time {
-	var gate *time.Timer
-	_ = s.out.Typing(ctx, s.chatID, s.threadID, "typing") // a courtesy: its failure changes nothing
-	typing := time.NewTicker(4 * time.Second)             // Telegram shows "typing" for 5s
+// run shows new text as it arrives until stop is closed: as drafts at most
+// once per draftEvery, or by editing messages at most once per interval.
+func (s *answer) run(ctx context.Context, stop <-chan struct{}) {
+	if s.drafting {
+		s.draft(ctx, "") // "Thinking…" until the model writes
+	}
+	if !s.drafting {
+		_ = s.out.Typing(ctx, s.chatID, s.threadID, "typing") // a courtesy: its failure changes nothing
+	}
+	typing := time.NewTicker(4 * time.Second) // Telegram shows "typing" for 5s
 	defer typing.Stop()
+	var gate *time.Timer // the next call's earliest moment; nil: now
 	for {
 		select {
 		case <-stop:
-			return gateC(gate)
+			return
 		case <-typing.C:
-			if len(s.ids) == 0 && s.err == nil {
+			switch {
+			case s.drafting && s.err == nil && !s.capped && time.Since(s.draftedAt) >= draftRefresh:
+				s.draft(ctx, s.drafted)
+			case !s.drafting && len(s.ids) == 0 && s.err == nil:
 				_ = s.out.Typing(ctx, s.chatID, s.threadID, "typing")
 			}
 			continue
@@ -197,26 +240,67 @@ func (s *answer) edit(ctx context.Context, stop <-chan struct{}) <-chan time.Tim
 			case <-gate.C:
 				gate = nil
 			case <-stop:
-				return gateC(gate)
+				return
 			}
 		}
 		s.mu.Lock()
 		raw := s.text.String()
 		s.mu.Unlock()
-		if s.err != nil || s.capped || raw == s.shownRaw {
+		if s.err != nil || s.capped {
 			continue
 		}
-		if s.show(ctx, raw, false) {
+		if s.drafting {
+			if raw != s.drafted && s.draft(ctx, raw) {
+				gate = time.NewTimer(s.draftEvery)
+				if s.drafting && raw != s.drafted {
+					s.poke() // skipped (the chat was busy): try again after the gate
+				}
+			}
+			if s.drafting || s.capped || s.err != nil {
+				continue
+			}
+			// Drafts refused: messages take over at once.
+		}
+		if raw != s.shownRaw && s.show(ctx, raw, false) {
 			gate = time.NewTimer(s.interval)
 		}
 	}
 }
 
-func gateC(t *time.Timer) <-chan time.Time {
-	if t == nil {
-		return nil
+// draft shows raw as the answer's draft: the last message of its rendering,
+// the one being written ("" shows "Thinking…"). It reports whether it
+// tried, so the next try waits draftEvery. Past the cap the answer is
+// sent, cut, as messages. A draft Telegram refuses for good ends drafting.
+func (s *answer) draft(ctx context.Context, raw string) bool {
+	var text string
+	if raw != "" {
+		parts, fits := s.render(raw)
+		if !fits {
+			s.show(ctx, raw, false) // capped: the cut is the answer
+			return true
+		}
+		if len(parts) > 0 {
+			text = parts[len(parts)-1]
+		}
 	}
-	return t.C
+	err := s.out.SendDraft(ctx, bot.Draft{ChatID: s.chatID, ThreadID: s.threadID, DraftID: s.draftID, Text: text, CanStop: true})
+	switch {
+	case err == nil:
+		s.drafted, s.draftedAt = raw, time.Now()
+		return true
+	case errors.Is(err, bot.ErrDraftSkipped):
+		return true // busy or held by a flood wait: a later draft shows it
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	s.drafting, s.refused = false, err
+	return false
+}
+
+// isNotFound reports a method the Bot API server does not know.
+func isNotFound(err error) bool {
+	var ae *bot.APIError
+	return errors.As(err, &ae) && ae.Code == 404
 }
 
 // final shows the complete answer exactly, or as much of it as the cap

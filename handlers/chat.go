@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valex-ai/valex"
@@ -59,6 +60,8 @@ type AIOutbox interface {
 	Delete(ctx context.Context, chatID int64, messageID int) error
 	SendFile(ctx context.Context, f bot.FileMessage) (int, error)
 	Typing(ctx context.Context, chatID int64, threadID int, action string) error
+	// SendDraft streams an answer into a private chat (bot.Outbox.SendDraft).
+	SendDraft(ctx context.Context, d bot.Draft) error
 }
 
 // Downloader fetches a file a user sent (bot.Client).
@@ -91,6 +94,7 @@ type AIOptions struct {
 	AnswerTokens      int           // context tokens kept free for the answer, default 1024
 	EditInterval      time.Duration // least time between edits of a streamed answer, default 1s
 	GroupEditInterval time.Duration // the same in groups (20 messages a minute), default 3s
+	DraftInterval     time.Duration // least time between drafts of an answer in a private chat, default 300ms
 	MaxSpeechChars    int           // longest text read out, default 4000
 	MaxMessages       int           // most Telegram messages of one answer, default 8 (ai_stream.go)
 	// PolicyVersion is the privacy policy version a consent is given to.
@@ -154,6 +158,11 @@ type AI struct {
 	closing  bool // Shutdown has begun: nothing more is held
 	seq      uint64
 
+	// noDrafts: the Bot API server does not know sendMessageDraft (404),
+	// so answers in private chats stream by edits (ai_stream.go).
+	noDrafts atomic.Bool
+	drafts   atomic.Int64 // draft ids for answers without an update id
+
 	// stops counts StopUser calls; stoppedAt[user] is the count at the
 	// user's latest one. Work admitted (admit) before that never runs, and
 	// a job admitted before it writes nothing.
@@ -181,6 +190,9 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 	}
 	if o.GroupEditInterval <= 0 {
 		o.GroupEditInterval = 3 * time.Second
+	}
+	if o.DraftInterval <= 0 {
+		o.DraftInterval = 300 * time.Millisecond
 	}
 	if o.MaxSpeechChars <= 0 {
 		o.MaxSpeechChars = 4000

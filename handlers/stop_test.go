@@ -196,10 +196,10 @@ func TestConsentChangeStopsTheAnswerInFlight(t *testing.T) {
 			seq := x.lastSeq()
 			x.emu.SendText(chat, ann, "tell me a long story")
 			x.emu.SendText(chat, ann, "and then another one")
-			first, err := x.emu.WaitFor(ctx, func(e bottest.Event) bool {
-				return e.Seq > seq && e.ChatID == ann.ID && e.Method == "editMessageText" && e.OK()
-			})
-			if err != nil {
+			// The answer streams as drafts in a private chat.
+			if _, err := x.emu.WaitFor(ctx, func(e bottest.Event) bool {
+				return e.Seq > seq && e.ChatID == ann.ID && e.Method == "sendMessageDraft" && e.Text != "" && e.OK()
+			}); err != nil {
 				t.Fatal(err)
 			}
 			x.waitBusy(2) // the answer streams, the second message waits
@@ -233,9 +233,13 @@ func TestConsentChangeStopsTheAnswerInFlight(t *testing.T) {
 			if h, l := x.history(ann), x.usage(ann); len(h) != 0 || len(l) != 0 {
 				t.Errorf("kept after the change: history %+v, ledger %+v", h, l)
 			}
+			// Nothing more is shown: no draft, and no message keeping it.
 			for _, e := range x.emu.EventsFor(ann.ID) {
-				if e.Seq > told.Seq && e.Method == "editMessageText" && e.MessageID == first.MessageID {
-					t.Errorf("the answer was edited after it was stopped: %s", e)
+				if e.Seq > told.Seq && e.Method == "sendMessageDraft" {
+					t.Errorf("the answer was shown after it was stopped: %s", e)
+				}
+				if (e.Method == "sendMessage" || e.Method == "editMessageText") && strings.Contains(e.Text, "story") {
+					t.Errorf("the stopped answer was sent: %s", e)
 				}
 			}
 			for _, s := range x.texts(ann.ID) {
@@ -304,7 +308,7 @@ func TestStopUserKeepsNothingEvenIfTheProviderFinishes(t *testing.T) {
 	seq := x.lastSeq()
 	x.emu.SendText(bottest.PrivateChat(ann), ann, "talk to me")
 	if _, err := x.emu.WaitFor(ctx, func(e bottest.Event) bool {
-		return e.Seq > seq && e.ChatID == ann.ID && e.Method == "editMessageText" && e.OK()
+		return e.Seq > seq && e.ChatID == ann.ID && e.Method == "sendMessageDraft" && e.Text != "" && e.OK()
 	}); err != nil {
 		t.Fatal(err)
 	}

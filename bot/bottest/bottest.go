@@ -39,6 +39,9 @@ type Options struct {
 	// chats (has_topics_enabled, allows_users_to_create_topics). Topics
 	// work in any chat either way: CreateTopic, Chat.Thread.
 	Topics bool
+	// NoDrafts makes the server a Bot API before 9.5: sendMessageDraft
+	// answers 404 Not Found, as for any method it does not know.
+	NoDrafts bool
 }
 
 // maxFormBody caps non-multipart request bodies; Telegram's own limits on
@@ -58,6 +61,7 @@ type Server struct {
 	done       chan struct{} // closed by Close; ends long polls and waits
 	closeOnce  sync.Once
 	closeErr   error
+	noDrafts   bool
 
 	// One mutex guards all state below: every lock section is a few map and
 	// slice operations, so contention stays negligible at 10k calls/s.
@@ -160,6 +164,7 @@ func New(opts Options) (*Server, error) {
 		record:       true,
 		subs:         make(map[*subscriber]struct{}),
 		latency:      make(map[string]time.Duration),
+		noDrafts:     opts.NoDrafts,
 	}
 	if opts.FirstUpdateID > 1 {
 		s.lastUpdateID = opts.FirstUpdateID - 1
@@ -244,7 +249,8 @@ type sendLimits struct {
 }
 
 // SetRateLimit makes the server enforce Telegram's broadcast limits on the
-// messages a bot sends (every send* method but sendChatAction): beyond
+// messages a bot sends (every send* method but sendChatAction and
+// sendMessageDraft, which send no message): beyond
 // perSecond a second over all chats the answer is 429 "Too Many Requests:
 // retry after 1". Paid broadcasts (allow_paid_broadcast=true) are not held
 // to perSecond but to paidPerSecond (Telegram's 1,000). Each limit is a
@@ -269,7 +275,7 @@ func (s *Server) SetRateLimit(perSecond, paidPerSecond float64) {
 // withinLimits takes a token for a message from the limit it falls under;
 // false means the call is over it.
 func (s *Server) withinLimits(method string, p url.Values) bool {
-	if !strings.HasPrefix(method, "send") || method == "sendChatAction" {
+	if !strings.HasPrefix(method, "send") || method == "sendChatAction" || method == "sendMessageDraft" {
 		return true
 	}
 	s.mu.Lock()

@@ -79,9 +79,10 @@ func (m *storedMsg) hasCallback(data string) bool {
 
 type chatState struct {
 	wire          wireChat
-	msgs          []*storedMsg // index = message_id-1: ids are dense per chat
-	replyKeyboard [][]Button   // the reply keyboard the user sees now
-	topics        map[int]bool // message_thread_id of the chat's topics
+	msgs          []*storedMsg    // index = message_id-1: ids are dense per chat
+	replyKeyboard [][]Button      // the reply keyboard the user sees now
+	topics        map[int]bool    // message_thread_id of the chat's topics
+	drafts        map[int64]Draft // by draft_id: the last draft shown (drafts.go)
 }
 
 // checkThread refuses a send into a topic the chat does not have, as

@@ -50,6 +50,11 @@ type Event struct {
 
 	Action string // sendChatAction
 
+	// sendMessageDraft: the draft's id and whether it showed a stop button
+	// (its topic is ThreadID). Text and Raw are the draft's text.
+	DraftID int64
+	CanStop bool
+
 	// Params are the raw parameters of the call. Shared with other copies of
 	// the event: read, don't modify.
 	Params url.Values

@@ -32,6 +32,7 @@ var methodTable = buildMethodTable(map[string]handler{
 	"editMessageReplyMarkup":          editMessageReplyMarkup,
 	"deleteMessage":                   deleteMessage,
 	"sendChatAction":                  sendChatAction,
+	"sendMessageDraft":                sendMessageDraft,
 	"answerCallbackQuery":             answerCallbackQuery,
 	"setMyCommands":                   setMyCommands,
 	"deleteMyCommands":                deleteMyCommands,

@@ -29,6 +29,7 @@ type AIConfig struct {
 	HistoryTokens     int                   `toml:"history_tokens"`      // most history tokens sent with a turn, default 8000
 	AnswerTokens      int                   `toml:"answer_tokens"`       // context kept free for the answer, default 1024
 	EditInterval      Duration              `toml:"edit_interval"`       // least time between edits of a streamed answer, default 1s
+	DraftInterval     Duration              `toml:"draft_interval"`      // least time between drafts of an answer in a private chat, default 300ms
 	Providers         map[string]AIProvider `toml:"providers"`
 	Models            []AIModel             `toml:"models"`
 	Modes             []AIMode              `toml:"modes"`
@@ -99,6 +100,7 @@ func DefaultAIConfig() AIConfig {
 		DocumentMaxMB:     10,
 		DocumentMaxPages:  50,
 		DocumentKeep:      Duration{time.Hour},
+		DraftInterval:     Duration{300 * time.Millisecond},
 		Providers: map[string]AIProvider{
 			"openai":     {Kind: ai.KindOpenAI, BaseURL: ai.DefaultOpenAIBaseURL, APIKeyEnv: "OPENAI_API_KEY"},
 			"openrouter": {Kind: ai.KindOpenAI, BaseURL: "https://openrouter.ai/api/v1", APIKeyEnv: "OPENROUTER_API_KEY"},
@@ -179,6 +181,9 @@ func (c AIConfig) withDefaults() AIConfig {
 	if c.DocumentKeep.Duration == 0 {
 		c.DocumentKeep = d.DocumentKeep
 	}
+	if c.DraftInterval.Duration == 0 {
+		c.DraftInterval = d.DraftInterval
+	}
 	if len(c.Models) == 0 {
 		c.Models = d.Models
 		providers := d.Providers
@@ -254,6 +259,11 @@ func (c AIConfig) validate() []error {
 	intRange(&p, "ai document_max_pages", c.DocumentMaxPages, 1, 2000)
 	if d := c.DocumentKeep.Duration; d < time.Minute || d > 24*time.Hour {
 		p = append(p, fmt.Errorf("ai document_keep %s: must be between 1m and 24h", c.DocumentKeep))
+	}
+	// Drafts cost no message budget, but each is a call: faster than 50ms
+	// only burns CPU, slower than 10s is no longer streaming.
+	if d := c.DraftInterval.Duration; d < 50*time.Millisecond || d > 10*time.Second {
+		p = append(p, fmt.Errorf("ai draft_interval %s: must be between 50ms and 10s", c.DraftInterval))
 	}
 	for _, m := range c.Models {
 		intRange(&p, fmt.Sprintf("ai model %s max_tokens", m.ID), m.MaxTokens, 0, 1_000_000) // 0: the router's default
@@ -368,6 +378,7 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 			HistoryTokens:     c.HistoryTokens,
 			AnswerTokens:      c.AnswerTokens,
 			EditInterval:      c.EditInterval.Duration,
+			DraftInterval:     c.DraftInterval.Duration,
 			MaxMessages:       c.MaxMessages,
 			Documents: handlers.DocumentOptions{
 				MaxBytes: int64(c.DocumentMaxMB) << 20,

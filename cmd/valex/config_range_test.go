@@ -29,6 +29,8 @@ func TestNumbersOutsideTheirRange(t *testing.T) {
 		{"no broadcast workers", "[telegram]\nbroadcast_workers = 0\n", "telegram broadcast_workers 0: must be between 1 and 256"},
 		{"a negative abuse limit", "[telegram]\nuser_messages_per_minute = -1\n", "user_messages_per_minute -1"},
 		{"no backups kept", "[jobs]\nbackup_keep = 0\n", "jobs backup_keep 0: must be between 1 and 365"},
+		{"drafts too often", "[ai]\ndraft_interval = \"10ms\"\n", "ai draft_interval 10ms: must be between 50ms and 10s"},
+		{"drafts too rare", "[ai]\ndraft_interval = \"1m\"\n", "ai draft_interval 1m0s: must be between 50ms and 10s"},
 		{"negative backups kept", "[jobs]\nbackup_keep = -3\n", "jobs backup_keep -3"},
 		{"documents past Telegram's download limit", "[ai]\ndocument_max_mb = 21\n", "ai document_max_mb 21: must be between 1 and 20"},
 		{"negative document pages", "[ai]\ndocument_max_pages = -1\n", "ai document_max_pages -1: must be between 1 and 2000"},

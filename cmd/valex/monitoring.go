@@ -163,7 +163,7 @@ func (m *Main) metricsMiddleware(next bot.HandlerFunc) bot.HandlerFunc {
 func kindName(k bot.Kind) string {
 	names := map[bot.Kind]string{bot.KindCommand: "command", bot.KindText: "text", bot.KindCallback: "callback",
 		bot.KindPhoto: "photo", bot.KindVoice: "voice", bot.KindDocument: "document", bot.KindContact: "contact",
-		bot.KindPreCheckout: "pre_checkout", bot.KindPayment: "payment", bot.KindIgnored: "ignored"}
+		bot.KindPreCheckout: "pre_checkout", bot.KindPayment: "payment", bot.KindIgnored: "ignored", bot.KindStop: "stop"}
 	if n, ok := names[k]; ok {
 		return n
 	}
