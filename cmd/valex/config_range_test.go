@@ -30,6 +30,7 @@ func TestNumbersOutsideTheirRange(t *testing.T) {
 		{"a negative abuse limit", "[telegram]\nuser_messages_per_minute = -1\n", "user_messages_per_minute -1"},
 		{"no backups kept", "[jobs]\nbackup_keep = 0\n", "jobs backup_keep 0: must be between 1 and 365"},
 		{"negative backups kept", "[jobs]\nbackup_keep = -3\n", "jobs backup_keep -3"},
+		{"a model description of two lines", "[[ai.models]]\nid = \"m\"\nprovider = \"openai\"\ncaps = [\"chat\"]\ndescriptions = { ru = \"a\\nb\" }\n", "ai model m description ru: one line of at most 120 characters"},
 		{"key snapshots never expire", "[jobs]\nkey_snapshot_days = 100000\n", "jobs key_snapshot_days 100000"},
 	}
 	for _, tt := range tests {
