@@ -101,6 +101,18 @@ type Model struct {
 	// Timeout overrides Config.Timeout for this model: image generation
 	// and long transcriptions take far longer than a chat answer.
 	Timeout time.Duration
+	// Description is the operator's one line about the model, shown in
+	// /model; Descriptions holds it in other languages, by language code.
+	Description  string
+	Descriptions map[string]string
+}
+
+// DescriptionIn is the model's description in lang, or the default one.
+func (m Model) DescriptionIn(lang string) string {
+	if d, ok := m.Descriptions[lang]; ok && d != "" {
+		return d
+	}
+	return m.Description
 }
 
 // Can reports whether m has capability c.

@@ -23,6 +23,11 @@ type ChatRequest struct {
 	Model     string
 	Messages  []Message
 	MaxTokens int // at most the model's MaxTokens; 0: the model's
+	// OnReasoning receives, in ChatStream, each piece of the model's
+	// reasoning (the delta's reasoning_content) as it arrives, on the
+	// calling goroutine; nil: reasoning is only collected in
+	// ChatResult.Reasoning.
+	OnReasoning func(delta string)
 }
 
 // Usage is what one successful call consumed, and its cost. A failed call
@@ -41,9 +46,13 @@ type Usage struct {
 
 // ChatResult is an answer.
 type ChatResult struct {
-	Text  string
-	Usage Usage
-	Tried []string // model ids tried in order; on success the last one answered
+	Text string
+	// Reasoning is the text a reasoning model sent before (or beside) its
+	// answer (reasoning_content). It is not part of Text, and usage is
+	// estimated from Text alone: only a provider's own count includes it.
+	Reasoning string
+	Usage     Usage
+	Tried     []string // model ids tried in order; on success the last one answered
 }
 
 // estimatedImageTokens is charged per image when a provider reports no usage:
@@ -70,6 +79,7 @@ func (r *Router) Chat(ctx context.Context, req ChatRequest) (ChatResult, error) 
 			return false, ErrEmptyAnswer
 		}
 		res.Text = text
+		res.Reasoning = resp.Choices[0].Message.ReasoningContent
 		res.Usage = r.chatUsage(m, c, req.Messages, text, resp.Usage)
 		return false, nil
 	})
@@ -100,7 +110,7 @@ func (r *Router) Chat(ctx context.Context, req ChatRequest) (ChatResult, error) 
 func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(string)) (ChatResult, error) {
 	c := chatCapability(req.Messages)
 	var res ChatResult
-	var text strings.Builder
+	var text, reasoning strings.Builder
 	// Detached from ctx: it only tells when the answer's time is up, and
 	// the caller giving up must still read as a cancellation.
 	deadline, stop := context.WithTimeoutCause(context.Background(), r.answer, errAnswerDeadline)
@@ -109,6 +119,7 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 		if deadline.Err() != nil {
 			return false, errAnswerDeadline
 		}
+		reasoning.Reset() // a model that failed before answering: its reasoning goes with it
 		ctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 		defer context.AfterFunc(deadline, func() { cancel(errAnswerDeadline) })()
@@ -146,9 +157,15 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 			if d.Content == "" && d.ReasoningContent == "" {
 				continue // a keep-alive: the idle clock keeps running
 			}
-			// Reasoning is the model working on the answer: it is not shown,
-			// but it is progress.
+			// Reasoning is the model working on the answer: progress, kept
+			// apart from the answer.
 			idle.Reset(timeout)
+			if d.ReasoningContent != "" {
+				reasoning.WriteString(d.ReasoningContent)
+				if req.OnReasoning != nil {
+					req.OnReasoning(d.ReasoningContent)
+				}
+			}
 			if d.Content == "" {
 				continue
 			}
@@ -167,6 +184,7 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 	})
 	res.Tried = tried
 	res.Text = text.String()
+	res.Reasoning = reasoning.String()
 	if err != nil {
 		res.Usage = Usage{}
 		return res, err

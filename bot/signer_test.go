@@ -37,3 +37,24 @@ func TestSignerPanicsOverTelegramLimit(t *testing.T) {
 	}()
 	NewSigner(nil).Data("x", strings.Repeat("a", 60))
 }
+
+func TestDigest(t *testing.T) {
+	s := NewSigner([]byte("k1"))
+	d := s.Digest("retry", "7", "how are you")
+	if d != s.Digest("retry", "7", "how are you") || len(d) != 11 {
+		t.Fatalf("digest %q is not stable or not 11 characters", d)
+	}
+	for _, other := range []string{
+		s.Digest("retry", "7", "how are you?"),
+		s.Digest("retry", "7how are", "you"), // parts are kept apart
+		NewSigner([]byte("k2")).Digest("retry", "7", "how are you"),
+	} {
+		if other == d {
+			t.Errorf("different input, same digest %q", d)
+		}
+	}
+	// A digest is no signature of a button: it cannot pass Parse.
+	if _, _, ok := s.Parse("retry:7:how are you." + d); ok {
+		t.Error("a digest verified as callback data")
+	}
+}

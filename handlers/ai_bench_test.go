@@ -72,6 +72,7 @@ func (o *nullOutbox) Send(context.Context, bot.Message) (int, error) {
 	return o.id, nil
 }
 func (o *nullOutbox) Edit(context.Context, int64, int, string, [][]bot.Button) error { return nil }
+func (o *nullOutbox) EditKeyboard(context.Context, int64, int, [][]bot.Button) error { return nil }
 func (o *nullOutbox) Delete(context.Context, int64, int) error                       { return nil }
 func (o *nullOutbox) SendFile(context.Context, bot.FileMessage) (int, error)         { return 1, nil }
 func (o *nullOutbox) Typing(context.Context, int64, int, string) error               { return nil }

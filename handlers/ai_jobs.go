@@ -194,6 +194,7 @@ func (a *AI) StopUser(ctx context.Context, userID int64) (stopped int) {
 	}
 	held := a.unholdLocked(userID)
 	delete(a.pending, userID)
+	a.asked.forget(userID)
 	a.mu.Unlock()
 	a.keep.Unlock()
 	if held != nil {

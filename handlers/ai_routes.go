@@ -25,9 +25,11 @@ func (a *AI) Register(rt *bot.Router) {
 	rt.Callback(cbModel, valex.RoleUser, a.ModelPicked)
 	rt.Callback(cbMode, valex.RoleUser, a.ModePicked)
 	rt.Callback(cbImage, valex.RoleUser, a.ImageButton)
-	// In groups the bot answers when mentioned, draws and speaks; every
-	// other screen (models, usage, modes) stays in the private chat.
-	rt.InGroups("image", "tts", string(cbImage))
+	rt.Callback(cbRetry, valex.RoleUser, a.RetryButton)
+	// In groups the bot answers when mentioned, draws and speaks, and its
+	// answers carry their asker's buttons; every other screen (models,
+	// usage, modes) stays in the private chat.
+	rt.InGroups("image", "tts", string(cbImage), string(cbRetry))
 }
 
 // Register routes /history, its older name /conversations (kept working

@@ -27,7 +27,9 @@ func (a *AI) New(ctx context.Context, r *bot.Request) error {
 	return a.h.reply(ctx, r, a.h.t(r, "ai.chat.new", nil), nil)
 }
 
-// Model shows the chat models the user's plan allows.
+// Model shows the chat models: each with its description and price, those
+// of the user's plan to pick, and those a subscription would unlock with
+// that plan's name (picking one says so instead of switching).
 func (a *AI) Model(ctx context.Context, r *bot.Request) error {
 	if _, err := a.h.registered(r); err != nil {
 		return err
@@ -43,13 +45,9 @@ func (a *AI) Model(ctx context.Context, r *bot.Request) error {
 	}
 	var kb [][]bot.Button
 	var lines []string
-	allowed := map[string]bool{}
-	price := func(m ai.Model) string {
-		return a.h.t(r, "ai.model.price", map[string]any{"Model": tghtml.Escape(m.ID),
-			"In": credits(r.Lang, m.Price.InputPer1K), "Out": credits(r.Lang, m.Price.OutputPer1K)})
-	}
+	seen := map[string]bool{}
 	for _, m := range a.models.Models(ai.CapChat, plan) {
-		allowed[m.ID] = true
+		seen[m.ID] = true
 		label := m.ID
 		if m.Can(ai.CapVision) {
 			label += " 👁"
@@ -58,15 +56,16 @@ func (a *AI) Model(ctx context.Context, r *bot.Request) error {
 			label = "✓ " + label
 		}
 		kb = append(kb, []bot.Button{{Text: label, Data: cbModel.Data(a.h.CB, shortKey(m.ID))}})
-		lines = append(lines, price(m))
+		lines = append(lines, a.modelLine(r, m, ""))
 	}
-	// Models a subscription would unlock: shown with their plan, not offered.
+	// Models a subscription would unlock: shown with their plan.
 	if a.opt.Plans != nil {
 		for _, sub := range a.opt.Plans.Subscriptions {
 			for _, m := range a.models.Models(ai.CapChat, sub.ID) {
-				if !allowed[m.ID] {
-					allowed[m.ID] = true
-					lines = append(lines, price(m)+" "+a.h.t(r, "ai.model.locked", map[string]any{"Plan": tghtml.Escape(sub.ID)}))
+				if !seen[m.ID] {
+					seen[m.ID] = true
+					lines = append(lines, a.modelLine(r, m, sub.ID))
+					kb = append(kb, []bot.Button{{Text: "🔒 " + m.ID, Data: cbModel.Data(a.h.CB, shortKey(m.ID))}})
 				}
 			}
 		}
@@ -75,7 +74,32 @@ func (a *AI) Model(ctx context.Context, r *bot.Request) error {
 	return a.h.reply(ctx, r, text, kb)
 }
 
-// ModelPicked handles a /model button.
+// modelLine is a model in /model: its name and description, then its
+// price; locked names the plan that unlocks it.
+func (a *AI) modelLine(r *bot.Request, m ai.Model, locked string) string {
+	line := "• <b>" + tghtml.Escape(m.ID) + "</b>"
+	if d := m.DescriptionIn(r.Lang); d != "" {
+		line += " — " + tghtml.Escape(d)
+	}
+	if locked != "" {
+		line += " " + a.h.t(r, "ai.model.locked", map[string]any{"Plan": tghtml.Escape(locked)})
+	}
+	var prices []string
+	if m.Price.InputPer1K > 0 || m.Price.OutputPer1K > 0 {
+		prices = append(prices, a.h.t(r, "ai.model.price", map[string]any{
+			"In": credits(r.Lang, m.Price.InputPer1K), "Out": credits(r.Lang, m.Price.OutputPer1K)}))
+	}
+	if m.Price.PerImage > 0 {
+		prices = append(prices, a.h.t(r, "ai.model.price_image", map[string]any{"Image": credits(r.Lang, m.Price.PerImage)}))
+	}
+	if len(prices) == 0 {
+		prices = append(prices, a.h.t(r, "ai.model.price_free", nil))
+	}
+	return line + "\n   " + strings.Join(prices, "; ")
+}
+
+// ModelPicked handles a /model button: a model of the user's plan becomes
+// theirs; a locked one is explained, with the plan that unlocks it.
 func (a *AI) ModelPicked(ctx context.Context, r *bot.Request) error {
 	if len(r.CallbackArgs) != 1 {
 		return valex.Errorf("error.bad_callback", nil)
@@ -91,12 +115,31 @@ func (a *AI) ModelPicked(ctx context.Context, r *bot.Request) error {
 		}
 	}
 	if picked == nil {
-		return valex.Errorf("ai.model.unavailable", nil)
+		return a.lockedModel(ctx, r, r.CallbackArgs[0])
 	}
 	if _, err := a.store.UpdateAISettings(r.From.ID, func(s *valex.AISettings) { s.Model = picked.ID }); err != nil {
 		return err
 	}
 	return a.out.Edit(ctx, r.ChatID, r.MessageID, a.h.t(r, "ai.model.set", map[string]any{"Model": tghtml.Escape(picked.ID)}), nil)
+}
+
+// lockedModel tells which plan unlocks the chat model named by key (the
+// first subscription that allows it), with the button to /plans; a model
+// no plan unlocks is unavailable.
+func (a *AI) lockedModel(ctx context.Context, r *bot.Request, key string) error {
+	if a.opt.Plans != nil {
+		for _, sub := range a.opt.Plans.Subscriptions {
+			for _, m := range a.models.Models(ai.CapChat, sub.ID) {
+				if shortKey(m.ID) != key {
+					continue
+				}
+				kb := [][]bot.Button{{{Text: a.h.t(r, "credits.btn_plans", nil), Data: cbPlans.Data(a.h.CB, "list")}}}
+				return a.h.reply(ctx, r, a.h.t(r, "ai.model.locked_tap", map[string]any{
+					"Model": tghtml.Escape(m.ID), "Plan": tghtml.Escape(sub.ID)}), kb)
+			}
+		}
+	}
+	return valex.Errorf("ai.model.unavailable", nil)
 }
 
 // modeTitle is a mode's name in the user's language.

@@ -39,7 +39,11 @@ const maxRawPerMessage = 4 * tghtml.MaxMessageLen
 // generation stops, the user is told, and what was generated is charged —
 // the provider's count when the stream had finished, an estimate of the
 // text received when it was stopped.
-func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (string, ai.ChatResult, error) {
+//
+// kb (retryKeyboard) goes under the last message of a complete or capped
+// answer; the model's reasoning, when it sent any, is shown collapsed above
+// the final answer (withReasoning).
+func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest, kb [][]bot.Button) (string, ai.ChatResult, error) {
 	interval := a.opt.EditInterval
 	if !r.Private() {
 		interval = a.opt.GroupEditInterval
@@ -48,7 +52,7 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 	if maxParts <= 0 {
 		maxParts = defaultMaxMessages
 	}
-	s := &answer{out: a.out, chatID: r.ChatID, threadID: r.ThreadID, interval: interval, maxParts: maxParts, wake: make(chan struct{}, 1)}
+	s := &answer{out: a.out, chatID: r.ChatID, threadID: r.ThreadID, interval: interval, maxParts: maxParts, wake: make(chan struct{}, 1), keyboard: kb}
 	if !r.Private() {
 		s.replyTo = r.MessageID
 	} else if !a.noDrafts.Load() {
@@ -91,6 +95,7 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 		// answer; a shutdown keeps nothing, the whole answer comes after
 		// the restart.
 		if s.drafting && s.drafted != "" && !a.interrupted(ctx) {
+			s.keyboard = nil // stopped: nothing is kept to answer again
 			s.show(tctx, s.drafted, true)
 			if s.failed() {
 				return s.shownRaw, res, s.err
@@ -100,6 +105,10 @@ func (a *AI) stream(ctx context.Context, r *bot.Request, req ai.ChatRequest) (st
 	}
 	if res.Text == "" && err != nil {
 		return "", res, err
+	}
+	s.reasoning = res.Reasoning
+	if err != nil && !cappedLive {
+		s.keyboard = nil // cut off: nothing was kept to answer again
 	}
 	// Shown at once: the outbox paces the call, the answer waits for
 	// nothing else.
@@ -183,6 +192,12 @@ type answer struct {
 	shownRaw string   // the Markdown rendered in them
 	err      error    // the first Telegram failure; nothing is sent after it
 	capped   bool     // the answer outgrew maxParts; nothing more is shown
+
+	// The final rendering's extras: the buttons under its last message
+	// (ai_retry.go) and the reasoning above its first (ai_reasoning.go).
+	keyboard  [][]bot.Button
+	kbShown   bool
+	reasoning string
 }
 
 // draftRefresh is how long a draft is left unchanged before it is sent
@@ -274,7 +289,7 @@ func (s *answer) run(ctx context.Context, stop <-chan struct{}) {
 func (s *answer) draft(ctx context.Context, raw string) bool {
 	var text string
 	if raw != "" {
-		parts, fits := s.render(raw)
+		parts, fits := s.render(raw, false)
 		if !fits {
 			s.show(ctx, raw, false) // capped: the cut is the answer
 			return true
@@ -306,16 +321,22 @@ func isNotFound(err error) bool {
 // final shows the complete answer exactly, or as much of it as the cap
 // allows.
 func (s *answer) final(ctx context.Context, raw string) {
-	if s.err == nil && !s.capped && raw != s.shownRaw {
+	if s.err == nil && !s.capped && s.finalChanges(raw) {
 		s.show(ctx, raw, true)
 	}
+}
+
+// finalChanges reports whether the final rendering of raw differs from what
+// is shown: new text, or the reasoning and buttons only the final shows.
+func (s *answer) finalChanges(raw string) bool {
+	return raw != s.shownRaw || s.reasoning != "" || (s.keyboard != nil && !s.kbShown)
 }
 
 // show renders raw and brings the answer's messages up to date with it. It
 // reports whether it sent anything. Past the cap it shows the part of raw
 // that fits and stops the generation.
 func (s *answer) show(ctx context.Context, raw string, final bool) bool {
-	parts, fits := s.render(raw)
+	parts, fits := s.render(raw, final)
 	if !fits {
 		raw, parts = s.cut(raw)
 		s.capped, final = true, true // the cut can take fewer messages than a partial render did
@@ -328,15 +349,19 @@ func (s *answer) show(ctx context.Context, raw string, final bool) bool {
 	}
 	sent := false
 	for i, p := range parts {
+		var kb [][]bot.Button
+		if final && i == len(parts)-1 {
+			kb = s.keyboard
+		}
 		var err error
 		switch {
-		case i < len(s.ids) && s.shown[i] == p:
+		case i < len(s.ids) && s.shown[i] == p && kb == nil:
 			continue
 		case i < len(s.ids):
-			err = s.out.Edit(ctx, s.chatID, s.ids[i], p, nil)
+			err = s.out.Edit(ctx, s.chatID, s.ids[i], p, kb)
 		default:
 			var id int
-			m := bot.Message{ChatID: s.chatID, ThreadID: s.threadID, Text: p}
+			m := bot.Message{ChatID: s.chatID, ThreadID: s.threadID, Text: p, Keyboard: kb}
 			if i == 0 {
 				m.ReplyTo = s.replyTo
 			}
@@ -350,6 +375,7 @@ func (s *answer) show(ctx context.Context, raw string, final bool) bool {
 			return sent
 		}
 		s.shown[i] = p
+		s.kbShown = s.kbShown || kb != nil
 		sent = true
 	}
 	if final {
@@ -369,14 +395,17 @@ func (s *answer) show(ctx context.Context, raw string, final bool) bool {
 }
 
 // render is the messages that show raw (none for blank text), and whether
-// they fit in the cap.
-func (s *answer) render(raw string) ([]string, bool) {
+// they fit in the cap. The final rendering has the reasoning above it.
+func (s *answer) render(raw string, final bool) ([]string, bool) {
 	if len(raw) > s.maxParts*maxRawPerMessage {
 		return nil, false
 	}
 	html := tghtml.MarkdownToHTML(raw)
 	if strings.TrimSpace(html) == "" {
 		return nil, true
+	}
+	if final {
+		html = withReasoning(html, s.reasoning)
 	}
 	parts := tghtml.Split(html, tghtml.MaxMessageLen)
 	return parts, len(parts) <= s.maxParts
@@ -394,7 +423,7 @@ func (s *answer) cut(raw string) (string, []string) {
 		if mid == lo {
 			break // lo and hi are within one character
 		}
-		if _, ok := s.render(raw[:mid]); ok {
+		if _, ok := s.render(raw[:mid], true); ok {
 			lo = mid
 		} else {
 			hi = mid
@@ -404,7 +433,7 @@ func (s *answer) cut(raw string) (string, []string) {
 	if i := strings.LastIndexAny(raw[:n], "\n "); i > 0 && n-i < 200 {
 		n = i // a cut inside a word reads as a typo
 	}
-	parts, _ := s.render(raw[:n])
+	parts, _ := s.render(raw[:n], true)
 	return raw[:n], parts
 }
 

@@ -13,6 +13,7 @@ const (
 	cbModel         bot.CallbackRoute = "aim"  // /model: a model picked
 	cbMode          bot.CallbackRoute = "aimd" // /mode: a mode picked
 	cbImage         bot.CallbackRoute = "aii"  // /image: draw it, or not, at the quoted price
+	cbRetry         bot.CallbackRoute = "ar"   // under an answer: answer again, with another model
 	cbConversations bot.CallbackRoute = "cv"   // /conversations: open, delete
 	cbPrivacy       bot.CallbackRoute = "pv"   // /privacy: a right
 	cbForget        bot.CallbackRoute = "fg"   // /forget: yes or no

@@ -44,6 +44,9 @@ type AIStore interface {
 	SaveExchange(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage) error
 	UsageTotals(userID int64, at time.Time) (day, month []valex.UsageTotal, err error)
 	DocumentStore // documents.go
+	// For the Retry button (ai_retry.go).
+	LastQuestion(userID int64, conv uint64) (valex.Turn, bool, error)
+	ReplaceExchangeCharged(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage, charge valex.Charge) error
 }
 
 // ConsentChecker answers whether a user's requests may go to AI providers,
@@ -57,6 +60,7 @@ type ConsentChecker interface {
 type AIOutbox interface {
 	Send(ctx context.Context, m bot.Message) (int, error)
 	Edit(ctx context.Context, chatID int64, messageID int, text string, kb [][]bot.Button) error
+	EditKeyboard(ctx context.Context, chatID int64, messageID int, kb [][]bot.Button) error
 	Delete(ctx context.Context, chatID int64, messageID int) error
 	SendFile(ctx context.Context, f bot.FileMessage) (int, error)
 	Typing(ctx context.Context, chatID int64, threadID int, action string) error
@@ -107,6 +111,9 @@ type AIOptions struct {
 	// sent; then it is dropped unanswered. Default 15 minutes (the dialog
 	// timeout's default).
 	ConsentHold time.Duration
+	// StoreReasoning keeps a reasoning model's reasoning in the history
+	// with its answer (ai_reasoning.go); by default it is only shown.
+	StoreReasoning bool
 }
 
 // AIDeps are what the aggregator needs besides Handlers.
@@ -157,6 +164,9 @@ type AI struct {
 	awaiting map[int64]*awaitingMsg
 	closing  bool // Shutdown has begun: nothing more is held
 	seq      uint64
+	// asked keeps group questions for the buttons under their answers
+	// (ai_retry_groups.go).
+	asked askedStore
 
 	// noDrafts: the Bot API server does not know sendMessageDraft (404),
 	// so answers in private chats stream by edits (ai_stream.go).
@@ -364,6 +374,10 @@ type turnInput struct {
 	// document is a document's text, sent as a message of its own before
 	// the question; it may take the model's whole window (documents.go).
 	document string
+	// retry: the question is the conversation's last one, answered again
+	// (ai_retry.go): its old exchange is left out of the context and
+	// replaced in the history.
+	retry bool
 }
 
 // currentConv is the user's conversation: conversations are numbered from 1.
@@ -417,6 +431,9 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 		if err != nil {
 			return err
 		}
+		if in.retry {
+			turns = withoutLastExchange(turns)
+		}
 		msgs = make([]ai.Message, 0, len(turns)+2)
 		msgs = append(msgs, ai.Message{Role: "system", Text: mode.Prompt})
 		for _, t := range turns {
@@ -455,7 +472,7 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 		return err // the wallet cannot pay: told, nothing sent to a provider
 	}
 	defer a.release(charge) // a failed or stopped call is not charged
-	answer, res, err := a.stream(ctx, r, ai.ChatRequest{Model: m.ID, Messages: msgs, MaxTokens: limit})
+	answer, res, err := a.stream(ctx, r, ai.ChatRequest{Model: m.ID, Messages: msgs, MaxTokens: limit}, a.retryKeyboard(r, conv, in))
 	switch {
 	case errors.Is(err, errCutOff):
 		settle(ctx)
@@ -488,7 +505,7 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 		return a.providerError(r, err)
 	}
 	settle(ctx) // shown in full: a shutdown from now on does not repeat it
-	if err := a.save(ctx, r, conv, in, answer, []valex.AIUsage{usageOf(uid, res.Usage)}, charge); err != nil {
+	if err := a.save(ctx, r, conv, in, a.storedAnswer(answer, res.Reasoning), []valex.AIUsage{usageOf(uid, res.Usage)}, charge); err != nil {
 		return err
 	}
 	if s.Voice {
@@ -508,7 +525,12 @@ func (a *AI) save(ctx context.Context, r *bot.Request, conv uint64, in turnInput
 			{Role: valex.TurnAssistant, Text: answer, Tokens: turnTokens(answer), At: now},
 		}
 	}
-	return a.write(ctx, r.From.ID, func() error { return a.saveCharged(r.From.ID, conv, turns, usage, charge) })
+	return a.write(ctx, r.From.ID, func() error {
+		if in.retry && len(turns) > 0 {
+			return a.saveRetried(r.From.ID, conv, turns, usage, charge)
+		}
+		return a.saveCharged(r.From.ID, conv, turns, usage, charge)
+	})
 }
 
 // turnTokens is a turn's estimate, with the framing a chat message adds.

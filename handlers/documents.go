@@ -216,11 +216,7 @@ func (a *AI) pendingDocument(r *bot.Request) (valex.PendingDocument, bool, error
 	if err != nil {
 		return pd, false, err
 	}
-	conv := currentConv(s)
-	if inTopic(r) {
-		conv, _ = s.TopicConversation(r.ThreadID) // 0 (none yet) matches no document
-	}
-	if pd.ChatID != r.ChatID || pd.Conversation != conv || a.h.Clock.Now().Sub(pd.At) > a.docOptions().Keep {
+	if pd.ChatID != r.ChatID || pd.Conversation != conversationOf(s, r) || a.h.Clock.Now().Sub(pd.At) > a.docOptions().Keep {
 		return pd, false, nil
 	}
 	return pd, true, nil

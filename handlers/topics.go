@@ -16,6 +16,16 @@ import (
 // inTopic reports whether r comes from a topic of the private chat.
 func inTopic(r *bot.Request) bool { return r.Private() && r.ThreadID != 0 }
 
+// conversationOf is the conversation r continues without creating one: 0
+// (none) for a topic that has no conversation yet.
+func conversationOf(s valex.AISettings, r *bot.Request) uint64 {
+	if !inTopic(r) {
+		return currentConv(s)
+	}
+	conv, _ := s.TopicConversation(r.ThreadID)
+	return conv
+}
+
 // conversationFor is the conversation r continues: its topic's, created
 // with the topic's first message, or the current one.
 func (a *AI) conversationFor(ctx context.Context, r *bot.Request, s valex.AISettings) (uint64, error) {

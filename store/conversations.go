@@ -264,66 +264,80 @@ func (db *DB) SaveExchangeCharged(userID int64, conv uint64, turns []valex.Turn,
 		defer db.Release(charge.Reservation) // committed or not, the call is over
 	}
 	err := db.update(func(tx *bbolt.Tx) error {
-		// An answer that finishes after its user was erased must not
-		// bring them back.
-		if err := requireAccount(tx, userID); err != nil {
+		if done, err := chargedBefore(tx, usage, charge); done || err != nil {
 			return err
 		}
-		if charge.Update > 0 && len(usage) > 0 {
-			// Once per update and capability: the same call replayed after
-			// a crash is not saved or charged again.
-			done := tx.Bucket(bucketUsageByUpdate)
-			for _, u := range usage {
-				k := append(idKey(charge.Update), u.Capability...)
-				if done.Get(k) != nil {
-					return nil
-				}
-				if err := done.Put(k, nil); err != nil {
-					return err
-				}
-			}
-		}
-		if len(turns) > 0 {
-			b, err := aiBucket(tx, bucketAITurns)
-			if err != nil {
-				return err
-			}
-			prefix := turnPrefix(userID, conv)
-			for _, t := range turns {
-				v, err := encodeTurn(db, userID, t)
-				if err != nil {
-					return err
-				}
-				seq, err := b.NextSequence()
-				if err != nil {
-					return err
-				}
-				k := binary.BigEndian.AppendUint64(prefix[:16:16], seq)
-				if err := b.Put(k, v); err != nil {
-					return err
-				}
-				if err := indexTurn(tx, k, v); err != nil { // retention.go
-					return err
-				}
-			}
-		}
-		for _, u := range usage {
-			if u.UserID != userID {
-				return fmt.Errorf("usage of user %d in an exchange of user %d", u.UserID, userID)
-			}
-			if err := putUsage(tx, u); err != nil {
-				return err
-			}
-			if !charge.Now.IsZero() {
-				if err := chargeTx(tx, userID, u.Cost, charge); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return db.saveExchangeTx(tx, userID, conv, turns, usage, charge)
 	})
 	if err != nil {
 		return fmt.Errorf("save exchange of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// chargedBefore reports whether this update's call was saved and charged
+// already (a replay after a crash made it again), and records that it is
+// now: once per update and capability (usage_by_update).
+func chargedBefore(tx *bbolt.Tx, usage []valex.AIUsage, charge valex.Charge) (bool, error) {
+	if charge.Update <= 0 || len(usage) == 0 {
+		return false, nil
+	}
+	done := tx.Bucket(bucketUsageByUpdate)
+	for _, u := range usage {
+		k := append(idKey(charge.Update), u.Capability...)
+		if done.Get(k) != nil {
+			return true, nil
+		}
+		if err := done.Put(k, nil); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// saveExchangeTx is SaveExchangeCharged's write, in tx.
+func (db *DB) saveExchangeTx(tx *bbolt.Tx, userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage, charge valex.Charge) error {
+	// An answer that finishes after its user was erased must not
+	// bring them back.
+	if err := requireAccount(tx, userID); err != nil {
+		return err
+	}
+	if len(turns) > 0 {
+		b, err := aiBucket(tx, bucketAITurns)
+		if err != nil {
+			return err
+		}
+		prefix := turnPrefix(userID, conv)
+		for _, t := range turns {
+			v, err := encodeTurn(db, userID, t)
+			if err != nil {
+				return err
+			}
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			k := binary.BigEndian.AppendUint64(prefix[:16:16], seq)
+			if err := b.Put(k, v); err != nil {
+				return err
+			}
+			if err := indexTurn(tx, k, v); err != nil { // retention.go
+				return err
+			}
+		}
+	}
+	for _, u := range usage {
+		if u.UserID != userID {
+			return fmt.Errorf("usage of user %d in an exchange of user %d", u.UserID, userID)
+		}
+		if err := putUsage(tx, u); err != nil {
+			return err
+		}
+		if !charge.Now.IsZero() {
+			if err := chargeTx(tx, userID, u.Cost, charge); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -98,13 +98,17 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		answer = strings.Join(strings.Fields(answer)[:rec.MaxTokens], " ")
 		finish = "length"
 	}
-	u := usage{PromptTokens: promptTokens(rec.Messages), CompletionTokens: Tokens(answer)}
+	u := usage{PromptTokens: promptTokens(rec.Messages), CompletionTokens: Tokens(st.Reasoning) + Tokens(answer)}
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	id := fmt.Sprintf("chatcmpl-aitest-%d", s.nextID())
 
 	if req.Stream {
 		s.stream(w, r, st, id, req.Model, answer, finish, u, rec.IncludeUsage && !st.NoUsage)
 		return
+	}
+	message := map[string]any{"role": "assistant", "content": answer, "refusal": nil}
+	if st.Reasoning != "" {
+		message["reasoning_content"] = st.Reasoning
 	}
 	resp := map[string]any{
 		"id":      id,
@@ -113,7 +117,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		"model":   req.Model,
 		"choices": []any{map[string]any{
 			"index":         0,
-			"message":       map[string]any{"role": "assistant", "content": answer, "refusal": nil},
+			"message":       message,
 			"logprobs":      nil,
 			"finish_reason": finish,
 		}},
@@ -125,8 +129,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// stream answers as OpenAI's server-sent events: a role chunk, content
-// chunks, a finish chunk, a usage chunk when asked for, then [DONE].
+// stream answers as OpenAI's server-sent events: a role chunk, reasoning
+// chunks (Step.Reasoning), content chunks, a finish chunk, a usage chunk when asked for, then [DONE].
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, st Step, id, model, answer, finish string, u usage, withUsage bool) {
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -165,6 +169,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, st Step, id, mod
 	size := st.ChunkSize
 	if size <= 0 {
 		size = DefaultChunkSize
+	}
+	// A reasoning model thinks first: its reasoning arrives in deltas of
+	// their own, with no content, before the answer.
+	for _, piece := range chunks(st.Reasoning, size) {
+		send(delta(map[string]any{"reasoning_content": piece}, nil), nil)
+		if !s.sleep(r.Context(), st.TokenDelay) {
+			return
+		}
 	}
 	for i, piece := range chunks(answer, size) {
 		if i > 0 && !s.sleep(r.Context(), st.TokenDelay) {

@@ -26,9 +26,14 @@ import (
 
 // Step is one scripted behaviour, consumed by one request for its model.
 type Step struct {
-	Status     int           // non-2xx: answer with an error in the provider's JSON shape; 429 adds Retry-After
-	Delay      time.Duration // wait before answering, to emulate a slow provider or a timeout
-	Text       string        // chat answer or transcript instead of the default
+	Status int           // non-2xx: answer with an error in the provider's JSON shape; 429 adds Retry-After
+	Delay  time.Duration // wait before answering, to emulate a slow provider or a timeout
+	Text   string        // chat answer or transcript instead of the default
+	// Reasoning is a reasoning model's thinking, sent before the answer:
+	// streamed as "reasoning_content" deltas (DeepSeek's field, also
+	// vLLM's), or as message.reasoning_content without streaming. Its
+	// tokens count in completion_tokens, as providers bill them.
+	Reasoning  string
 	TokenDelay time.Duration // streaming: pause between chunks
 	ChunkSize  int           // streaming: runes per chunk; DefaultChunkSize when 0
 	Hang       bool          // never answer; give up only when the client goes away or the server closes

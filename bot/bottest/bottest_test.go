@@ -258,6 +258,7 @@ func TestSendMessageHTML(t *testing.T) {
 		{name: "pre with language", html: `<pre><code class="language-go">x := 1</code></pre>`, text: "x := 1", entities: []ent{{"pre", 0, 6, "go"}}},
 		{name: "spoilers", html: `<tg-spoiler>s</tg-spoiler> <span class="tg-spoiler">t</span>`, text: "s t", entities: []ent{{"spoiler", 0, 1, ""}, {"spoiler", 2, 1, ""}}},
 		{name: "blockquote", html: "<blockquote>q</blockquote><blockquote expandable>e</blockquote>", text: "qe", entities: []ent{{"blockquote", 0, 1, ""}, {"expandable_blockquote", 1, 1, ""}}},
+		{name: "expandable blockquote above an answer", html: "<BLOCKQUOTE  expandable >💭 r &amp; s</blockquote>\n<b>a</b>", text: "💭 r & s\na", entities: []ent{{"expandable_blockquote", 0, 8, ""}, {"bold", 9, 1, ""}}},
 		{name: "nested", html: "<b>a<i>b</i></b>", text: "ab", entities: []ent{{"bold", 0, 2, ""}, {"italic", 1, 1, ""}}},
 		{name: "utf16 offsets", html: "😀 <i>x</i>", text: "😀 x", entities: []ent{{"italic", 3, 1, ""}}},
 		{name: "short end tag", html: "<b>x</>", text: "x", entities: []ent{{"bold", 0, 1, ""}}},
@@ -281,6 +282,10 @@ func TestSendMessageHTML(t *testing.T) {
 		{name: "bad name token", html: "<a href=x/y>z</a>", err: "Unexpected end of name token at byte offset 9"},
 		{name: "unquoted URL", html: "<a href=https://x.example>z</a>", err: "Unexpected end of name token at byte offset 13"},
 		{name: "empty after tags", html: "<b> </b>", err: "Bad Request: message text is empty"},
+		{name: "blockquote with another attribute", html: "<blockquote expandible>q</blockquote>", err: `Expected equal sign in declaration of an attribute of the tag "blockquote"`},
+		{name: "expandable on another tag", html: "<b expandable>q</b>", err: `Expected equal sign in declaration of an attribute of the tag "b"`},
+		{name: "unclosed expandable blockquote", html: "<blockquote expandable>q", err: `Can't find end tag corresponding to start tag "blockquote"`},
+		{name: "misnested expandable blockquote", html: "<blockquote expandable><b>q</blockquote></b>", err: `Unmatched end tag`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -325,8 +330,14 @@ func TestSendMessageHTML(t *testing.T) {
 			failed++
 		}
 	}
-	if failed != 18 {
-		t.Fatalf("recorded %d failed sendMessage calls, want 18", failed)
+	want := 0
+	for _, tc := range tests {
+		if tc.err != "" {
+			want++
+		}
+	}
+	if failed != want {
+		t.Fatalf("recorded %d failed sendMessage calls, want %d", failed, want)
 	}
 }
 

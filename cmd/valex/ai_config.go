@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valex-ai/valex"
 	"github.com/valex-ai/valex/ai"
@@ -30,6 +31,7 @@ type AIConfig struct {
 	AnswerTokens      int                   `toml:"answer_tokens"`       // context kept free for the answer, default 1024
 	EditInterval      Duration              `toml:"edit_interval"`       // least time between edits of a streamed answer, default 1s
 	DraftInterval     Duration              `toml:"draft_interval"`      // least time between drafts of an answer in a private chat, default 300ms
+	StoreReasoning    bool                  `toml:"store_reasoning"`     // keep a reasoning model's reasoning in the history; default false: only shown
 	Providers         map[string]AIProvider `toml:"providers"`
 	Models            []AIModel             `toml:"models"`
 	Modes             []AIMode              `toml:"modes"`
@@ -64,7 +66,15 @@ type AIModel struct {
 	Timeout       Duration `toml:"timeout"` // overrides [ai] timeout
 	// MaxTokens is the most tokens of an answer (max_tokens), default 4096.
 	MaxTokens int `toml:"max_tokens"`
+	// Description is one line shown in /model; Descriptions has it in
+	// other languages by language code: descriptions = { ru = "..." }.
+	Description  string            `toml:"description"`
+	Descriptions map[string]string `toml:"descriptions"`
 }
+
+// maxModelDescription is the longest description of a model: one line of
+// the /model screen.
+const maxModelDescription = 120
 
 // AIPrices are in credits.
 type AIPrices struct {
@@ -108,11 +118,17 @@ func DefaultAIConfig() AIConfig {
 		},
 		Models: []AIModel{
 			{ID: "gpt-4o-mini", Provider: "openai", Caps: []string{"chat", "vision"}, ContextTokens: 128000,
-				Prices: AIPrices{InputPer1K: 0.015, OutputPer1K: 0.06}, Fallback: []string{"deepseek-chat"}},
+				Prices: AIPrices{InputPer1K: 0.015, OutputPer1K: 0.06}, Fallback: []string{"deepseek-chat"},
+				Description:  "Fast and cheap for everyday questions; sees photos",
+				Descriptions: map[string]string{"ru": "Быстрая и недорогая для повседневных вопросов; видит фото"}},
 			{ID: "gpt-4o", Provider: "openai", Caps: []string{"chat", "vision"}, ContextTokens: 128000,
-				Prices: AIPrices{InputPer1K: 0.25, OutputPer1K: 1}, Plans: []string{"pro"}, Fallback: []string{"gpt-4o-mini"}},
+				Prices: AIPrices{InputPer1K: 0.25, OutputPer1K: 1}, Plans: []string{"pro"}, Fallback: []string{"gpt-4o-mini"},
+				Description:  "OpenAI's strongest all-rounder for harder tasks; sees photos",
+				Descriptions: map[string]string{"ru": "Сильнейшая универсальная модель OpenAI для сложных задач; видит фото"}},
 			{ID: "deepseek-chat", Provider: "openrouter", Name: "deepseek/deepseek-chat", Caps: []string{"chat"}, ContextTokens: 64000,
-				Prices: AIPrices{InputPer1K: 0.027, OutputPer1K: 0.11}},
+				Prices:       AIPrices{InputPer1K: 0.027, OutputPer1K: 0.11},
+				Description:  "Strong at code and reasoning, at a low price",
+				Descriptions: map[string]string{"ru": "Сильна в коде и рассуждениях, при низкой цене"}},
 			{ID: "gpt-image-1", Provider: "openai", Caps: []string{"image"}, Prices: AIPrices{PerImage: 4.2, InputPer1K: 0.5},
 				Plans: []string{"pro"}, Fallback: []string{"dall-e-3"}, Timeout: Duration{3 * time.Minute}},
 			{ID: "dall-e-3", Provider: "openai", Caps: []string{"image"}, Prices: AIPrices{PerImage: 4}, Timeout: Duration{2 * time.Minute}},
@@ -267,6 +283,15 @@ func (c AIConfig) validate() []error {
 	}
 	for _, m := range c.Models {
 		intRange(&p, fmt.Sprintf("ai model %s max_tokens", m.ID), m.MaxTokens, 0, 1_000_000) // 0: the router's default
+		descs := map[string]string{"": m.Description}
+		for lang, d := range m.Descriptions {
+			descs[lang] = d
+		}
+		for lang, d := range descs {
+			if n := utf8.RuneCountInString(d); n > maxModelDescription || strings.ContainsAny(d, "\r\n") {
+				p = append(p, fmt.Errorf("ai model %s description %s: one line of at most %d characters (has %d)", m.ID, lang, maxModelDescription, n))
+			}
+		}
 	}
 	for name, pr := range c.Providers {
 		if pr.BaseURL != "" && !strings.HasPrefix(pr.BaseURL, "http://") && !strings.HasPrefix(pr.BaseURL, "https://") {
@@ -320,7 +345,7 @@ func (c AIConfig) routerConfig() ai.Config {
 				Per1KChars: microCredits(m.Prices.Per1KChars),
 			},
 			Plans: m.Plans, Fallback: m.Fallback, ContextTokens: m.ContextTokens, Voice: m.Voice, Timeout: m.Timeout.Duration,
-			MaxTokens: m.MaxTokens,
+			MaxTokens: m.MaxTokens, Description: m.Description, Descriptions: m.Descriptions,
 		})
 	}
 	return rc
@@ -385,6 +410,7 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 				MaxPages: c.DocumentMaxPages,
 				Keep:     c.DocumentKeep.Duration,
 			},
+			StoreReasoning: c.StoreReasoning,
 			PolicyVersion: func() string {
 				if p, ok, err := db.LatestPolicyVersion(); err == nil && ok {
 					return p.Version

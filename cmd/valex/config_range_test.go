@@ -35,6 +35,7 @@ func TestNumbersOutsideTheirRange(t *testing.T) {
 		{"documents past Telegram's download limit", "[ai]\ndocument_max_mb = 21\n", "ai document_max_mb 21: must be between 1 and 20"},
 		{"negative document pages", "[ai]\ndocument_max_pages = -1\n", "ai document_max_pages -1: must be between 1 and 2000"},
 		{"documents kept for days", "[ai]\ndocument_keep = \"72h\"\n", "ai document_keep 72h0m0s: must be between 1m and 24h"},
+		{"a model description of two lines", "[[ai.models]]\nid = \"m\"\nprovider = \"openai\"\ncaps = [\"chat\"]\ndescriptions = { ru = \"a\\nb\" }\n", "ai model m description ru: one line of at most 120 characters"},
 		{"key snapshots never expire", "[jobs]\nkey_snapshot_days = 100000\n", "jobs key_snapshot_days 100000"},
 	}
 	for _, tt := range tests {
