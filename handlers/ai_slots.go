@@ -78,3 +78,12 @@ func (a *AI) queuedText(r *bot.Request, pos int) string {
 	}
 	return a.h.Tr.N(r.Lang, "ai.queue.ahead", pos-1, nil)
 }
+
+// Slots is the number of AI jobs holding a slot, and of users whose next
+// job waits for one (their later jobs are not counted: they wait for their
+// own earlier answer).
+func (a *AI) Slots() (running, waiting int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.running, len(a.line)
+}

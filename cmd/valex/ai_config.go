@@ -22,16 +22,20 @@ import (
 // Prices are in credits (the defaults price one credit at one US cent of
 // provider cost); the AI router keeps them as micro-credits.
 type AIConfig struct {
-	Timeout           Duration              `toml:"timeout"`             // per call to one model, default 60s
-	AnswerTimeout     Duration              `toml:"answer_timeout"`      // a whole streamed answer, fallbacks included, default 120s
-	MaxMessages       int                   `toml:"max_messages"`        // most Telegram messages of one answer, default 8
-	ImageConfirmAbove *float64              `toml:"image_confirm_above"` // credits; pricier images ask first; default 3
-	HistoryTokens     int                   `toml:"history_tokens"`      // most history tokens sent with a turn, default 8000
-	AnswerTokens      int                   `toml:"answer_tokens"`       // context kept free for the answer, default 1024
-	EditInterval      Duration              `toml:"edit_interval"`       // least time between edits of a streamed answer, default 1s
-	Providers         map[string]AIProvider `toml:"providers"`
-	Models            []AIModel             `toml:"models"`
-	Modes             []AIMode              `toml:"modes"`
+	Timeout           Duration `toml:"timeout"`             // per call to one model, default 60s
+	AnswerTimeout     Duration `toml:"answer_timeout"`      // a whole streamed answer, fallbacks included, default 120s
+	MaxMessages       int      `toml:"max_messages"`        // most Telegram messages of one answer, default 8
+	ImageConfirmAbove *float64 `toml:"image_confirm_above"` // credits; pricier images ask first; default 3
+	HistoryTokens     int      `toml:"history_tokens"`      // most history tokens sent with a turn, default 8000
+	AnswerTokens      int      `toml:"answer_tokens"`       // context kept free for the answer, default 1024
+	EditInterval      Duration `toml:"edit_interval"`       // least time between edits of a streamed answer, default 1s
+	// MaxConcurrent is the most AI calls running at once across all users
+	// (users take turns for them) and the connections kept to each
+	// provider; default 16.
+	MaxConcurrent int                   `toml:"max_concurrent"`
+	Providers     map[string]AIProvider `toml:"providers"`
+	Models        []AIModel             `toml:"models"`
+	Modes         []AIMode              `toml:"modes"`
 }
 
 // AIProvider is one endpoint: [ai.providers.NAME].
@@ -91,6 +95,7 @@ func DefaultAIConfig() AIConfig {
 		HistoryTokens:     8000,
 		AnswerTokens:      1024,
 		EditInterval:      Duration{time.Second},
+		MaxConcurrent:     handlers.DefaultMaxConcurrent,
 		Providers: map[string]AIProvider{
 			"openai":     {Kind: ai.KindOpenAI, BaseURL: ai.DefaultOpenAIBaseURL, APIKeyEnv: "OPENAI_API_KEY"},
 			"openrouter": {Kind: ai.KindOpenAI, BaseURL: "https://openrouter.ai/api/v1", APIKeyEnv: "OPENROUTER_API_KEY"},
@@ -161,6 +166,9 @@ func (c AIConfig) withDefaults() AIConfig {
 	}
 	if c.EditInterval.Duration == 0 {
 		c.EditInterval = d.EditInterval
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = d.MaxConcurrent
 	}
 	if len(c.Models) == 0 {
 		c.Models = d.Models
@@ -233,6 +241,7 @@ func (c AIConfig) validate() []error {
 		p = append(p, fmt.Errorf("ai answer_timeout %s: must be between 10s and 30m", c.AnswerTimeout))
 	}
 	intRange(&p, "ai max_messages", c.MaxMessages, 1, 50)
+	intRange(&p, "ai max_concurrent", c.MaxConcurrent, 1, 10_000)
 	for _, m := range c.Models {
 		intRange(&p, fmt.Sprintf("ai model %s max_tokens", m.ID), m.MaxTokens, 0, 1_000_000) // 0: the router's default
 	}
@@ -266,6 +275,7 @@ func (c AIConfig) routerConfig() ai.Config {
 	var rc ai.Config
 	rc.Timeout = c.Timeout.Duration
 	rc.AnswerTimeout = c.AnswerTimeout.Duration
+	rc.MaxConns = c.MaxConcurrent // a job makes one call at a time
 	names := make([]string, 0, len(c.Providers))
 	for name := range c.Providers {
 		names = append(names, name)
@@ -347,6 +357,7 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 			AnswerTokens:      c.AnswerTokens,
 			EditInterval:      c.EditInterval.Duration,
 			MaxMessages:       c.MaxMessages,
+			MaxConcurrent:     c.MaxConcurrent,
 			PolicyVersion: func() string {
 				if p, ok, err := db.LatestPolicyVersion(); err == nil && ok {
 					return p.Version
