@@ -36,9 +36,22 @@ type aiResult struct {
 	goroutines int   // the most go_goroutines seen (valex only)
 }
 
-// aiChatBench runs the throughput comparison count times, alternated, then
-// the burst of one message from each of burst chats.
+// aiChatBench runs the throughput comparison count times, alternated (none
+// when count is 0), then the burst of one message from each of burst chats.
 func aiChatBench(valexBin string, users, each, count, burst int) error {
+	if count > 0 {
+		if err := aiChatRuns(valexBin, users, each, count); err != nil {
+			return err
+		}
+	}
+	if burst <= 0 {
+		return nil
+	}
+	return aiBurst(valexBin, burst)
+}
+
+// aiChatRuns compares valex with the floor count times, alternated.
+func aiChatRuns(valexBin string, users, each, count int) error {
 	fmt.Printf("\nAI chat: %d users × %d messages, streamed, pacing off, %d runs each\n", users, each, count)
 	var floor, valex []aiResult
 	for i := 0; i < count; i++ {
@@ -65,9 +78,12 @@ func aiChatBench(valexBin string, users, each, count, burst int) error {
 		ratios[i] = aiResult{rate: valex[i].rate / floor[i].rate, cpuPerMsg: valex[i].cpuPerMsg / floor[i].cpuPerMsg}
 	}
 	fmt.Printf("valex / floor, same run: rate %s× (target ≥ 0.8×), CPU %s× (target ≤ 2×)\n", aiStat(ratios, rate, 2), aiStat(ratios, cpu, 2))
-	if burst <= 0 {
-		return nil
-	}
+	return nil
+}
+
+// aiBurst has burst chats send one message each at the same moment: valex
+// with its default ai.max_concurrent, the floor answering all at once.
+func aiBurst(valexBin string, burst int) error {
 	f, err := aiLoad("aifloor", valexBin, burst, 1, 64)
 	if err != nil {
 		return fmt.Errorf("ai floor burst: %w", err)

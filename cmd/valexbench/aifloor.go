@@ -56,7 +56,6 @@ func aiFloor(ctx context.Context, botURL, token, aiURL string, n int) error {
 	defer cancel(nil)
 	var answered atomic.Int64
 	var wg sync.WaitGroup
-	chats := map[int64]chan string{}
 	answer := func(chatID int64, text string) error {
 		stream, err := llm.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{
 			Model: "gpt-4o-mini", Stream: true, MaxTokens: 4096,
@@ -82,6 +81,32 @@ func aiFloor(ctx context.Context, botURL, token, aiURL string, n int) error {
 		_, err = api.Send(tgbotapi.NewMessage(chatID, string(out)))
 		return err
 	}
+	// Each chat's questions wait in a slice; a goroutine per chat drains
+	// it while it has any (like a per-chat dispatcher, without the cap).
+	var mu sync.Mutex
+	queues := map[int64][]string{}
+	drain := func(chatID int64) {
+		defer wg.Done()
+		for {
+			mu.Lock()
+			q := queues[chatID]
+			if len(q) == 0 || ctx.Err() != nil {
+				delete(queues, chatID)
+				mu.Unlock()
+				return
+			}
+			text := q[0]
+			queues[chatID] = q[1:]
+			mu.Unlock()
+			if err := answer(chatID, text); err != nil {
+				cancel(fmt.Errorf("chat %d: %w", chatID, err))
+				return
+			}
+			if answered.Add(1) == int64(n) {
+				cancel(nil)
+			}
+		}
+	}
 	offset := 0
 	for ctx.Err() == nil {
 		updates, err := api.GetUpdates(tgbotapi.UpdateConfig{Offset: offset, Limit: 100, Timeout: 1})
@@ -94,29 +119,16 @@ func aiFloor(ctx context.Context, botURL, token, aiURL string, n int) error {
 			if u.Message == nil {
 				continue
 			}
-			ch, ok := chats[u.Message.Chat.ID]
-			if !ok {
-				ch = make(chan string, 1<<16)
-				chats[u.Message.Chat.ID] = ch
+			id := u.Message.Chat.ID
+			mu.Lock()
+			q, running := queues[id]
+			queues[id] = append(q, u.Message.Text)
+			mu.Unlock()
+			if !running {
 				wg.Add(1)
-				go func(chatID int64) {
-					defer wg.Done()
-					for text := range ch {
-						if err := answer(chatID, text); err != nil {
-							cancel(fmt.Errorf("chat %d: %w", chatID, err))
-							return
-						}
-						if answered.Add(1) == int64(n) {
-							cancel(nil)
-						}
-					}
-				}(u.Message.Chat.ID)
+				go drain(id)
 			}
-			ch <- u.Message.Text
 		}
-	}
-	for _, ch := range chats {
-		close(ch)
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
