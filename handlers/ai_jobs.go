@@ -206,10 +206,18 @@ func (a *AI) dropWaitingLocked(userID int64) []*aiJob {
 
 // drop ends a job taken out of the queue before it ran: its notice goes,
 // and its update ends as the job would have (ended unless a shutdown
-// interrupted it).
+// interrupted it). A shutdown leaves the notice: deleting thousands of
+// them could outlast the shutdown's grace, and the question is answered
+// after the restart.
 func (a *AI) drop(j *aiJob, ended bool) {
 	close(j.done)
-	a.unnotice(j)
+	if ended {
+		a.unnotice(j)
+	} else {
+		a.mu.Lock()
+		j.waited = true
+		a.mu.Unlock()
+	}
 	j.end(ended)
 	a.wg.Done()
 }
