@@ -18,8 +18,11 @@ run: build
 test:
 	$(GO) test -race -count=1 ./...
 
-# Go benchmarks (5 runs each), then the load run of the real binary against the
-# Bot API emulator beside a concurrent bare tgbotapi floor (figures in docs/BENCHMARKS.md).
+# Go benchmarks (5 runs each), then the load runs of the real binary against the
+# emulators beside bare floors: /help beside a tgbotapi echo loop, and AI chat
+# (VALEX_BENCH_AI_USERS × VALEX_BENCH_AI_MESSAGES, default 50 × 2,000, then a
+# burst of VALEX_BENCH_AI_BURST chats, default 10,000) beside a bare
+# tgbotapi + go-openai streaming bot (figures in docs/BENCHMARKS.md).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./...
 	$(GO) run ./cmd/valexbench -valex $(BIN) -count 5

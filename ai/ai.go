@@ -135,8 +135,17 @@ type Config struct {
 	// a provider trickling text must not hold the caller for ever.
 	// DefaultAnswerTimeout when zero.
 	AnswerTimeout time.Duration
-	HTTPClient    *http.Client // shared by every provider; a pooled client when nil
+	// MaxConns bounds the connections to each provider, open and idle: a
+	// caller running at most N calls at once sets N (handlers'
+	// MaxConcurrent). DefaultMaxConns when zero.
+	MaxConns int
+	// HTTPClient, when set, is shared by every provider (tests); when nil
+	// each provider gets its own pooled client bounded by MaxConns.
+	HTTPClient *http.Client
 }
+
+// DefaultMaxConns is Config.MaxConns when zero.
+const DefaultMaxConns = 16
 
 // Sentinel errors.
 var (
@@ -163,7 +172,8 @@ type Router struct {
 	clock     valex.Clock
 	timeout   time.Duration
 	answer    time.Duration // Config.AnswerTimeout
-	http      *http.Client
+	http      *http.Client  // Config.HTTPClient; nil: each provider has its own
+	maxConns  int
 	providers map[string]*provider
 	models    map[string]Model
 	order     []string            // model ids in configuration order
@@ -172,6 +182,7 @@ type Router struct {
 
 type provider struct {
 	cfg    ProviderConfig
+	http   *http.Client   // one pool per provider, reused by every call
 	openai *openai.Client // nil for ElevenLabs
 }
 
@@ -187,6 +198,7 @@ func New(cfg Config, clock valex.Clock) (*Router, error) {
 		timeout:   cfg.Timeout,
 		answer:    cfg.AnswerTimeout,
 		http:      cfg.HTTPClient,
+		maxConns:  cfg.MaxConns,
 		providers: make(map[string]*provider),
 		models:    make(map[string]Model),
 		chains:    make(map[string][]string),
@@ -197,13 +209,16 @@ func New(cfg Config, clock valex.Clock) (*Router, error) {
 	if r.answer == 0 {
 		r.answer = DefaultAnswerTimeout
 	}
-	if r.http == nil {
-		r.http = pooledClient()
+	if r.maxConns == 0 {
+		r.maxConns = DefaultMaxConns
 	}
 
 	var errs []error
 	if r.timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout %v is negative", cfg.Timeout))
+	}
+	if r.maxConns < 0 {
+		errs = append(errs, fmt.Errorf("max conns %d is negative", cfg.MaxConns))
 	}
 	if r.answer < 0 {
 		errs = append(errs, fmt.Errorf("answer timeout %v is negative", cfg.AnswerTimeout))
@@ -217,6 +232,10 @@ func New(cfg Config, clock valex.Clock) (*Router, error) {
 			errs = append(errs, fmt.Errorf("provider %q: defined twice", p.Name))
 			continue
 		}
+		hc := r.http
+		if hc == nil {
+			hc = pooledClient(max(r.maxConns, 1))
+		}
 		switch p.Kind {
 		case KindOpenAI:
 			if p.BaseURL == "" {
@@ -224,14 +243,14 @@ func New(cfg Config, clock valex.Clock) (*Router, error) {
 			}
 			oc := openai.DefaultConfig(p.APIKey)
 			oc.BaseURL = strings.TrimRight(p.BaseURL, "/")
-			oc.HTTPClient = sseWatcher{r.http} // go-openai cannot tell a finished stream from a cut one
-			r.providers[p.Name] = &provider{cfg: p, openai: openai.NewClientWithConfig(oc)}
+			oc.HTTPClient = sseWatcher{hc} // go-openai cannot tell a finished stream from a cut one
+			r.providers[p.Name] = &provider{cfg: p, http: hc, openai: openai.NewClientWithConfig(oc)}
 		case KindElevenLabs:
 			if p.BaseURL == "" {
 				p.BaseURL = DefaultElevenLabsBaseURL
 			}
 			p.BaseURL = strings.TrimRight(p.BaseURL, "/")
-			r.providers[p.Name] = &provider{cfg: p}
+			r.providers[p.Name] = &provider{cfg: p, http: hc}
 		default:
 			errs = append(errs, fmt.Errorf("provider %q: unknown kind %q (want %q or %q)", p.Name, p.Kind, KindOpenAI, KindElevenLabs))
 		}
@@ -379,12 +398,15 @@ func chain(id string, models map[string]Model) []string {
 	return out
 }
 
-// pooledClient keeps more idle connections per host than net/http's default
-// of two: many users talk to the same provider at once.
-func pooledClient() *http.Client {
+// pooledClient is one provider's client: at most n connections to its host
+// (a call past that waits for one instead of opening more sockets), and all
+// of them kept idle between calls (net/http keeps two by default, so a
+// busy provider would be re-dialled all the time).
+func pooledClient(n int) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 100
-	t.MaxIdleConnsPerHost = 32
+	t.MaxConnsPerHost = n
+	t.MaxIdleConnsPerHost = n
+	t.MaxIdleConns = 2 * n            // the provider's host, and where its images are downloaded from
 	return &http.Client{Transport: t} // no client timeout: every call has its own context deadline
 }
 

@@ -39,7 +39,7 @@ func (r *Router) Image(ctx context.Context, model, prompt string) ([]byte, Usage
 		case d.B64JSON != "":
 			img, err = base64.StdEncoding.DecodeString(d.B64JSON)
 		case d.URL != "":
-			img, err = r.download(ctx, d.URL)
+			img, err = download(ctx, p.http, d.URL)
 		default:
 			err = errors.New("empty image")
 		}
@@ -62,7 +62,7 @@ func (r *Router) Image(ctx context.Context, model, prompt string) ([]byte, Usage
 
 // download fetches a generated image. The URL comes from the provider; only
 // http(s) is followed.
-func (r *Router) download(ctx context.Context, rawURL string) ([]byte, error) {
+func download(ctx context.Context, hc *http.Client, rawURL string) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, errors.New("bad image url")
@@ -71,7 +71,7 @@ func (r *Router) download(ctx context.Context, rawURL string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := r.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func (r *Router) elevenLabsSpeech(ctx context.Context, p *provider, m Model, tex
 	if p.cfg.APIKey != "" {
 		req.Header.Set("xi-api-key", p.cfg.APIKey)
 	}
-	resp, err := r.http.Do(req)
+	resp, err := p.http.Do(req)
 	if err != nil {
 		return nil, "", err
 	}

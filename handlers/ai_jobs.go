@@ -39,6 +39,16 @@ type aiJob struct {
 	// draft is the id of the draft the job's answer streams as (0: none):
 	// its stop button stops this job (ai_stop.go). Guarded by AI.mu.
 	draft int64
+
+	fn func(ctx context.Context)
+	r  *bot.Request // the chat and language of the "queued" notice
+
+	// Under AI.mu.
+	running bool      // it holds one of the MaxConcurrent slots
+	since   time.Time // when it became its user's next job, waiting for a slot
+	noticed bool      // the "queued" notice was sent, or is being sent
+	notice  int       // that notice's message id, until it is deleted
+	waited  bool      // its wait is over: it started, or was dropped
 }
 
 // errShutdown is the cause of the jobs Shutdown cancels: their turn did not
@@ -86,17 +96,21 @@ func (a *AI) admit() uint64 {
 }
 
 // submit queues fn as the user's next job. It runs after the user's earlier
-// jobs have finished, on a context that CancelGeneration and StopUser
-// cancel; a job cancelled while it waits never runs, and work admitted
-// before the user's latest StopUser is not queued at all.
+// jobs have finished, when one of the MaxConcurrent slots is free (users
+// take turns for the slots: see ai_slots.go), on a context that
+// CancelGeneration and StopUser cancel; a job cancelled while it waits is
+// dropped and never runs, and work admitted before the user's latest
+// StopUser is not queued at all. A waiting job is an entry in its user's
+// queue, not a goroutine.
 //
 // end is the update's Request.Defer, called when the job settles or stops:
 // the update counts as handled only once its turn has ended — answered,
 // failed and told, or cancelled (by /cancel or a privacy stop). A job
 // Shutdown interrupts before it settled (waiting, or mid-answer) leaves the
 // update pending: it is answered again after the restart.
-func (a *AI) submit(userID int64, ticket uint64, end func(ended bool), fn func(ctx context.Context)) {
-	j := &aiJob{done: make(chan struct{}), ticket: ticket, end: end}
+func (a *AI) submit(r *bot.Request, ticket uint64, end func(ended bool), fn func(ctx context.Context)) {
+	userID := r.From.ID
+	j := &aiJob{done: make(chan struct{}), ticket: ticket, end: end, fn: fn, r: r}
 	ctx, cancel := context.WithCancelCause(a.root)
 	j.ctx, j.cancel = context.WithValue(ctx, jobKey{}, j), cancel
 	a.mu.Lock()
@@ -106,27 +120,33 @@ func (a *AI) submit(userID int64, ticket uint64, end func(ended bool), fn func(c
 		end(true) // stopped for privacy: the turn is over
 		return
 	}
-	q := a.jobs[userID]
-	var prev *aiJob
-	if len(q) > 0 {
-		prev = q[len(q)-1]
+	if a.root.Err() != nil {
+		a.mu.Unlock()
+		cancel(errShutdown)
+		end(false) // shutting down: answered after the restart
+		return
 	}
+	q := a.jobs[userID]
 	a.jobs[userID] = append(q, j)
 	a.wg.Add(1)
+	if len(q) == 0 {
+		a.waitLocked(userID, j)
+	}
+	start := a.dispatchLocked()
 	a.mu.Unlock()
+	a.start(start)
+}
 
-	go func() {
-		defer a.wg.Done()
-		if prev != nil {
-			<-prev.done // it ends soon when cancelled too, so order holds
-		}
-		if a.mayStart(userID, j) {
-			fn(j.ctx)
-		}
-		ended := !a.interrupted(j.ctx)
-		a.finish(userID, j)
-		end(ended) // nothing more when the job settled
-	}()
+// run runs a job that got a slot, then frees the slot for the next one.
+func (a *AI) run(userID int64, j *aiJob) {
+	defer a.wg.Done()
+	a.unnotice(j)
+	if a.mayStart(userID, j) {
+		j.fn(j.ctx)
+	}
+	ended := !a.interrupted(j.ctx)
+	a.finish(userID, j)
+	j.end(ended) // nothing more when the job settled
 }
 
 // mayStart reports whether a job whose turn has come may run: it was not
@@ -139,35 +159,88 @@ func (a *AI) mayStart(userID int64, j *aiJob) bool {
 	return j.ctx.Err() == nil && a.stoppedAt[userID] <= j.ticket
 }
 
+// finish takes a job that ran out of its user's queue and gives its slot to
+// the next job waiting (the user's own next one goes to the back of the
+// line: see ai_slots.go).
 func (a *AI) finish(userID int64, j *aiJob) {
 	j.cancel(nil)
 	close(j.done)
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.running--
 	q := a.jobs[userID]
-	for i, x := range q {
-		if x == j {
-			q = append(q[:i:i], q[i+1:]...)
-			break
-		}
+	if len(q) > 0 && q[0] == j {
+		q[0] = nil
+		q = q[1:]
 	}
 	if len(q) == 0 {
 		delete(a.jobs, userID)
 	} else {
 		a.jobs[userID] = q
+		a.waitLocked(userID, q[0])
 	}
+	start := a.dispatchLocked()
+	a.mu.Unlock()
+	a.start(start)
+}
+
+// dropWaitingLocked takes the user's jobs that wait (not the running one)
+// out of the queues. The caller cancels them, then calls drop for each
+// after unlocking.
+func (a *AI) dropWaitingLocked(userID int64) []*aiJob {
+	q := a.jobs[userID]
+	var dropped []*aiJob
+	keep := q[:0]
+	for _, j := range q {
+		if j.running {
+			keep = append(keep, j)
+		} else {
+			dropped = append(dropped, j)
+		}
+	}
+	if len(dropped) > 0 && (len(keep) == 0 || !keep[0].running) {
+		a.unwaitLocked(userID)
+	}
+	if len(keep) == 0 {
+		delete(a.jobs, userID)
+	} else {
+		a.jobs[userID] = keep
+	}
+	return dropped
+}
+
+// drop ends a job taken out of the queue before it ran: its notice goes,
+// and its update ends as the job would have (ended unless a shutdown
+// interrupted it). A shutdown leaves the notice: deleting thousands of
+// them could outlast the shutdown's grace, and the question is answered
+// after the restart.
+func (a *AI) drop(j *aiJob, ended bool) {
+	close(j.done)
+	if ended {
+		a.unnotice(j)
+	} else {
+		a.mu.Lock()
+		j.waited = true
+		a.mu.Unlock()
+	}
+	j.end(ended)
+	a.wg.Done()
 }
 
 // CancelGeneration stops the user's running AI job and drops those waiting.
 // It reports whether there was any.
 func (a *AI) CancelGeneration(userID int64) bool {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	q := a.jobs[userID]
+	had := len(q) > 0
 	for _, j := range q {
 		j.cancel(nil)
 	}
-	return len(q) > 0
+	dropped := a.dropWaitingLocked(userID)
+	a.mu.Unlock()
+	for _, j := range dropped {
+		a.drop(j, true)
+	}
+	return had
 }
 
 // StopUser stops the user's AI work because the user withdrew the AI
@@ -192,6 +265,7 @@ func (a *AI) StopUser(ctx context.Context, userID int64) (stopped int) {
 	for _, j := range q {
 		j.cancel(errStopped)
 	}
+	dropped := a.dropWaitingLocked(userID)
 	held := a.unholdLocked(userID)
 	delete(a.pending, userID)
 	a.asked.forget(userID)
@@ -199,6 +273,9 @@ func (a *AI) StopUser(ctx context.Context, userID int64) (stopped int) {
 	a.keep.Unlock()
 	if held != nil {
 		held.end(true) // voided by the privacy stop: its update is done with
+	}
+	for _, j := range dropped {
+		a.drop(j, true) // stopped for privacy: the turn is over
 	}
 
 	for _, j := range q {
@@ -276,6 +353,15 @@ func (a *AI) Shutdown(grace time.Duration) {
 		a.h.Log.Warn().Int("jobs", a.Busy()).Msg("ai shutdown deadline passed, cancelling generations")
 	}
 	a.stop(errShutdown)
+	a.mu.Lock()
+	var dropped []*aiJob
+	for uid := range a.jobs {
+		dropped = append(dropped, a.dropWaitingLocked(uid)...)
+	}
+	a.mu.Unlock()
+	for _, j := range dropped {
+		a.drop(j, false) // never started: answered after the restart
+	}
 	late := time.AfterFunc(tgLinger, func() { a.stopTG(errShutdown) })
 	<-finished
 	late.Stop()

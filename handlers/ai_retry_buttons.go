@@ -90,7 +90,7 @@ func (a *AI) retry(ctx context.Context, r *bot.Request, ref retryRef, asked aske
 		u.MessageID = int(ref.n)
 		u.ReplyToBot, u.ReplyText = asked.context != "", asked.context
 	}
-	a.submit(r.From.ID, ad.ticket, r.Defer(), func(ctx context.Context) {
+	a.submit(r, ad.ticket, r.Defer(), func(ctx context.Context) {
 		if err := a.retryTurn(ctx, &q, ref, asked); err != nil {
 			a.report(ctx, &q, err)
 		}

@@ -79,7 +79,9 @@ func (a *AI) Model(ctx context.Context, r *bot.Request) error {
 func (a *AI) modelLine(r *bot.Request, m ai.Model, locked string) string {
 	line := "• <b>" + tghtml.Escape(m.ID) + "</b>"
 	if d := m.DescriptionIn(r.Lang); d != "" {
-		line += " — " + tghtml.Escape(d)
+		line += " — " + tghtml.Escape(d) // the operator's, from the configuration
+	} else if key := "ai.model.about." + m.ID; a.h.Tr.Has(r.Lang, key) {
+		line += " — " + a.h.t(r, key, nil) // the default catalogue's, from the locales
 	}
 	if locked != "" {
 		line += " " + a.h.t(r, "ai.model.locked", map[string]any{"Plan": tghtml.Escape(locked)})

@@ -106,6 +106,13 @@ type AIOptions struct {
 	BotUsername   string // stripped from group messages that mention the bot
 	// Documents bound the documents sent as context (documents.go).
 	Documents DocumentOptions
+	// MaxConcurrent is the most AI jobs (calls to providers) running at
+	// once across all users; users take turns for them (ai_slots.go).
+	// Default DefaultMaxConcurrent.
+	MaxConcurrent int
+	// QueueNotice is how long a job waits for a slot before its user is
+	// told their place in the line; default 2s, negative: never.
+	QueueNotice time.Duration
 	// ConsentHold is how long a message that made the bot ask for the AI
 	// consent waits for the user's agreement, counted from when it was
 	// sent; then it is dropped unanswered. Default 15 minutes (the dialog
@@ -155,9 +162,14 @@ type AI struct {
 	stopTG context.CancelCauseFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	jobs    map[int64][]*aiJob // per user: the running job, then those waiting
-	pending map[int64]pendingImage
+	mu   sync.Mutex
+	jobs map[int64][]*aiJob // per user: the running job, then those waiting
+	// line is the users whose next job waits for a slot, in the order
+	// they will get one; running counts the jobs holding a slot.
+	line     []int64
+	running  int
+	noticing bool // the queued-notice goroutine runs (ai_queue_notice.go)
+	pending  map[int64]pendingImage
 	// awaiting holds, per user, the message that made the bot ask for
 	// consent, so that it is answered as soon as the user agrees instead of
 	// being lost. In memory, its update pending: a restart replays it.
@@ -212,6 +224,12 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 	}
 	if o.PolicyVersion == nil {
 		o.PolicyVersion = func() string { return "" }
+	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if o.QueueNotice == 0 {
+		o.QueueNotice = 2 * time.Second
 	}
 	if o.ConsentHold <= 0 {
 		o.ConsentHold = 15 * time.Minute
@@ -328,7 +346,7 @@ func (a *AI) text(ctx context.Context, r *bot.Request, end func(ended bool)) err
 		return err
 	}
 	passed = true
-	a.submit(r.From.ID, ad.ticket, end, func(ctx context.Context) {
+	a.submit(r, ad.ticket, end, func(ctx context.Context) {
 		if err := a.textTurn(ctx, r, text); err != nil { // with a pending document (documents.go)
 			a.report(ctx, r, err)
 		}

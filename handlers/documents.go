@@ -103,7 +103,7 @@ func (a *AI) Document(ctx context.Context, r *bot.Request) error {
 		return err
 	}
 	doc := *f
-	a.submit(r.From.ID, ad.ticket, r.Defer(), func(ctx context.Context) {
+	a.submit(r, ad.ticket, r.Defer(), func(ctx context.Context) {
 		if err := a.documentTurn(ctx, r, doc, kind, question); err != nil && ctx.Err() == nil {
 			a.report(ctx, r, err)
 		}

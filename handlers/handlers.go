@@ -21,6 +21,7 @@ type Translator interface {
 	N(lang, key string, count int, args map[string]any) string
 	Languages() []string
 	Match(telegramLanguageCode string) string
+	Has(lang, key string) bool
 }
 
 // Sender is the part of the outbox handlers use.

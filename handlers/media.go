@@ -53,7 +53,7 @@ func (a *AI) Photo(ctx context.Context, r *bot.Request) error {
 		return err
 	}
 	fileID := r.Photo.ID
-	a.submit(r.From.ID, ad.ticket, r.Defer(), func(ctx context.Context) {
+	a.submit(r, ad.ticket, r.Defer(), func(ctx context.Context) {
 		err := a.photoTurn(ctx, r, fileID, caption)
 		if err != nil && ctx.Err() == nil {
 			a.report(ctx, r, err)
@@ -91,7 +91,7 @@ func (a *AI) VoiceIn(ctx context.Context, r *bot.Request) error {
 		return err
 	}
 	f := *r.Voice
-	a.submit(r.From.ID, ad.ticket, r.Defer(), func(ctx context.Context) {
+	a.submit(r, ad.ticket, r.Defer(), func(ctx context.Context) {
 		if err := a.voiceTurn(ctx, r, f); err != nil && ctx.Err() == nil {
 			a.report(ctx, r, err)
 		}
@@ -221,7 +221,7 @@ func (a *AI) ImageButton(ctx context.Context, r *bot.Request) error {
 }
 
 func (a *AI) submitImage(r *bot.Request, ticket uint64, model, prompt string) {
-	a.submit(r.From.ID, ticket, r.Defer(), func(ctx context.Context) {
+	a.submit(r, ticket, r.Defer(), func(ctx context.Context) {
 		if err := a.image(ctx, r, model, prompt); err != nil && ctx.Err() == nil {
 			a.report(ctx, r, err)
 		}
@@ -281,7 +281,7 @@ func (a *AI) TTS(ctx context.Context, r *bot.Request) error {
 	if !ad.ok || err != nil {
 		return err
 	}
-	a.submit(r.From.ID, ad.ticket, r.Defer(), func(ctx context.Context) {
+	a.submit(r, ad.ticket, r.Defer(), func(ctx context.Context) {
 		if err := a.speak(ctx, r, text, false); err != nil && ctx.Err() == nil {
 			a.report(ctx, r, err)
 		}

@@ -356,8 +356,9 @@ func TestStopUserVoidsWhatWasPending(t *testing.T) {
 		t.Errorf("StopUser with nothing running stopped %d", n)
 	}
 	var ran atomic.Bool
-	x.ai.submit(ann.ID, ticket, func(bool) {}, func(context.Context) { ran.Store(true) }) // ... and queues after it
-	x.ai.submit(ann.ID, x.ai.admit(), func(bool) {}, func(context.Context) {})
+	req := &bot.Request{Update: &bot.Update{ChatID: ann.ID, From: bot.From{ID: ann.ID}}, Lang: "en"}
+	x.ai.submit(req, ticket, func(bool) {}, func(context.Context) { ran.Store(true) }) // ... and queues after it
+	x.ai.submit(req, x.ai.admit(), func(bool) {}, func(context.Context) {})
 	x.idle()
 	if ran.Load() {
 		t.Error("work admitted before StopUser ran")

@@ -78,6 +78,7 @@ func (m *Monitor) Handler(extra map[string]http.Handler) http.Handler {
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		m.set.WritePrometheus(w)
+		metrics.WriteProcessMetrics(w) // go_goroutines, go_memstats_*, process_resident_memory_bytes, ...
 	})
 	for path, h := range extra {
 		mux.Handle(path, h)

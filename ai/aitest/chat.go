@@ -41,6 +41,8 @@ type usage struct {
 }
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	s.enter(r)
+	defer s.leave()
 	rec := Request{Method: r.Method, Path: r.URL.Path, Auth: bearer(r)}
 	if !rec.Auth {
 		s.record(rec)

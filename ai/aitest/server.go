@@ -106,8 +106,14 @@ type Server struct {
 	mu      sync.Mutex
 	scripts map[string][]Step
 	reqs    []Request
-	files   map[string][]byte // generated images served by URL
-	seq     int
+	noLog   bool          // SetRecord(false): requests are counted, not kept
+	count   int           // requests that arrived
+	held    chan struct{} // Hold: chat requests wait until it is closed
+	// inFlight is the chat requests being answered, maxInFlight the most
+	// there ever were at once.
+	inFlight, maxInFlight int
+	files                 map[string][]byte // generated images served by URL
+	seq                   int
 }
 
 // New starts an emulator on a free loopback port. Like httptest it panics
@@ -161,6 +167,66 @@ func (s *Server) Script(model string, steps ...Step) {
 	s.scripts[model] = append(s.scripts[model], steps...)
 }
 
+// SetRecord turns keeping requests on or off (on by default): a load run
+// sends too many to keep. Count counts them all the same.
+func (s *Server) SetRecord(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noLog = !on
+}
+
+// Hold makes chat requests wait, once they have arrived and been counted,
+// until the returned release is called (release is idempotent). It is how a
+// test keeps a provider busy without scripting each request.
+func (s *Server) Hold() (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.held = ch
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.held == ch {
+				s.held = nil
+			}
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// InFlight is the number of chat requests being answered now, and the most
+// there were at once since the server started.
+func (s *Server) InFlight() (now, most int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight, s.maxInFlight
+}
+
+// enter counts a chat request in flight and waits while requests are held;
+// leave must follow.
+func (s *Server) enter(r *http.Request) {
+	s.mu.Lock()
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+	held := s.held
+	s.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+		case <-s.done:
+		}
+	}
+}
+
+func (s *Server) leave() {
+	s.mu.Lock()
+	s.inFlight--
+	s.mu.Unlock()
+}
+
 // Requests returns a copy of what arrived, in order.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -172,14 +238,17 @@ func (s *Server) Requests() []Request {
 func (s *Server) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.reqs)
+	return s.count
 }
 
 // record stores req and pops the next step for its model.
 func (s *Server) record(req Request) Step {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reqs = append(s.reqs, req)
+	s.count++
+	if !s.noLog {
+		s.reqs = append(s.reqs, req)
+	}
 	q := s.scripts[req.Model]
 	if len(q) == 0 {
 		return Step{}

@@ -32,6 +32,7 @@ type AIConfig struct {
 	EditInterval      Duration              `toml:"edit_interval"`       // least time between edits of a streamed answer, default 1s
 	DraftInterval     Duration              `toml:"draft_interval"`      // least time between drafts of an answer in a private chat, default 300ms
 	StoreReasoning    bool                  `toml:"store_reasoning"`     // keep a reasoning model's reasoning in the history; default false: only shown
+	MaxConcurrent     int                   `toml:"max_concurrent"`      // most AI calls at once across all users, and connections per provider; default 16
 	Providers         map[string]AIProvider `toml:"providers"`
 	Models            []AIModel             `toml:"models"`
 	Modes             []AIMode              `toml:"modes"`
@@ -111,6 +112,7 @@ func DefaultAIConfig() AIConfig {
 		DocumentMaxPages:  50,
 		DocumentKeep:      Duration{time.Hour},
 		DraftInterval:     Duration{300 * time.Millisecond},
+		MaxConcurrent:     handlers.DefaultMaxConcurrent,
 		Providers: map[string]AIProvider{
 			"openai":     {Kind: ai.KindOpenAI, BaseURL: ai.DefaultOpenAIBaseURL, APIKeyEnv: "OPENAI_API_KEY"},
 			"openrouter": {Kind: ai.KindOpenAI, BaseURL: "https://openrouter.ai/api/v1", APIKeyEnv: "OPENROUTER_API_KEY"},
@@ -118,17 +120,11 @@ func DefaultAIConfig() AIConfig {
 		},
 		Models: []AIModel{
 			{ID: "gpt-4o-mini", Provider: "openai", Caps: []string{"chat", "vision"}, ContextTokens: 128000,
-				Prices: AIPrices{InputPer1K: 0.015, OutputPer1K: 0.06}, Fallback: []string{"deepseek-chat"},
-				Description:  "Fast and cheap for everyday questions; sees photos",
-				Descriptions: map[string]string{"ru": "Быстрая и недорогая для повседневных вопросов; видит фото"}},
+				Prices: AIPrices{InputPer1K: 0.015, OutputPer1K: 0.06}, Fallback: []string{"deepseek-chat"}},
 			{ID: "gpt-4o", Provider: "openai", Caps: []string{"chat", "vision"}, ContextTokens: 128000,
-				Prices: AIPrices{InputPer1K: 0.25, OutputPer1K: 1}, Plans: []string{"pro"}, Fallback: []string{"gpt-4o-mini"},
-				Description:  "OpenAI's strongest all-rounder for harder tasks; sees photos",
-				Descriptions: map[string]string{"ru": "Сильнейшая универсальная модель OpenAI для сложных задач; видит фото"}},
+				Prices: AIPrices{InputPer1K: 0.25, OutputPer1K: 1}, Plans: []string{"pro"}, Fallback: []string{"gpt-4o-mini"}},
 			{ID: "deepseek-chat", Provider: "openrouter", Name: "deepseek/deepseek-chat", Caps: []string{"chat"}, ContextTokens: 64000,
-				Prices:       AIPrices{InputPer1K: 0.027, OutputPer1K: 0.11},
-				Description:  "Strong at code and reasoning, at a low price",
-				Descriptions: map[string]string{"ru": "Сильна в коде и рассуждениях, при низкой цене"}},
+				Prices: AIPrices{InputPer1K: 0.027, OutputPer1K: 0.11}},
 			{ID: "gpt-image-1", Provider: "openai", Caps: []string{"image"}, Prices: AIPrices{PerImage: 4.2, InputPer1K: 0.5},
 				Plans: []string{"pro"}, Fallback: []string{"dall-e-3"}, Timeout: Duration{3 * time.Minute}},
 			{ID: "dall-e-3", Provider: "openai", Caps: []string{"image"}, Prices: AIPrices{PerImage: 4}, Timeout: Duration{2 * time.Minute}},
@@ -199,6 +195,9 @@ func (c AIConfig) withDefaults() AIConfig {
 	}
 	if c.DraftInterval.Duration == 0 {
 		c.DraftInterval = d.DraftInterval
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = d.MaxConcurrent
 	}
 	if len(c.Models) == 0 {
 		c.Models = d.Models
@@ -281,6 +280,7 @@ func (c AIConfig) validate() []error {
 	if d := c.DraftInterval.Duration; d < 50*time.Millisecond || d > 10*time.Second {
 		p = append(p, fmt.Errorf("ai draft_interval %s: must be between 50ms and 10s", c.DraftInterval))
 	}
+	intRange(&p, "ai max_concurrent", c.MaxConcurrent, 1, 10_000)
 	for _, m := range c.Models {
 		intRange(&p, fmt.Sprintf("ai model %s max_tokens", m.ID), m.MaxTokens, 0, 1_000_000) // 0: the router's default
 		descs := map[string]string{"": m.Description}
@@ -323,6 +323,7 @@ func (c AIConfig) routerConfig() ai.Config {
 	var rc ai.Config
 	rc.Timeout = c.Timeout.Duration
 	rc.AnswerTimeout = c.AnswerTimeout.Duration
+	rc.MaxConns = c.MaxConcurrent // a job makes one call at a time
 	names := make([]string, 0, len(c.Providers))
 	for name := range c.Providers {
 		names = append(names, name)
@@ -411,6 +412,7 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 				Keep:     c.DocumentKeep.Duration,
 			},
 			StoreReasoning: c.StoreReasoning,
+			MaxConcurrent:  c.MaxConcurrent,
 			PolicyVersion: func() string {
 				if p, ok, err := db.LatestPolicyVersion(); err == nil && ok {
 					return p.Version

@@ -36,6 +36,8 @@ func TestNumbersOutsideTheirRange(t *testing.T) {
 		{"negative document pages", "[ai]\ndocument_max_pages = -1\n", "ai document_max_pages -1: must be between 1 and 2000"},
 		{"documents kept for days", "[ai]\ndocument_keep = \"72h\"\n", "ai document_keep 72h0m0s: must be between 1m and 24h"},
 		{"a model description of two lines", "[[ai.models]]\nid = \"m\"\nprovider = \"openai\"\ncaps = [\"chat\"]\ndescriptions = { ru = \"a\\nb\" }\n", "ai model m description ru: one line of at most 120 characters"},
+		{"no AI calls at all", "[ai]\nmax_concurrent = -1\n", "ai max_concurrent -1: must be between 1 and 10000"},
+		{"AI calls past any machine", "[ai]\nmax_concurrent = 100000\n", "ai max_concurrent 100000"},
 		{"key snapshots never expire", "[jobs]\nkey_snapshot_days = 100000\n", "jobs key_snapshot_days 100000"},
 	}
 	for _, tt := range tests {
@@ -56,7 +58,7 @@ func TestNumbersOutsideTheirRange(t *testing.T) {
 	}
 	// The edges themselves are accepted.
 	file := filepath.Join(t.TempDir(), "valex.toml")
-	edges := "[telegram]\nuser_messages_per_minute = 0\nshutdown_timeout = \"1s\"\nbroadcast_workers = 256\n[telegram.pace]\nglobal_per_second = 1000\nprivate_per_second = 0.01\nburst = 100\n[jobs]\nbackup_keep = 1\n"
+	edges := "[telegram]\nuser_messages_per_minute = 0\nshutdown_timeout = \"1s\"\nbroadcast_workers = 256\n[telegram.pace]\nglobal_per_second = 1000\nprivate_per_second = 0.01\nburst = 100\n[jobs]\nbackup_keep = 1\n[ai]\nmax_concurrent = 10000\n"
 	if err := os.WriteFile(file, []byte(edges), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,18 @@ func (m *Main) openMonitor() error {
 	mon.Gauge("valex_outbox_backlog", func() float64 { return float64(m.Outbox.Stats().Backlog) })
 	mon.Gauge("valex_outbox_permanent_errors_total", func() float64 { return float64(m.Outbox.Stats().Permanent) })
 	mon.Gauge("valex_outbox_given_up_total", func() float64 { return float64(m.Outbox.Stats().GaveUp) })
+	slots := func(waiting bool) float64 {
+		if m.AI == nil {
+			return 0
+		}
+		r, w := m.AI.Slots()
+		if waiting {
+			return float64(w)
+		}
+		return float64(r)
+	}
+	mon.Gauge("valex_ai_jobs_running", func() float64 { return slots(false) })
+	mon.Gauge("valex_ai_jobs_waiting", func() float64 { return slots(true) })
 	mon.Gauge("valex_store_commits_total", func() float64 { return float64(m.DB.Commits()) })
 	mon.Gauge("valex_store_file_bytes", func() float64 { s, _ := m.DB.Stats(); return float64(s.FileSize) })
 	mon.Gauge("valex_store_free_bytes", func() float64 { s, _ := m.DB.Stats(); return float64(s.FreeBytes) })

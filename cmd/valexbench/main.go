@@ -49,6 +49,13 @@ import (
 const benchToken = "123456789:BENCH-emulator-token-0000000000"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "aifloor" {
+		if err := aiFloorChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "valexbench aifloor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "floor" {
 		if err := floorChild(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "valexbench floor:", err)
@@ -62,11 +69,33 @@ func main() {
 	count := flag.Int("count", 5, "runs of each throughput measurement")
 	paced := flag.Duration("paced", 20*time.Second, "length of the paced run (30 updates/s)")
 	slow := flag.Int("slow", 500, "chats in the slow-handler run (handler sleeps 1s)")
+	aiUsers := flag.Int("ai-users", envInt("VALEX_BENCH_AI_USERS", 50), "AI chat run: users, each sending -ai-messages at once")
+	aiEach := flag.Int("ai-messages", envInt("VALEX_BENCH_AI_MESSAGES", 2000), "AI chat run: messages per user")
+	aiBurst := flag.Int("ai-burst", envInt("VALEX_BENCH_AI_BURST", 10000), "AI burst: chats sending one message each at once (0: skip)")
+	aiOnly := flag.Bool("ai-only", false, "run only the AI chat runs")
 	flag.Parse()
-	if err := bench(*valexBin, *n, *chats, *count, *paced, *slow); err != nil {
+	if !*aiOnly {
+		if err := bench(*valexBin, *n, *chats, *count, *paced, *slow); err != nil {
+			fmt.Fprintln(os.Stderr, "valexbench:", err)
+			os.Exit(1)
+		}
+	}
+	bin, err := filepath.Abs(*valexBin)
+	if err == nil {
+		err = aiChatBench(bin, *aiUsers, *aiEach, *count, *aiBurst)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "valexbench:", err)
 		os.Exit(1)
 	}
+}
+
+// envInt is the environment variable's integer value, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
 
 func bench(valexBin string, n, chats, count int, paced time.Duration, slow int) error {
@@ -155,37 +184,47 @@ type child struct {
 // startChild starts the floor or the valex binary against emu and waits
 // until it polls.
 func startChild(kind, valexBin string, emu *bottest.Server, n, chats int, pace bool) (*child, error) {
+	return startChildWith(kind, valexBin, emu, func(c *child) error {
+		if kind == "floor" {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			c.cmd.Path, c.cmd.Args = self, []string{self, "floor", emu.URL(), emu.Token(), strconv.Itoa(n), strconv.Itoa(chats)}
+			return nil
+		}
+		toml := fmt.Sprintf("[telegram]\nconcurrency = 1024\nuser_messages_per_minute = 0\n[telegram.pace]\ndisabled = %v\n", !pace)
+		return os.WriteFile(filepath.Join(c.dir, "valex.toml"), []byte(toml), 0o600)
+	})
+}
+
+// startChildWith starts `valex run` against emu with its data, config and
+// /metrics in a fresh directory, after setup has written the config (or
+// turned the command into a floor's), and waits until it polls.
+func startChildWith(kind, valexBin string, emu *bottest.Server, setup func(*child) error) (*child, error) {
 	dir, err := os.MkdirTemp("", "valexbench-*")
 	if err != nil {
 		return nil, err
 	}
 	c := &child{dir: dir}
-	switch kind {
-	case "floor":
-		self, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		c.cmd = exec.Command(self, "floor", emu.URL(), emu.Token(), strconv.Itoa(n), strconv.Itoa(chats))
-	default:
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		toml := fmt.Sprintf("[telegram]\nconcurrency = 1024\nuser_messages_per_minute = 0\n[telegram.pace]\ndisabled = %v\n", !pace)
-		if err := os.WriteFile(filepath.Join(dir, "valex.toml"), []byte(toml), 0o600); err != nil {
-			return nil, err
-		}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	c.cmd = exec.Command(valexBin, "run")
+	c.cmd.Env = append(os.Environ(),
+		"VALEX_CONFIG="+filepath.Join(dir, "valex.toml"),
+		"VALEX_DATA_DIR="+filepath.Join(dir, "data"),
+		"VALEX_TELEGRAM_TOKEN="+emu.Token(),
+		"VALEX_TELEGRAM_API_URL="+emu.URL(),
+		"VALEX_HTTP_ADDR="+port,
+		"VALEX_LOG_LEVEL=error",
+	)
+	if kind == "valex" {
 		c.metrics = "http://" + port + "/metrics"
-		c.cmd = exec.Command(valexBin, "run")
-		c.cmd.Env = append(os.Environ(),
-			"VALEX_CONFIG="+filepath.Join(dir, "valex.toml"),
-			"VALEX_DATA_DIR="+filepath.Join(dir, "data"),
-			"VALEX_TELEGRAM_TOKEN="+emu.Token(),
-			"VALEX_TELEGRAM_API_URL="+emu.URL(),
-			"VALEX_HTTP_ADDR="+port,
-			"VALEX_LOG_LEVEL=error",
-		)
+	}
+	if err := setup(c); err != nil {
+		return nil, err
 	}
 	c.cmd.Stderr = os.Stderr
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {

@@ -1,0 +1,138 @@
+package main
+
+// The floor of the AI chat load run: a bare streaming bot, the fastest
+// simple way — tgbotapi long polling getUpdates, one goroutine per chat
+// answering that chat's messages in order, go-openai streaming each answer
+// and sending it as one message. No storage, consent, metering, history,
+// pacing or retries. It is written here, in the benchmark, and is the one
+// place besides bot/ and ai/ that imports these two SDKs: it is the bare
+// loop Valex is measured against, not part of Valex.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+	openai "github.com/sashabaranov/go-openai"
+)
+
+// aiFloorChild runs the floor: args are the Bot API URL, the token, the
+// OpenAI-compatible base URL, and how many answers to give before it idles.
+// It stays up until its stdin closes, so it is measured like the valex
+// child.
+func aiFloorChild(args []string) error {
+	if len(args) != 4 {
+		return errors.New("usage: aifloor BOT_URL TOKEN OPENAI_URL N")
+	}
+	n, err := strconv.Atoi(args[3])
+	if err != nil {
+		return err
+	}
+	if err := aiFloor(context.Background(), args[0], args[1], args[2], n); err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, os.Stdin)
+	return err
+}
+
+func aiFloor(ctx context.Context, botURL, token, aiURL string, n int) error {
+	api, err := tgbotapi.NewBotAPIWithClient(token, botURL+"/bot%s/%s", &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}})
+	if err != nil {
+		return err
+	}
+	oc := openai.DefaultConfig("sk-floor")
+	oc.BaseURL = aiURL
+	oc.HTTPClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
+	llm := openai.NewClientWithConfig(oc)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var answered atomic.Int64
+	var wg sync.WaitGroup
+	answer := func(chatID int64, text string) error {
+		stream, err := llm.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{
+			Model: "gpt-4o-mini", Stream: true, MaxTokens: 4096,
+			Messages: []openai.ChatCompletionMessage{{Role: "user", Content: text}},
+		})
+		if err != nil {
+			return err
+		}
+		defer stream.Close()
+		var out []byte
+		for {
+			r, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if len(r.Choices) > 0 {
+				out = append(out, r.Choices[0].Delta.Content...)
+			}
+		}
+		_, err = api.Send(tgbotapi.NewMessage(chatID, string(out)))
+		return err
+	}
+	// Each chat's questions wait in a slice; a goroutine per chat drains
+	// it while it has any (like a per-chat dispatcher, without the cap).
+	var mu sync.Mutex
+	queues := map[int64][]string{}
+	drain := func(chatID int64) {
+		defer wg.Done()
+		for {
+			mu.Lock()
+			q := queues[chatID]
+			if len(q) == 0 || ctx.Err() != nil {
+				delete(queues, chatID)
+				mu.Unlock()
+				return
+			}
+			text := q[0]
+			queues[chatID] = q[1:]
+			mu.Unlock()
+			if err := answer(chatID, text); err != nil {
+				cancel(fmt.Errorf("chat %d: %w", chatID, err))
+				return
+			}
+			if answered.Add(1) == int64(n) {
+				cancel(nil)
+			}
+		}
+	}
+	offset := 0
+	for ctx.Err() == nil {
+		updates, err := api.GetUpdates(tgbotapi.UpdateConfig{Offset: offset, Limit: 100, Timeout: 1})
+		if err != nil {
+			cancel(err)
+			break
+		}
+		for _, u := range updates {
+			offset = u.UpdateID + 1
+			if u.Message == nil {
+				continue
+			}
+			id := u.Message.Chat.ID
+			mu.Lock()
+			q, running := queues[id]
+			queues[id] = append(q, u.Message.Text)
+			mu.Unlock()
+			if !running {
+				wg.Add(1)
+				go drain(id)
+			}
+		}
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
