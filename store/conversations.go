@@ -263,7 +263,7 @@ func (db *DB) SaveExchangeCharged(userID int64, conv uint64, turns []valex.Turn,
 	if charge.Reservation != 0 {
 		defer db.Release(charge.Reservation) // committed or not, the call is over
 	}
-	err := db.update(func(tx *bbolt.Tx) error {
+	err := db.batch(func(tx *bbolt.Tx) error {
 		if done, err := chargedBefore(tx, usage, charge); done || err != nil {
 			return err
 		}

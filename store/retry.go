@@ -50,7 +50,7 @@ func (db *DB) ReplaceExchangeCharged(userID int64, conv uint64, turns []valex.Tu
 	if charge.Reservation != 0 {
 		defer db.Release(charge.Reservation) // committed or not, the call is over
 	}
-	err := db.update(func(tx *bbolt.Tx) error {
+	err := db.batch(func(tx *bbolt.Tx) error {
 		if err := requireAccount(tx, userID); err != nil {
 			return err
 		}

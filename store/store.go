@@ -110,6 +110,9 @@ type DB struct {
 	holds holds // credits held by AI calls in flight (wallet.go)
 
 	commits atomic.Int64 // write transactions committed: each is an fsync
+	// The last batch transaction counted (countBatch).
+	batchMu     sync.Mutex
+	lastBatchTx int
 }
 
 // view runs fn in a read transaction.
@@ -128,6 +131,35 @@ func (db *DB) update(fn func(*bbolt.Tx) error) error {
 		db.commits.Add(1)
 	}
 	return err
+}
+
+// batch is update for the hot path's writes (a chat turn's history and
+// charge): concurrent calls are grouped by bbolt's Batch into one
+// transaction and one disk sync, and each returns once that commit is done,
+// so what a caller does next still follows its write. fn may run twice (a
+// batch whose other function failed is retried one by one): it must not
+// have effects outside tx.
+func (db *DB) batch(fn func(*bbolt.Tx) error) error {
+	db.swap.RLock()
+	defer db.swap.RUnlock()
+	return db.bolt.Batch(func(tx *bbolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		db.countBatch(tx.ID())
+		return nil
+	})
+}
+
+// countBatch counts a batch's transaction once, however many functions it
+// ran (they share its id).
+func (db *DB) countBatch(txID int) {
+	db.batchMu.Lock()
+	defer db.batchMu.Unlock()
+	if txID != db.lastBatchTx {
+		db.lastBatchTx = txID
+		db.commits.Add(1)
+	}
 }
 
 // Commits returns how many write transactions the store has committed since

@@ -239,3 +239,37 @@ func TestChargedOncePerUpdate(t *testing.T) {
 		t.Fatalf("%d turns (%v), want 3 exchanges' 6", len(turns), err)
 	}
 }
+
+// Chat turns saved at the same time share a commit (one disk sync): the
+// write path's commits do not grow with the number of turns in flight.
+func TestConcurrentExchangesShareCommits(t *testing.T) {
+	_, db := openKeyed(t, t.TempDir())
+	const n = 64
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	for u := int64(1); u <= n; u++ {
+		mustAccount(t, db, u)
+	}
+	before := db.Commits()
+	var wg sync.WaitGroup
+	for u := int64(1); u <= n; u++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			turns := []valex.Turn{{Role: valex.TurnUser, Text: "q", At: now}, {Role: valex.TurnAssistant, Text: "a", At: now}}
+			if err := db.SaveExchangeCharged(u, 1, turns, usageCost(u, 0, now), valex.Charge{Update: 1000 + u}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	commits := db.Commits() - before
+	if commits < 1 || commits > n/4 {
+		t.Fatalf("%d exchanges saved at once took %d commits, want at most %d", n, commits, n/4)
+	}
+	for u := int64(1); u <= n; u++ {
+		if turns, _, err := db.RecentTurns(u, 1, 1000); err != nil || len(turns) != 2 {
+			t.Fatalf("user %d: %d turns (%v)", u, len(turns), err)
+		}
+	}
+	t.Logf("%d exchanges, %d commits", n, commits)
+}
