@@ -55,7 +55,8 @@ func TestPrivateAnswerStreamsAsDrafts(t *testing.T) {
 			t.Parallel()
 			x := newAIHarness(t, func(c *harnessConfig) { c.opts.DraftInterval = 20 * time.Millisecond })
 			x.register(ann, true)
-			x.aisv.Script("chat-a-name", aitest.Step{Text: tt.text, ChunkSize: max(len(tt.text)/60, 4), TokenDelay: 10 * time.Millisecond})
+			// The model thinks a while first: "Thinking…" shows meanwhile.
+			x.aisv.Script("chat-a-name", aitest.Step{Text: tt.text, ChunkSize: max(len(tt.text)/60, 4), TokenDelay: 10 * time.Millisecond, Delay: 100 * time.Millisecond})
 			seq := x.lastSeq()
 			x.say(ann, "stream please")
 
@@ -301,7 +302,8 @@ func TestRefusedDraftFallsBackToEdits(t *testing.T) {
 			}
 			x.register(ann, true)
 			text := words(120)
-			x.aisv.Script("chat-a-name", aitest.Step{Text: text, ChunkSize: 8, TokenDelay: 10 * time.Millisecond})
+			x.aisv.Script("chat-a-name", aitest.Step{Text: text, ChunkSize: 8, TokenDelay: 10 * time.Millisecond},
+				aitest.Step{Delay: 100 * time.Millisecond}) // the second answer thinks first: a draft is due
 			x.say(ann, "first")
 			calls := x.answerCalls(ann.ID, 0)
 			if len(calls) == 0 || calls[0].Method != "sendMessageDraft" || calls[0].OK() {
@@ -368,11 +370,11 @@ func TestFinishedAnswerIsFinalAtOnce(t *testing.T) {
 			if len(finals) != 2 || finals[0].Text != a1 || finals[1].Text != a2 {
 				t.Fatalf("final calls %v, want the first answer then the second", finals)
 			}
-			// Each answer took one call for its first text and one for the
-			// whole: nothing waited for the hour between them.
+			// Nothing waited for the hour between calls. A private answer
+			// complete before its first draft is due is just its message.
 			n := methods(x.answerCalls(tt.chat.ID, 0))
-			if tt.name == "drafts" && (n["sendMessage"] != 2 || n["sendMessageDraft"] != 4) {
-				t.Errorf("calls %v, want per answer \"Thinking…\", one draft and one message", n)
+			if tt.name == "drafts" && (n["sendMessage"] != 2 || n["sendMessageDraft"] != 0) {
+				t.Errorf("calls %v, want per answer one message and no draft", n)
 			}
 			if tt.name == "edits" && (n["sendMessage"] != 2 || n["editMessageText"] != 2) {
 				t.Errorf("calls %v, want per answer one message and one edit", n)

@@ -227,10 +227,15 @@ func (s *answer) add(delta string) {
 // run shows new text as it arrives until stop is closed: as drafts at most
 // once per draftEvery, or by editing messages at most once per interval.
 func (s *answer) run(ctx context.Context, stop <-chan struct{}) {
+	// The first draft waits draftEvery: an answer complete by then is sent
+	// as its message with no draft before it. Then it shows what the model
+	// wrote, or "Thinking…" when it has not written yet.
+	var first <-chan time.Time
 	if s.drafting {
-		s.draft(ctx, "") // "Thinking…" until the model writes
-	}
-	if !s.drafting {
+		t := time.NewTimer(s.draftEvery)
+		defer t.Stop()
+		first = t.C
+	} else {
 		_ = s.out.Typing(ctx, s.chatID, s.threadID, "typing") // a courtesy: its failure changes nothing
 	}
 	typing := time.NewTicker(4 * time.Second) // Telegram shows "typing" for 5s
@@ -240,6 +245,16 @@ func (s *answer) run(ctx context.Context, stop <-chan struct{}) {
 		select {
 		case <-stop:
 			return
+		case <-first:
+			first = nil
+			s.mu.Lock()
+			raw := s.text.String()
+			s.mu.Unlock()
+			if s.err == nil && !s.capped && s.draft(ctx, raw) {
+				gate = time.NewTimer(s.draftEvery)
+			}
+			s.poke() // newer text, a skipped draft, or edits taking over
+			continue
 		case <-typing.C:
 			switch {
 			case s.drafting && s.err == nil && !s.capped && time.Since(s.draftedAt) >= draftRefresh:
@@ -249,6 +264,9 @@ func (s *answer) run(ctx context.Context, stop <-chan struct{}) {
 			}
 			continue
 		case <-s.wake:
+			if first != nil {
+				continue // the first draft shows the latest text when its time comes
+			}
 		}
 		if gate != nil {
 			select {

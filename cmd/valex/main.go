@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -61,9 +62,35 @@ Configuration: valex.toml (or VALEX_CONFIG) and VALEX_* environment variables; s
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv); err != nil {
+	stopProfile := startCPUProfile(os.Getenv("VALEX_CPUPROFILE"))
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "valex:", err)
 		os.Exit(ExitCode(err))
+	}
+}
+
+// startCPUProfile writes a CPU profile of the whole run to path, for
+// benchmarks of the real binary (cmd/valexbench); "" does nothing. Not a
+// configuration setting: an operator has no use for it.
+func startCPUProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "valex: cpu profile:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "valex: cpu profile:", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 
