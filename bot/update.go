@@ -290,6 +290,10 @@ func fromUser(tu *tgbotapi.User) From {
 // button. message_thread_id alone is not enough: outside topics a reply
 // thread in a supergroup has one too, and sending into it is refused.
 func fillThread(u *Update, raw []byte) {
+	// Most updates have no topic: a byte scan spares them a second decode.
+	if !bytes.Contains(raw, threadKey) && !bytes.Contains(raw, topicServiceKey) {
+		return
+	}
 	type topic struct {
 		ThreadID int  `json:"message_thread_id"`
 		IsTopic  bool `json:"is_topic_message"`
@@ -345,6 +349,11 @@ func fillSubscription(u *Update, raw []byte) {
 }
 
 var stoppedKey = []byte(`"stopped_message_generation"`)
+
+var (
+	threadKey       = []byte(`"message_thread_id"`)
+	topicServiceKey = []byte(`"forum_topic_`)
+)
 
 // stopped reads a stopped_message_generation update (a tap on a draft's
 // stop button), which the SDK's types predate, and reports whether raw was

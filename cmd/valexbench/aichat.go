@@ -39,7 +39,7 @@ type aiResult struct {
 // aiChatBench runs the throughput comparison count times, alternated (none
 // when count is 0), then the burst of one message from each of burst chats.
 func aiChatBench(valexBin string, users, each, count, burst int) error {
-	if count > 0 {
+	if count > 0 && users > 0 && each > 0 {
 		if err := aiChatRuns(valexBin, users, each, count); err != nil {
 			return err
 		}
