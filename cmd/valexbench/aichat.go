@@ -34,6 +34,9 @@ type aiResult struct {
 	p50, p99   time.Duration
 	peakRSS    int64 // kB, VmHWM over the measured window
 	goroutines int   // the most go_goroutines seen (valex only)
+	// The most RssAnon (heap, stacks) and RssFile (mapped files: the
+	// bbolt file, the binary) seen, kB: what the peak is made of.
+	anon, file int64
 }
 
 // aiChatBench runs the throughput comparison count times, alternated (none
@@ -92,8 +95,8 @@ func aiBurst(valexBin string, burst int) error {
 	if err != nil {
 		return fmt.Errorf("ai valex burst: %w", err)
 	}
-	fmt.Printf("%d chats × 1 message at once: valex peak RSS %.1f MB (target ≤ 64), at most %d goroutines, %.0f msgs/s, p99 %s; floor peak RSS %.1f MB, %.0f msgs/s\n",
-		burst, float64(v.peakRSS)/1024, v.goroutines, v.rate, v.p99.Round(time.Millisecond), float64(f.peakRSS)/1024, f.rate)
+	fmt.Printf("%d chats × 1 message at once: valex peak RSS %.1f MB (target ≤ 64; sampled every 50 ms: RssAnon up to %.1f MB, RssFile up to %.1f MB), at most %d goroutines, %.0f msgs/s, p99 %s; floor peak RSS %.1f MB, %.0f msgs/s\n",
+		burst, float64(v.peakRSS)/1024, float64(v.anon)/1024, float64(v.file)/1024, v.goroutines, v.rate, v.p99.Round(time.Millisecond), float64(f.peakRSS)/1024, f.rate)
 	return nil
 }
 
@@ -191,7 +194,7 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 	answered.Store(0)
 	resetPeakRSS(c.cmd.Process.Pid)
 
-	var most atomic.Int64
+	var most, anon, file atomic.Int64
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() { // the valex child's goroutines, from its /metrics
@@ -201,6 +204,13 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 				if g, err := metric(c.metrics, "go_goroutines"); err == nil && int64(g) > most.Load() {
 					most.Store(int64(g))
 				}
+			}
+			a, f := statusKB(c.cmd.Process.Pid, "RssAnon:"), statusKB(c.cmd.Process.Pid, "RssFile:")
+			if a > anon.Load() {
+				anon.Store(a)
+			}
+			if f > file.Load() {
+				file.Store(f)
 			}
 			select {
 			case <-stopSampling:
@@ -230,6 +240,7 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 	r := aiResult{
 		rate: float64(n) / elapsed.Seconds(), cpuPerMsg: float64((cpu1 - cpu0).Microseconds()) / float64(n),
 		p50: pct(0.50), p99: pct(0.99), peakRSS: peakRSS(c.cmd.Process.Pid), goroutines: int(most.Load()),
+		anon: anon.Load(), file: file.Load(),
 	}
 	mu.Unlock()
 	return r, nil
@@ -304,6 +315,21 @@ func consentButton(emu *bottest.Server, u bottest.User) (int, string) {
 // clear_refs), so the warm-up's peak is not counted.
 func resetPeakRSS(pid int) {
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// statusKB reads one "Name: N kB" line of /proc/PID/status (0 if absent).
+func statusKB(pid int, name string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
 
 // peakRSS is VmHWM in kB.
