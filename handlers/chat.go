@@ -115,8 +115,8 @@ type AIOptions struct {
 	QueueNotice time.Duration
 	// ConsentHold is how long a message that made the bot ask for the AI
 	// consent waits for the user's agreement, counted from when it was
-	// sent; then it is dropped unanswered. Default 15 minutes (the dialog
-	// timeout's default).
+	// sent; then it is dropped unanswered. Default 10 minutes
+	// (ai.consent_hold).
 	ConsentHold time.Duration
 	// StoreReasoning keeps a reasoning model's reasoning in the history
 	// with its answer (ai_reasoning.go); by default it is only shown.
@@ -232,7 +232,7 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 		o.QueueNotice = 2 * time.Second
 	}
 	if o.ConsentHold <= 0 {
-		o.ConsentHold = 15 * time.Minute
+		o.ConsentHold = 10 * time.Minute
 	}
 	if len(o.Modes) == 0 {
 		o.Modes = []Mode{{ID: "assistant", Prompt: "You are a helpful assistant."}}

@@ -31,6 +31,7 @@ type AIConfig struct {
 	AnswerTokens      int                   `toml:"answer_tokens"`       // context kept free for the answer, default 1024
 	EditInterval      Duration              `toml:"edit_interval"`       // least time between edits of a streamed answer, default 1s
 	DraftInterval     Duration              `toml:"draft_interval"`      // least time between drafts of an answer in a private chat, default 300ms
+	ConsentHold       Duration              `toml:"consent_hold"`        // how long a message waits for the AI consent it asked for, default 10m
 	StoreReasoning    bool                  `toml:"store_reasoning"`     // keep a reasoning model's reasoning in the history; default false: only shown
 	MaxConcurrent     int                   `toml:"max_concurrent"`      // most AI calls at once across all users, and connections per provider; default 16
 	Providers         map[string]AIProvider `toml:"providers"`
@@ -112,6 +113,7 @@ func DefaultAIConfig() AIConfig {
 		DocumentMaxPages:  50,
 		DocumentKeep:      Duration{time.Hour},
 		DraftInterval:     Duration{300 * time.Millisecond},
+		ConsentHold:       Duration{10 * time.Minute},
 		MaxConcurrent:     handlers.DefaultMaxConcurrent,
 		Providers: map[string]AIProvider{
 			"openai":     {Kind: ai.KindOpenAI, BaseURL: ai.DefaultOpenAIBaseURL, APIKeyEnv: "OPENAI_API_KEY"},
@@ -192,6 +194,9 @@ func (c AIConfig) withDefaults() AIConfig {
 	}
 	if c.DocumentKeep.Duration == 0 {
 		c.DocumentKeep = d.DocumentKeep
+	}
+	if c.ConsentHold.Duration == 0 {
+		c.ConsentHold = d.ConsentHold
 	}
 	if c.DraftInterval.Duration == 0 {
 		c.DraftInterval = d.DraftInterval
@@ -277,6 +282,9 @@ func (c AIConfig) validate() []error {
 	}
 	// Drafts cost no message budget, but each is a call: faster than 50ms
 	// only burns CPU, slower than 10s is no longer streaming.
+	if d := c.ConsentHold.Duration; d < time.Minute || d > 24*time.Hour {
+		p = append(p, fmt.Errorf("ai consent_hold %s: must be between 1m and 24h", c.ConsentHold))
+	}
 	if d := c.DraftInterval.Duration; d < 50*time.Millisecond || d > 10*time.Second {
 		p = append(p, fmt.Errorf("ai draft_interval %s: must be between 50ms and 10s", c.DraftInterval))
 	}
@@ -420,7 +428,7 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 				return policyVersion
 			},
 			BotUsername: m.Outbox.Client().Self().Username,
-			ConsentHold: m.Config.Telegram.DialogTimeout.Duration, // a message waits for consent as long as a prompt for its answer
+			ConsentHold: c.ConsentHold.Duration,
 			// Every call is metered against the user's plan allowance and
 			// bought balance (payments_config.go).
 			Plans:        &plans,

@@ -29,6 +29,7 @@ func TestNumbersOutsideTheirRange(t *testing.T) {
 		{"no broadcast workers", "[telegram]\nbroadcast_workers = 0\n", "telegram broadcast_workers 0: must be between 1 and 256"},
 		{"a negative abuse limit", "[telegram]\nuser_messages_per_minute = -1\n", "user_messages_per_minute -1"},
 		{"no backups kept", "[jobs]\nbackup_keep = 0\n", "jobs backup_keep 0: must be between 1 and 365"},
+		{"a consent hold of seconds", "[ai]\nconsent_hold = \"5s\"\n", "ai consent_hold 5s: must be between 1m and 24h"},
 		{"drafts too often", "[ai]\ndraft_interval = \"10ms\"\n", "ai draft_interval 10ms: must be between 50ms and 10s"},
 		{"drafts too rare", "[ai]\ndraft_interval = \"1m\"\n", "ai draft_interval 1m0s: must be between 50ms and 10s"},
 		{"negative backups kept", "[jobs]\nbackup_keep = -3\n", "jobs backup_keep -3"},
