@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -71,6 +73,10 @@ type Router struct {
 	// group; every other one answers there with error.private_only, so no
 	// screen with personal data is ever posted where others read it.
 	groupSafe map[string]bool
+
+	// listed caches Commands by role: the routes do not change once the
+	// bot runs, and /help and the command menu ask on every call.
+	listed sync.Map // valex.Role → []CommandInfo
 }
 
 // NewRouter returns an empty router verifying callback data with signer.
@@ -99,6 +105,7 @@ func (rt *Router) Command(name string, role valex.Role, helpKey string, h Handle
 		panic(fmt.Sprintf("bot: command /%s registered twice", name))
 	}
 	rt.commands[name] = route{info: CommandInfo{Name: name, Role: role, HelpKey: helpKey, Hidden: helpKey == ""}, h: h}
+	rt.listed.Clear() // a command added after a listing
 }
 
 // CallbackRoute names a kind of button: declared once, it makes its
@@ -160,6 +167,15 @@ func (rt *Router) Callbacks() []CommandInfo {
 
 // Commands lists the commands the role may use, in name order.
 func (rt *Router) Commands(role valex.Role) []CommandInfo {
+	if c, ok := rt.listed.Load(role); ok {
+		return slices.Clone(c.([]CommandInfo))
+	}
+	out := rt.commandsFor(role)
+	rt.listed.Store(role, out)
+	return slices.Clone(out)
+}
+
+func (rt *Router) commandsFor(role valex.Role) []CommandInfo {
 	var out []CommandInfo
 	for _, r := range rt.commands {
 		if !r.info.Hidden && role.Allows(r.info.Role) {

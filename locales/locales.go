@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -52,6 +53,9 @@ type Bundle struct {
 	languages  []string                            // default first, then sorted
 	messages   map[string]map[string]*i18n.Message // lang → key → message
 	localizers map[string]*i18n.Localizer
+	// plain caches the messages rendered without arguments or count (the
+	// same text every time): lang + "\x00" + key → text.
+	plain sync.Map
 }
 
 // Load parses the embedded message files.
@@ -142,6 +146,21 @@ func (b *Bundle) N(lang, key string, count int, args map[string]any) string {
 
 func (b *Bundle) localize(lang, key string, args map[string]any, count any) string {
 	lang = b.Match(lang)
+	if len(args) == 0 && count == nil {
+		ck := lang + "\x00" + key
+		if s, ok := b.plain.Load(ck); ok {
+			return s.(string)
+		}
+		s := b.render(lang, key, nil, nil)
+		b.plain.Store(ck, s)
+		return s
+	}
+	return b.render(lang, key, args, count)
+}
+
+// render executes key's template in lang (the default language when lang
+// lacks it).
+func (b *Bundle) render(lang, key string, args map[string]any, count any) string {
 	if !b.Has(lang, key) {
 		if !b.Has(DefaultLanguage, key) {
 			return key

@@ -25,7 +25,9 @@ func Split(s string, limit int) []string {
 	if limit <= 0 {
 		limit = MaxMessageLen
 	}
-	if VisibleLen(s) <= limit {
+	// A UTF-8 byte is at least one UTF-16 unit of visible text, so a string
+	// no longer than limit in bytes fits without counting (most replies).
+	if len(s) <= limit || VisibleLen(s) <= limit {
 		return []string{s}
 	}
 

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,7 +79,9 @@ func startCPUProfile(path string) (stop func()) {
 	if path == "" {
 		return func() {}
 	}
-	f, err := os.Create(path)
+	// %p is the process id: a benchmark starting several children keeps a
+	// profile of each.
+	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "valex: cpu profile:", err)
 		return func() {}
