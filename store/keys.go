@@ -431,6 +431,12 @@ func (k *Keys) LogSalt(userID int64) []byte {
 	return d.salt
 }
 
+// maxCachedKeys bounds the unwrapped keys kept in memory (about 1 kB each
+// with their AES-GCM state): a burst of 10,000 users would otherwise keep
+// 10,000 of them for the life of the process. A key not cached costs one
+// key-store read and an unwrap.
+const maxCachedKeys = 2048
+
 func (k *Keys) dataKey(userID int64) (dataKey, error) {
 	k.mu.RLock()
 	d, ok := k.cache[userID]
@@ -465,6 +471,12 @@ func (k *Keys) dataKey(userID int64) (dataKey, error) {
 	d = dataKey{aead: a, salt: mac.Sum(nil)}
 	k.mu.Lock()
 	if k.deletes == deletes { // no Delete since the read: the key may be cached
+		if len(k.cache) >= maxCachedKeys {
+			for id := range k.cache { // full: one goes, any one (map order is random)
+				delete(k.cache, id)
+				break
+			}
+		}
 		k.cache[userID] = d
 	}
 	k.mu.Unlock()

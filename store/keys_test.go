@@ -356,3 +356,35 @@ func TestKeysCompactDropsDeletedKeys(t *testing.T) {
 		t.Fatal("the deleted key came back")
 	}
 }
+
+// The unwrapped-key cache is bounded: more users than it holds all still
+// seal and open (a key that left the cache is read and unwrapped again),
+// and memory does not grow with every user who ever wrote.
+func TestKeyCacheIsBounded(t *testing.T) {
+	keys, err := OpenKeys(filepath.Join(t.TempDir(), "keys.db"), testMaster(1), KeysOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	const users = maxCachedKeys + 500
+	sealed := make([][]byte, users+1)
+	for u := int64(1); u <= users; u++ {
+		if err := keys.Create(u); err != nil {
+			t.Fatal(err)
+		}
+		if sealed[u], err = keys.Seal(u, []byte("note of user")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys.mu.RLock()
+	n := len(keys.cache)
+	keys.mu.RUnlock()
+	if n > maxCachedKeys {
+		t.Fatalf("%d keys cached, want at most %d", n, maxCachedKeys)
+	}
+	for u := int64(1); u <= users; u++ {
+		if plain, err := keys.Open(u, sealed[u]); err != nil || string(plain) != "note of user" {
+			t.Fatalf("user %d: %q, %v", u, plain, err)
+		}
+	}
+}
