@@ -121,6 +121,18 @@ func (db *DB) InboxHighWater() (int, error) {
 	return int(mark), nil
 }
 
+// InboxPendingCount is how many updates are stored but not yet handled,
+// without opening them (a metric scraped while the bot runs: InboxPending
+// would decrypt every one).
+func (db *DB) InboxPendingCount() (int, error) {
+	var n int
+	err := db.view(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketInboxPending).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
 // InboxPending returns the stored but not yet handled entries in id order,
 // for replay after a restart.
 func (db *DB) InboxPending() ([]InboxEntry, error) {

@@ -471,3 +471,20 @@ func TestInboxAddDoneIsOneCommit(t *testing.T) {
 		t.Fatalf("handled %v, want [1 2]", got)
 	}
 }
+
+// The pending count (a metric) agrees with InboxPending without opening
+// the entries.
+func TestInboxPendingCount(t *testing.T) {
+	db := openTest(t, nil)
+	if _, err := db.InboxAdd(entries(1, 2, 3, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InboxDone([]int{2}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.InboxPendingCount()
+	p, _ := db.InboxPending()
+	if err != nil || n != 3 || len(p) != 3 {
+		t.Fatalf("count %d (%v), pending %d; want 3", n, err, len(p))
+	}
+}

@@ -40,8 +40,8 @@ func (m *Main) openMonitor() error {
 	mon.Gauge("valex_updates_received_total", func() float64 { return float64(m.Bot.Received()) })
 	mon.Gauge("valex_getupdates_failures_total", func() float64 { return float64(m.Bot.PollFailures()) })
 	mon.Gauge("valex_inbox_pending", func() float64 {
-		p, _ := m.DB.InboxPending()
-		return float64(len(p))
+		n, _ := m.DB.InboxPendingCount()
+		return float64(n)
 	})
 	mon.Gauge("valex_outbox_calls_total", func() float64 { return float64(m.Outbox.Stats().Calls) })
 	mon.Gauge("valex_outbox_429_total", func() float64 { return float64(m.Outbox.Stats().Flood) })

@@ -95,7 +95,7 @@ func aiBurst(valexBin string, burst int) error {
 	if err != nil {
 		return fmt.Errorf("ai valex burst: %w", err)
 	}
-	fmt.Printf("%d chats × 1 message at once: valex peak RSS %.1f MB (target ≤ 64; sampled every 50 ms: RssAnon up to %.1f MB, RssFile up to %.1f MB), at most %d goroutines, %.0f msgs/s, p99 %s; floor peak RSS %.1f MB, %.0f msgs/s\n",
+	fmt.Printf("%d chats × 1 message at once: valex peak RSS %.1f MB (target ≤ 64; sampled every 250 ms: RssAnon up to %.1f MB, RssFile up to %.1f MB), at most %d goroutines, %.0f msgs/s, p99 %s; floor peak RSS %.1f MB, %.0f msgs/s\n",
 		burst, float64(v.peakRSS)/1024, float64(v.anon)/1024, float64(v.file)/1024, v.goroutines, v.rate, v.p99.Round(time.Millisecond), float64(f.peakRSS)/1024, f.rate)
 	return nil
 }
@@ -215,7 +215,7 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 			select {
 			case <-stopSampling:
 				return
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(250 * time.Millisecond): // a scrape costs the child CPU: not too often
 			}
 		}
 	}()
