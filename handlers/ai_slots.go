@@ -61,16 +61,6 @@ func (a *AI) start(jobs []slotted) {
 	}
 }
 
-// position is the user's place in the line, from 1; 0 when not in it.
-func (a *AI) positionLocked(userID int64) int {
-	for i, uid := range a.line {
-		if uid == userID {
-			return i + 1
-		}
-	}
-	return 0
-}
-
 // queuedText is the "queued" notice for a job at position pos in the line.
 func (a *AI) queuedText(r *bot.Request, pos int) string {
 	if pos <= 1 {

@@ -14,15 +14,6 @@ import (
 	"github.com/valex-ai/valex/bot/tghtml"
 )
 
-// chat answers a plain message that is not part of a dialog when the AI
-// aggregator is not wired in (RegisterAI routes text to AI.Text instead).
-func (h *Handlers) chat(ctx context.Context, r *bot.Request) error {
-	if _, err := h.registered(r); err != nil {
-		return err
-	}
-	return h.reply(ctx, r, h.t(r, "chat.unavailable", nil), nil)
-}
-
 // AIModels is the part of the AI router the aggregator uses.
 type AIModels interface {
 	ChatStream(ctx context.Context, req ai.ChatRequest, onDelta func(string)) (ai.ChatResult, error)

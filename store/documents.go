@@ -19,7 +19,7 @@ var bucketAIDocuments = []byte("ai_documents")
 
 const (
 	documentRecordV1  byte = 1
-	documentHeaderLen      = 17
+	documentHeaderLen int  = 17
 )
 
 // documentBody is the sealed part of a pending document.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/valex-ai/valex"
 )
@@ -350,7 +351,7 @@ func (db *DB) pruneTicketsByUpdate() error {
 // rebuildHandledTimeIndex builds the handled-by-time index from the handled
 // log (files written before the index existed).
 func rebuildHandledTimeIndex(tx *bbolt.Tx) error {
-	if err := tx.DeleteBucket(bucketInboxHandledByTime); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
+	if err := tx.DeleteBucket(bucketInboxHandledByTime); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 		return err
 	}
 	idx, err := tx.CreateBucket(bucketInboxHandledByTime)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/valex-ai/valex"
 )
@@ -382,7 +383,7 @@ func deleteTurns(tx *bbolt.Tx, prefix []byte) (turns, convs int, err error) {
 // rebuildTurnTimeIndex builds the turn-time index from the turn records'
 // plain headers, never the codec.
 func rebuildTurnTimeIndex(tx *bbolt.Tx) error {
-	if err := tx.DeleteBucket(bucketAITurnsByTime); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
+	if err := tx.DeleteBucket(bucketAITurnsByTime); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 		return err
 	}
 	idx, err := tx.CreateBucket(bucketAITurnsByTime)

@@ -58,7 +58,7 @@ func aiFloor(ctx context.Context, botURL, token, aiURL string, n int) error {
 	var wg sync.WaitGroup
 	answer := func(chatID int64, text string) error {
 		stream, err := llm.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{
-			Model: "gpt-4o-mini", Stream: true, MaxTokens: 4096,
+			Model: "gpt-4o-mini", Stream: true, MaxCompletionTokens: 4096,
 			Messages: []openai.ChatCompletionMessage{{Role: "user", Content: text}},
 		})
 		if err != nil {
