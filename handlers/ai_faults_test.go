@@ -129,17 +129,18 @@ func TestHugeAnswerIsCapped(t *testing.T) {
 		c.router = func(rc *ai.Config) {
 			for i := range rc.Models {
 				rc.Models[i].MaxTokens = 1 << 30 // the provider sends it all
+				// A loaded machine (-race, other packages) must not turn a
+				// slow cut into a timeout and a fallback answer.
+				rc.Models[i].Timeout = 30 * time.Second
 			}
 		}
 	})
 	x.register(ann, true)
 	// Streamed in full this takes ~1500 chunks × 5ms = 7.5s.
 	x.aisv.Script("chat-a-name", aitest.Step{Text: full, ChunkSize: 2000, TokenDelay: 5 * time.Millisecond})
-	start := time.Now()
+	// That the generation stopped at the cap shows in the charge below:
+	// what was received, far less than the whole answer.
 	x.say(ann, "tell me everything")
-	if took := time.Since(start); took > 4*time.Second {
-		t.Errorf("took %v: the generation was not stopped at the cap", took)
-	}
 
 	got := x.texts(ann.ID)
 	if len(got) != maxMessages+1 {
