@@ -150,22 +150,29 @@ func (a *app) idle() {
 // press presses the button whose label contains label on the latest keyboard in u's chat.
 func (a *app) press(u bottest.User, label string) bottest.Event {
 	a.t.Helper()
-	msgs := a.emu.Messages(u.ID)
+	msgID, data := buttonOf(a.t, a.emu, u, label)
+	seq := a.lastSeq()
+	a.emu.PressButton(bottest.PrivateChat(u), u, msgID, data)
+	e := a.next(u.ID, seq, "sendMessage", "editMessageText", "answerCallbackQuery")
+	a.idle()
+	return e
+}
+
+// buttonOf finds the latest button in u's chat whose label contains label.
+func buttonOf(t *testing.T, emu *bottest.Server, u bottest.User, label string) (int, string) {
+	t.Helper()
+	msgs := emu.Messages(u.ID)
 	for i := len(msgs) - 1; i >= 0; i-- {
 		for _, row := range msgs[i].Keyboard {
 			for _, b := range row {
 				if strings.Contains(b.Text, label) && b.Data != "" {
-					seq := a.lastSeq()
-					a.emu.PressButton(bottest.PrivateChat(u), u, msgs[i].ID, b.Data)
-					e := a.next(u.ID, seq, "sendMessage", "editMessageText", "answerCallbackQuery")
-					a.idle()
-					return e
+					return msgs[i].ID, b.Data
 				}
 			}
 		}
 	}
-	a.t.Fatalf("no button %q in chat %d: %+v", label, u.ID, msgs)
-	return bottest.Event{}
+	t.Fatalf("no button %q in chat %d: %+v", label, u.ID, msgs)
+	return 0, ""
 }
 
 func (a *app) lastSeq() int {

@@ -17,42 +17,83 @@ import (
 // 429) leaves the update pending; after the restart the replayed update
 // finds the ticket it opened: one ticket, and the reply arrives.
 func TestTicketReplayedAfterAStopIsOpenedOnce(t *testing.T) {
-	emu, err := bottest.New(bottest.Options{Token: testToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emu.Close()
-	dir := t.TempDir()
-	// A grace period shorter than the wait: the stop cuts the reply off,
-	// as a crash or a deploy would.
-	short := func(c *Config) { c.Telegram.Shutdown = Duration{time.Second} }
-	a := startAppOn(t, emu, dir, short, nil)
+	g := newReplayRig(t, nil)
+	a := g.start()
 	a.say(alice, "/start")
 
-	// Every message refused for 1.5 s, told to wait 5 s: the reply to the
-	// ticket is still waiting when the bot stops.
-	floodEnds := time.Now().Add(1500 * time.Millisecond)
-	emu.Flood("sendMessage", 1500*time.Millisecond, 5)
 	seq := a.lastSeq()
-	emu.SendText(bottest.PrivateChat(alice), alice, "/support my invoice is wrong")
-	deadline := time.Now().Add(5 * time.Second)
-	for len(a.tickets(alice)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := len(a.tickets(alice)); n != 1 {
-		t.Fatalf("%d tickets before the stop", n)
-	}
-	a.stop()
-	if pending, err := openPending(t, dir); err != nil || pending != 1 {
-		t.Fatalf("pending after the stop: %d (%v), want the /support update", pending, err)
-	}
-
-	time.Sleep(time.Until(floodEnds))
-	b := startAppOn(t, emu, dir, short, nil)
+	b := g.cutOff(a, "sendMessage",
+		func() { g.emu.SendText(bottest.PrivateChat(alice), alice, "/support my invoice is wrong") },
+		func() bool { return len(a.tickets(alice)) == 1 }, "one ticket", 1)
 	b.waitText(alice.ID, seq, "registered")
 	b.idle()
 	if ts := b.tickets(alice); len(ts) != 1 {
 		t.Fatalf("%d tickets after the replay, want 1", len(ts))
+	}
+}
+
+// replayRig runs the real wiring over the emulator with a grace period (1 s)
+// shorter than a 429's wait, so that a stop cuts a waiting reply off as a
+// crash or a deploy would, and starts it again on the same files.
+type replayRig struct {
+	t     *testing.T
+	emu   *bottest.Server
+	dir   string
+	tweak func(*Config)
+}
+
+func newReplayRig(t *testing.T, more func(*Config)) *replayRig {
+	t.Helper()
+	emu, err := bottest.New(bottest.Options{Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Close() })
+	tweak := func(c *Config) {
+		c.Telegram.Shutdown = Duration{time.Second}
+		if more != nil {
+			more(c)
+		}
+	}
+	return &replayRig{t: t, emu: emu, dir: t.TempDir(), tweak: tweak}
+}
+
+func (g *replayRig) start() *app { return startAppOn(g.t, g.emu, g.dir, g.tweak, nil) }
+
+// cutOff refuses every call of method for 1.5 s, telling the bot to wait 5 s;
+// sends the update (send); waits until committed sees its effect in the
+// store (else fails, naming what); and stops a while the reply still waits.
+// pending is how many updates the stop must leave (-1: not checked). Once
+// the flood is over it returns the bot started again.
+func (g *replayRig) cutOff(a *app, method string, send func(), committed func() bool, what string, pending int) *app {
+	t := g.t
+	t.Helper()
+	floodEnds := time.Now().Add(1500 * time.Millisecond)
+	g.emu.Flood(method, 1500*time.Millisecond, 5)
+	send()
+	deadline := time.Now().Add(5 * time.Second)
+	for !committed() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !committed() {
+		t.Fatalf("not committed before the stop: %s", what)
+	}
+	a.stop()
+	if pending >= 0 {
+		if n, err := openPending(t, g.dir); err != nil || n != pending {
+			t.Fatalf("pending after the stop: %d (%v), want %d", n, err, pending)
+		}
+	}
+	time.Sleep(time.Until(floodEnds))
+	return g.start()
+}
+
+// tap presses u's latest button labelled label, without waiting for the
+// answer (which the flood holds).
+func (g *replayRig) tap(u bottest.User, label string) func() {
+	return func() {
+		msgID, data := buttonOf(g.t, g.emu, u, label)
+		g.emu.PressButton(bottest.PrivateChat(u), u, msgID, data)
 	}
 }
 
@@ -73,38 +114,15 @@ func openPending(t *testing.T, dataDir string) (int, error) {
 // The replay finds the withdrawal it recorded: no second event, and it
 // finishes what was left — the withdrawal ticket and the replies.
 func TestConsentWithdrawalReplayedAfterAStop(t *testing.T) {
-	emu, err := bottest.New(bottest.Options{Token: testToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emu.Close()
-	dir := t.TempDir()
-	short := func(c *Config) { c.Telegram.Shutdown = Duration{time.Second} }
-	a := startAppOn(t, emu, dir, short, nil)
+	g := newReplayRig(t, nil)
+	a := g.start()
 	a.say(alice, "/start")
 	a.say(alice, "/consent")
 	a.press(alice, "Get news and offers")
 
-	floodEnds := time.Now().Add(1500 * time.Millisecond)
-	emu.Flood("editMessageText", 1500*time.Millisecond, 5)
-	msgID, data := buttonOf(t, emu, alice, "Withdraw consent: news")
-	emu.PressButton(bottest.PrivateChat(alice), alice, msgID, data)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(marketingEvents(t, a, alice)) < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := len(marketingEvents(t, a, alice)); n != 2 {
-		t.Fatalf("%d marketing consent events before the stop, want the grant and the withdrawal", n)
-	}
-	a.stop()
-	if pending, err := openPending(t, dir); err != nil || pending != 1 {
-		t.Fatalf("pending after the stop: %d (%v), want the button's update", pending, err)
-	}
-
-	time.Sleep(time.Until(floodEnds))
-	b := startAppOn(t, emu, dir, short, nil)
-	seq := 0
-	b.waitText(alice.ID, seq, "already complete")
+	b := g.cutOff(a, "editMessageText", g.tap(alice, "Withdraw consent: news"),
+		func() bool { return len(marketingEvents(t, a, alice)) == 2 }, "the grant and the withdrawal", 1)
+	b.waitText(alice.ID, 0, "already complete")
 	b.idle()
 	evs := marketingEvents(t, b, alice)
 	if len(evs) != 2 || evs[1].Granted {
@@ -122,23 +140,6 @@ func TestConsentWithdrawalReplayedAfterAStop(t *testing.T) {
 	if withdrawals != 1 {
 		t.Fatalf("%d withdrawal tickets after the replay, want 1", withdrawals)
 	}
-}
-
-// buttonOf finds the latest button in u's chat whose label contains label.
-func buttonOf(t *testing.T, emu *bottest.Server, u bottest.User, label string) (int, string) {
-	t.Helper()
-	msgs := emu.Messages(u.ID)
-	for i := len(msgs) - 1; i >= 0; i-- {
-		for _, row := range msgs[i].Keyboard {
-			for _, b := range row {
-				if strings.Contains(b.Text, label) && b.Data != "" {
-					return msgs[i].ID, b.Data
-				}
-			}
-		}
-	}
-	t.Fatalf("no button %q in chat %d", label, u.ID)
-	return 0, ""
 }
 
 func marketingEvents(t *testing.T, a *app, u bottest.User) []valex.ConsentEvent {
@@ -162,37 +163,15 @@ func marketingEvents(t *testing.T, a *app, u bottest.User) []valex.ConsentEvent 
 // update finds the notice it started: one notice, each affected user told
 // once, and the admin gets the reply.
 func TestBreachSendReplayedAfterAStop(t *testing.T) {
-	emu, err := bottest.New(bottest.Options{Token: testToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emu.Close()
-	dir := t.TempDir()
-	short := func(c *Config) { c.Telegram.Shutdown = Duration{time.Second} }
-	a := startAppOn(t, emu, dir, short, nil)
+	g := newReplayRig(t, nil)
+	a := g.start()
 	for _, u := range []bottest.User{alice, boris, admin} {
 		a.say(u, "/start")
 	}
 	a.breach(admin, "Some email addresses were exposed on March 3.", fmt.Sprintf("%d,%d", alice.ID, boris.ID))
 
-	floodEnds := time.Now().Add(1500 * time.Millisecond)
-	emu.Flood("editMessageText", 1500*time.Millisecond, 5)
-	msgID, data := buttonOf(t, emu, admin, "Send")
-	emu.PressButton(bottest.PrivateChat(admin), admin, msgID, data)
-	deadline := time.Now().Add(5 * time.Second)
-	for !noticeExists(t, a, 1) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !noticeExists(t, a, 1) {
-		t.Fatal("the notice was not recorded before the stop")
-	}
-	a.stop()
-	if pending, err := openPending(t, dir); err != nil || pending != 1 {
-		t.Fatalf("pending after the stop: %d (%v), want the Send button's update", pending, err)
-	}
-
-	time.Sleep(time.Until(floodEnds))
-	b := startAppOn(t, emu, dir, short, nil)
+	b := g.cutOff(a, "editMessageText", g.tap(admin, "Send"),
+		func() bool { return noticeExists(t, a, 1) }, "the notice", 1)
 	b.waitText(admin.ID, 0, "is on its way")
 	b.waitText(admin.ID, 0, "delivered,")
 	b.idle()
@@ -201,7 +180,7 @@ func TestBreachSendReplayedAfterAStop(t *testing.T) {
 	}
 	for _, u := range []bottest.User{alice, boris} {
 		n := 0
-		for _, e := range emu.EventsFor(u.ID) {
+		for _, e := range g.emu.EventsFor(u.ID) {
 			if e.OK() && e.Method == "sendMessage" && strings.Contains(e.Text, "Some email addresses were exposed") {
 				n++
 			}
@@ -224,32 +203,15 @@ func noticeExists(t *testing.T, a *app, id uint64) bool {
 // the account comes back and nothing is opened again. A second tap on
 // "Yes" is told the account is already deleted.
 func TestErasureCutOffByAStop(t *testing.T) {
-	emu, err := bottest.New(bottest.Options{Token: testToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emu.Close()
-	dir := t.TempDir()
-	short := func(c *Config) { c.Telegram.Shutdown = Duration{time.Second} }
-	a := startAppOn(t, emu, dir, short, nil)
+	g := newReplayRig(t, nil)
+	a := g.start()
 	a.say(alice, "/start")
 	a.say(alice, "/forget")
 
-	floodEnds := time.Now().Add(1500 * time.Millisecond)
-	emu.Flood("editMessageText", 1500*time.Millisecond, 5)
-	msgID, data := buttonOf(t, emu, alice, "Yes, delete everything")
-	emu.PressButton(bottest.PrivateChat(alice), alice, msgID, data)
-	deadline := time.Now().Add(5 * time.Second)
-	for userExists(t, a, alice) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if userExists(t, a, alice) {
-		t.Fatal("the account was not erased before the stop")
-	}
-	a.stop()
-
-	time.Sleep(time.Until(floodEnds))
-	b := startAppOn(t, emu, dir, short, nil)
+	// The tap's update is not counted: sealed with the erased key, it is
+	// dropped when the store is opened.
+	b := g.cutOff(a, "editMessageText", g.tap(alice, "Yes, delete everything"),
+		func() bool { return !userExists(t, a, alice) }, "the erasure", -1)
 	b.idle()
 	if userExists(t, b, alice) {
 		t.Fatal("the restart registered the erased user again")
@@ -271,32 +233,20 @@ func userExists(t *testing.T, a *app, u bottest.User) bool {
 // pending. The replay finds the payment recorded by that same update:
 // credited once, and the confirmation arrives.
 func TestPaymentReplayedAfterAStop(t *testing.T) {
-	emu, err := bottest.New(bottest.Options{Token: testToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emu.Close()
 	aisv := aitest.New()
 	defer aisv.Close()
-	dir := t.TempDir()
-	tweak := func(c *Config) {
-		c.Telegram.Shutdown = Duration{time.Second}
+	g := newReplayRig(t, func(c *Config) {
 		c.AI = demoAIConfig(aisv.URL())
 		c.Payments.FreeDailyCredits = 0
-	}
+	})
 	u := bottest.User{ID: 7601, FirstName: "Pia", LanguageCode: "en"}
-	a := startAppOn(t, emu, dir, tweak, nil)
+	a := g.start()
 	a.say(u, "/start")
 	a.say(u, "/plans")
 	seq := a.lastSeq()
 	a.press(u, "Buy 100 credits")
 	payload := a.next(u.ID, seq, "sendInvoice").Params.Get("payload")
 
-	floodEnds := time.Now().Add(1500 * time.Millisecond)
-	emu.Flood("sendMessage", 1500*time.Millisecond, 5)
-	emu.SendRaw(json.RawMessage(fmt.Sprintf(`{"message":{"message_id":9901,"date":1767225600,"chat":{"id":%d,"type":"private"},"from":{"id":%d,"is_bot":false,"first_name":"Pia"},
-		"successful_payment":{"currency":"XTR","total_amount":100,"invoice_payload":%q,"telegram_payment_charge_id":"stx-replay-1","provider_payment_charge_id":""}}}`,
-		u.ID, u.ID, payload)))
 	balance := func(a *app) int64 {
 		w, err := a.m.DB.Wallet(u.ID)
 		if err != nil {
@@ -304,20 +254,12 @@ func TestPaymentReplayedAfterAStop(t *testing.T) {
 		}
 		return w.Balance
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for balance(a) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	paid := func() {
+		g.emu.SendRaw(json.RawMessage(fmt.Sprintf(`{"message":{"message_id":9901,"date":1767225600,"chat":{"id":%d,"type":"private"},"from":{"id":%d,"is_bot":false,"first_name":"Pia"},
+		"successful_payment":{"currency":"XTR","total_amount":100,"invoice_payload":%q,"telegram_payment_charge_id":"stx-replay-1","provider_payment_charge_id":""}}}`,
+			u.ID, u.ID, payload)))
 	}
-	if balance(a) != 100*ai.MicroCredits {
-		t.Fatalf("balance %d before the stop, want the 100 credits", balance(a))
-	}
-	a.stop()
-	if pending, err := openPending(t, dir); err != nil || pending != 1 {
-		t.Fatalf("pending after the stop: %d (%v), want the payment's update", pending, err)
-	}
-
-	time.Sleep(time.Until(floodEnds))
-	b := startAppOn(t, emu, dir, tweak, nil)
+	b := g.cutOff(a, "sendMessage", paid, func() bool { return balance(a) == 100*ai.MicroCredits }, "the 100 credits", 1)
 	contains(t, b.waitText(u.ID, 0, "credits added"), "100 credits added", "stx-replay-1")
 	b.idle()
 	if got := balance(b); got != 100*ai.MicroCredits {
