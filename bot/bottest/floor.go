@@ -14,8 +14,10 @@ import (
 // loop feeding `workers` goroutines that each answer with sendMessage — with
 // no storage, ordering, pacing or retries. It returns after answering n
 // updates. The Valex pipeline is measured against it in `make bench`, with
-// the same number of chats handled at once.
-func EchoFloor(ctx context.Context, apiURL, token string, n, workers int) error {
+// the same number of chats handled at once. With reply set, every answer is
+// that HTML text (the bytes Valex sends for the same update) instead of the
+// echo, so both sides send and get back the same amount.
+func EchoFloor(ctx context.Context, apiURL, token string, n, workers int, reply string) error {
 	api, err := tgbotapi.NewBotAPIWithClient(token, apiURL+"/bot%s/%s", &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}})
 	if err != nil {
 		return err
@@ -49,7 +51,11 @@ func EchoFloor(ctx context.Context, apiURL, token string, n, workers int) error 
 		for _, u := range updates {
 			offset = u.UpdateID + 1
 			if u.Message != nil {
-				jobs <- tgbotapi.NewMessage(u.Message.Chat.ID, u.Message.Text)
+				msg := tgbotapi.NewMessage(u.Message.Chat.ID, u.Message.Text)
+				if reply != "" {
+					msg.Text, msg.ParseMode = reply, tgbotapi.ModeHTML
+				}
+				jobs <- msg
 				queued++
 			}
 		}

@@ -108,6 +108,9 @@ func bench(valexBin string, n, chats, count int, paced time.Duration, slow int) 
 	}
 	fmt.Printf("valexbench: %d updates over %d chats, %d runs each, GOMAXPROCS=%d, %d CPUs, %s/%s\n",
 		n, chats, count, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	if floorReply, err = helpReply(valexBin); err != nil {
+		return fmt.Errorf("valex's /help: %w", err)
+	}
 	var floor, pipe []result
 	for i := 0; i < count; i++ { // alternated, so drift on the machine hits both
 		f, err := throughput("floor", valexBin, n, chats)
@@ -121,7 +124,11 @@ func bench(valexBin string, n, chats, count int, paced time.Duration, slow int) 
 		floor, pipe = append(floor, f), append(pipe, p)
 		fmt.Printf("  run %d: floor %.0f/s %.1f µs, valex %.0f/s %.1f µs\n", i+1, f.rate, f.cpuPerUpdate, p.rate, p.cpuPerUpdate)
 	}
-	pr, err := pacedRun(valexBin, paced)
+	pf, err := pacedRun("floor", valexBin, paced)
+	if err != nil {
+		return fmt.Errorf("paced floor: %w", err)
+	}
+	pr, err := pacedRun("valex", valexBin, paced)
 	if err != nil {
 		return fmt.Errorf("paced: %w", err)
 	}
@@ -130,19 +137,56 @@ func bench(valexBin string, n, chats, count int, paced time.Duration, slow int) 
 		return fmt.Errorf("slow chats: %w", err)
 	}
 	fmt.Println()
-	fmt.Printf("%-44s %22s %22s\n", "run (median, min–max)", "updates/s", "CPU µs/update")
-	fmt.Printf("%-44s %22s %22s\n", "floor: concurrent bare tgbotapi echo", stat(floor, rate), stat(floor, cpu))
-	fmt.Printf("%-44s %22s %22s\n", "valex run, /help, pacing off", stat(pipe, rate), stat(pipe, cpu))
+	if count > 0 { // -count 0 runs the paced and slow-chat runs alone
+		fmt.Printf("%-44s %22s %22s\n", "run (median, min–max)", "updates/s", "CPU µs/update")
+		fmt.Printf("%-44s %22s %22s\n", "floor: concurrent bare tgbotapi echo", stat(floor, rate), stat(floor, cpu))
+		fmt.Printf("%-44s %22s %22s\n", "valex run, /help, pacing off", stat(pipe, rate), stat(pipe, cpu))
+	}
 	ratios := make([]result, len(floor))
 	for i := range floor {
 		ratios[i] = result{rate: pipe[i].rate / floor[i].rate, cpuPerUpdate: pipe[i].cpuPerUpdate / floor[i].cpuPerUpdate}
 	}
-	fmt.Printf("valex / floor, same run: CPU %s (target ≤ 1.2×), rate %s (target ≥ 0.8×)\n", statX(ratios, cpu), statX(ratios, rate))
+	if len(ratios) > 0 {
+		fmt.Printf("valex / floor, same run: CPU %s (target ≤ 1.2×), rate %s (target ≥ 0.8×)\n", statX(ratios, cpu), statX(ratios, rate))
+	}
 	fmt.Printf("paced 30 updates/s for %s: %.0f updates, CPU %.0f µs/update (target ≤ 600; kernel %.0f), %.1f store commits/s (target ≤ 40), %.2f commits/update\n",
 		paced, pr.updates, pr.cpuPerUpdate, pr.sysPerUpdate, pr.commitsPerSec, pr.commitsPerSec*paced.Seconds()/pr.updates)
+	fmt.Printf("  the floor at the same pace (bare tgbotapi echo, nothing stored): CPU %.0f µs/update (kernel %.0f)\n", pf.cpuPerUpdate, pf.sysPerUpdate)
 	fmt.Printf("%d chats, handler sleeps 1s (bot core in-process): reply p50 %s, p99 %s, max %s (target p99 < 1.5s)\n",
 		slow, p50.Round(time.Millisecond), p99.Round(time.Millisecond), worst.Round(time.Millisecond))
 	return nil
+}
+
+// floorReply is the HTML text valex answers /help with; the floor answers
+// every update with it, so both send the same bytes (an echo of "/help"
+// would make the floor's Telegram calls a fraction of valex's).
+var floorReply string
+
+// helpReply asks a fresh valex child for /help and returns its answer as
+// sent (with markup).
+func helpReply(valexBin string) (string, error) {
+	emu, err := bottest.New(bottest.Options{Token: benchToken})
+	if err != nil {
+		return "", err
+	}
+	defer emu.Close()
+	c, err := startChild("valex", valexBin, emu, 1, 1, false)
+	if err != nil {
+		return "", err
+	}
+	defer c.stop()
+	u := bottest.User{ID: 99999, FirstName: "bench", LanguageCode: "en"}
+	emu.SendText(bottest.PrivateChat(u), u, "/help")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := emu.WaitFor(ctx, func(e bottest.Event) bool { return e.Method == "sendMessage" })
+	if err != nil {
+		return "", err
+	}
+	if e.ParseMode != "HTML" || e.Raw == "" {
+		return "", fmt.Errorf("/help answered with parse mode %q and %d bytes", e.ParseMode, len(e.Raw))
+	}
+	return e.Raw, nil
 }
 
 type result struct {
@@ -191,6 +235,7 @@ func startChild(kind, valexBin string, emu *bottest.Server, n, chats int, pace b
 				return err
 			}
 			c.cmd.Path, c.cmd.Args = self, []string{self, "floor", emu.URL(), emu.Token(), strconv.Itoa(n), strconv.Itoa(chats)}
+			c.cmd.Env = append(c.cmd.Env, "VALEX_BENCH_FLOOR_REPLY="+floorReply)
 			return nil
 		}
 		toml := fmt.Sprintf("[telegram]\nconcurrency = 1024\nuser_messages_per_minute = 0\n[telegram.pace]\ndisabled = %v\n", !pace)
@@ -293,7 +338,7 @@ type pacedResult struct {
 
 // pacedRun feeds the valex child 30 updates a second over 600 chats (each
 // chat once every 20 s, within Telegram's per-chat limit) with pacing on.
-func pacedRun(valexBin string, d time.Duration) (pacedResult, error) {
+func pacedRun(kind, valexBin string, d time.Duration) (pacedResult, error) {
 	const perSecond, chats = 30, 600
 	emu, err := bottest.New(bottest.Options{Token: benchToken})
 	if err != nil {
@@ -301,12 +346,18 @@ func pacedRun(valexBin string, d time.Duration) (pacedResult, error) {
 	}
 	defer emu.Close()
 	emu.SetRecord(false)
-	c, err := startChild("valex", valexBin, emu, 0, chats, true)
+	c, err := startChild(kind, valexBin, emu, int(d.Seconds()*perSecond)+perSecond, chats, true)
 	if err != nil {
 		return pacedResult{}, err
 	}
 	defer c.stop()
-	commits0, err := metric(c.metrics, "valex_store_commits_total")
+	commits := func() (float64, error) { // the floor stores nothing
+		if c.metrics == "" {
+			return 0, nil
+		}
+		return metric(c.metrics, "valex_store_commits_total")
+	}
+	commits0, err := commits()
 	if err != nil {
 		return pacedResult{}, err
 	}
@@ -328,7 +379,7 @@ func pacedRun(valexBin string, d time.Duration) (pacedResult, error) {
 	}
 	elapsed := time.Since(t0)
 	user1, sys1 := procUserSys(c.cmd.Process.Pid)
-	commits1, err := metric(c.metrics, "valex_store_commits_total")
+	commits1, err := commits()
 	if err != nil {
 		return pacedResult{}, err
 	}
@@ -349,7 +400,7 @@ func floorChild(args []string) error {
 	}
 	n, _ := strconv.Atoi(args[2])
 	workers, _ := strconv.Atoi(args[3])
-	if err := bottest.EchoFloor(context.Background(), args[0], args[1], n, workers); err != nil {
+	if err := bottest.EchoFloor(context.Background(), args[0], args[1], n, workers, os.Getenv("VALEX_BENCH_FLOOR_REPLY")); err != nil {
 		return err
 	}
 	_, err := io.Copy(io.Discard, os.Stdin)
