@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -554,7 +555,22 @@ func inlineMarkup(kb [][]Button) tgbotapi.InlineKeyboardMarkup {
 	return tgbotapi.InlineKeyboardMarkup{InlineKeyboard: rows}
 }
 
+// messageID reads the id of a sent message. Telegram writes message_id
+// first, so it is read from the start of the result without decoding the
+// rest (the echoed text and entities, kilobytes for a long answer); any
+// other shape is decoded in full.
 func messageID(res json.RawMessage) (int, error) {
+	const head = `{"message_id":`
+	if rest, ok := bytes.CutPrefix(res, []byte(head)); ok {
+		id, n := 0, 0
+		for n < len(rest) && n < 18 && rest[n] >= '0' && rest[n] <= '9' {
+			id = id*10 + int(rest[n]-'0')
+			n++
+		}
+		if n > 0 && n < len(rest) && (rest[n] == ',' || rest[n] == '}') {
+			return id, nil
+		}
+	}
 	var m struct {
 		MessageID int `json:"message_id"`
 	}

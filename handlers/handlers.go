@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -62,6 +63,8 @@ type Handlers struct {
 	// Ops reports on the running bot for /stats and /jobs; nil: /stats
 	// shows the account count only.
 	Ops Operations
+
+	helpTexts sync.Map // language and role → the /help text (locales and commands are fixed at start)
 }
 
 // Roles maps Telegram user ids to roles, from configuration.

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/valex-ai/valex"
@@ -37,13 +38,28 @@ func (h *Handlers) Start(ctx context.Context, r *bot.Request) error {
 
 // Help lists the commands this user's role may use.
 func (h *Handlers) Help(ctx context.Context, r *bot.Request) error {
-	var b strings.Builder
-	b.WriteString(h.t(r, "help.title", nil))
-	b.WriteString("\n\n")
-	for _, c := range h.Menu.Commands(r.Role) {
-		b.WriteString("/" + c.Name + " — " + h.t(r, c.HelpKey, nil) + "\n")
+	return h.reply(ctx, r, h.helpText(r.Lang, r.Role), nil)
+}
+
+// helpText is the /help text for a language and a role, built once.
+func (h *Handlers) helpText(lang string, role valex.Role) string {
+	key := lang + "\x00" + strconv.Itoa(int(role))
+	if t, ok := h.helpTexts.Load(key); ok {
+		return t.(string)
 	}
-	return h.reply(ctx, r, strings.TrimRight(b.String(), "\n"), nil)
+	var b strings.Builder
+	b.WriteString(h.Tr.T(lang, "help.title", nil))
+	b.WriteString("\n\n")
+	for _, c := range h.Menu.Commands(role) {
+		b.WriteString("/")
+		b.WriteString(c.Name)
+		b.WriteString(" — ")
+		b.WriteString(h.Tr.T(lang, c.HelpKey, nil))
+		b.WriteString("\n")
+	}
+	t := strings.TrimRight(b.String(), "\n")
+	h.helpTexts.Store(key, t)
+	return t
 }
 
 // Language shows a button per supported language.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valex-ai/valex"
@@ -157,26 +158,58 @@ func (m *Main) metricsMiddleware(next bot.HandlerFunc) bot.HandlerFunc {
 		start := time.Now()
 		err := next(ctx, r)
 		kind := kindName(r.Kind)
-		m.Monitor.Counter(fmt.Sprintf("valex_updates_handled_total{kind=%q}", kind)).Inc()
+		m.Monitor.Counter(metricName("valex_updates_handled_total", "kind", kind)).Inc()
 		if err != nil {
 			if _, user := valex.AsUserError(err); !user {
-				m.Monitor.Counter(fmt.Sprintf("valex_updates_failed_total{kind=%q}", kind)).Inc()
+				m.Monitor.Counter(metricName("valex_updates_failed_total", "kind", kind)).Inc()
 			}
 		}
-		route := kind
-		if r.Kind == bot.KindCommand {
-			route = "/" + r.Command
-		}
-		m.Monitor.Histogram(fmt.Sprintf("valex_handler_duration_seconds{route=%q}", route)).UpdateDuration(start)
+		m.Monitor.Histogram(metricName("valex_handler_duration_seconds", "route", m.routeOf(r))).UpdateDuration(start)
 		return err
 	}
 }
 
+// routeOf is the route label of a handled update: its kind, or its command.
+// A command nobody registered is "/unknown", so the label's values stay
+// bounded whatever users type.
+func (m *Main) routeOf(r *bot.Request) string {
+	if r.Kind != bot.KindCommand {
+		return kindName(r.Kind)
+	}
+	if _, ok := m.Router.Has(r.Command); ok {
+		return "/" + r.Command
+	}
+	return "/unknown"
+}
+
+// metricNames caches the series names of metricsMiddleware, built with
+// fmt once per name and label value instead of on every update.
+var metricNames = struct {
+	sync.RWMutex
+	m map[[3]string]string
+}{m: map[[3]string]string{}}
+
+func metricName(name, label, value string) string {
+	key := [3]string{name, label, value}
+	metricNames.RLock()
+	n, ok := metricNames.m[key]
+	metricNames.RUnlock()
+	if ok {
+		return n
+	}
+	n = fmt.Sprintf("%s{%s=%q}", name, label, value)
+	metricNames.Lock()
+	metricNames.m[key] = n
+	metricNames.Unlock()
+	return n
+}
+
+var kindNames = map[bot.Kind]string{bot.KindCommand: "command", bot.KindText: "text", bot.KindCallback: "callback",
+	bot.KindPhoto: "photo", bot.KindVoice: "voice", bot.KindDocument: "document", bot.KindContact: "contact",
+	bot.KindPreCheckout: "pre_checkout", bot.KindPayment: "payment", bot.KindIgnored: "ignored", bot.KindStop: "stop"}
+
 func kindName(k bot.Kind) string {
-	names := map[bot.Kind]string{bot.KindCommand: "command", bot.KindText: "text", bot.KindCallback: "callback",
-		bot.KindPhoto: "photo", bot.KindVoice: "voice", bot.KindDocument: "document", bot.KindContact: "contact",
-		bot.KindPreCheckout: "pre_checkout", bot.KindPayment: "payment", bot.KindIgnored: "ignored", bot.KindStop: "stop"}
-	if n, ok := names[k]; ok {
+	if n, ok := kindNames[k]; ok {
 		return n
 	}
 	return "unsupported"

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"github.com/valex-ai/valex"
+	"github.com/valex-ai/valex/bot"
 	"io"
 	"net/http"
 	"regexp"
@@ -129,4 +131,14 @@ func TestAdminStatsAndJobs(t *testing.T) {
 	jobs := a.say(admin, "/jobs")
 	contains(t, jobs, "✅ inbox_prune", "✅ backup")
 	contains(t, a.say(alice, "/stats"), "administrators")
+}
+
+func TestUnknownCommandsShareOneRouteLabel(t *testing.T) {
+	m := &Main{Router: bot.NewRouter(nil)}
+	m.Router.Command("help", valex.RoleUser, "help.help", func(context.Context, *bot.Request) error { return nil })
+	for _, c := range []struct{ cmd, want string }{{"help", "/help"}, {"x9f3", "/unknown"}, {"help2", "/unknown"}} {
+		if got := m.routeOf(&bot.Request{Update: &bot.Update{Kind: bot.KindCommand, Command: c.cmd}}); got != c.want {
+			t.Errorf("/%s: route %q, want %q", c.cmd, got, c.want)
+		}
+	}
 }
