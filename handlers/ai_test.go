@@ -313,7 +313,7 @@ func (x *aiHarness) history(u bottest.User) []valex.Turn {
 	if err != nil {
 		x.t.Fatal(err)
 	}
-	turns, _, err := x.db.RecentTurns(u.ID, currentConv(s), 1<<30)
+	turns, _, err := x.db.RecentTurns(u.ID, currentConv(s), 1<<30, 0)
 	if err != nil {
 		x.t.Fatal(err)
 	}
@@ -966,6 +966,33 @@ func TestTrimmedHistoryIsToldOncePerConversation(t *testing.T) {
 	}
 	if n := notices(); n != 2 {
 		t.Errorf("told %d times over two conversations, want 2", n)
+	}
+}
+
+// The turn cap: a conversation of short messages, far inside the token
+// budget, still sends only the newest HistoryTurns earlier messages.
+func TestHistoryIsCappedByTurns(t *testing.T) {
+	x := newAIHarness(t, func(c *harnessConfig) { c.opts.HistoryTurns = 4 })
+	x.register(ann, true)
+	for i := range 5 {
+		x.say(ann, fmt.Sprintf("q%d", i))
+	}
+	last := x.aisv.Requests()[4]
+	var got []string
+	for _, m := range last.Messages[1:] { // after the system prompt
+		got = append(got, m.Text)
+	}
+	if want := "q2|echo: q2|q3|echo: q3|q4"; strings.Join(got, "|") != want {
+		t.Errorf("sent %q, want %q", strings.Join(got, "|"), want)
+	}
+	told := 0
+	for _, s := range x.texts(ann.ID) {
+		if strings.Contains(s, "only its most recent part") {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("told %d times that older messages are left out, want once", told)
 	}
 }
 

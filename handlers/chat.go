@@ -31,7 +31,7 @@ type AIStore interface {
 	ConsentState(userID int64) (valex.ConsentState, error)
 	AISettings(userID int64) (valex.AISettings, error)
 	UpdateAISettings(userID int64, fn func(*valex.AISettings)) (valex.AISettings, error)
-	RecentTurns(userID int64, conv uint64, budget int) (turns []valex.Turn, dropped bool, err error)
+	RecentTurns(userID int64, conv uint64, budget, maxTurns int) (turns []valex.Turn, dropped bool, err error)
 	SaveExchange(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage) error
 	UsageTotals(userID int64, at time.Time) (day, month []valex.UsageTotal, err error)
 	DocumentStore // documents.go
@@ -86,6 +86,7 @@ type AIOptions struct {
 	// micro-credits is generated only after the user confirms the price.
 	ImageConfirmAbove int64
 	HistoryTokens     int           // most history tokens sent with a turn, default 8000
+	HistoryTurns      int           // most earlier turns (messages) sent with a turn, default 40
 	AnswerTokens      int           // context tokens kept free for the answer, default 1024
 	EditInterval      time.Duration // least time between edits of a streamed answer, default 1s
 	GroupEditInterval time.Duration // the same in groups (20 messages a minute), default 3s
@@ -194,6 +195,9 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 	o := d.Options
 	if o.HistoryTokens <= 0 {
 		o.HistoryTokens = 8000
+	}
+	if o.HistoryTurns <= 0 {
+		o.HistoryTurns = 40
 	}
 	if o.AnswerTokens <= 0 {
 		o.AnswerTokens = 1024
@@ -436,7 +440,11 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 	}
 	var msgs []ai.Message
 	if r.Private() {
-		turns, dropped, err := a.store.RecentTurns(uid, conv, budget)
+		most := a.opt.HistoryTurns
+		if in.retry {
+			most += 2 // the exchange a retry replaces is read and left out
+		}
+		turns, dropped, err := a.store.RecentTurns(uid, conv, budget, most)
 		if err != nil {
 			return err
 		}

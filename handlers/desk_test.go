@@ -941,7 +941,7 @@ func TestForgetErasesAfterConfirmation(t *testing.T) {
 	if _, err := x.db.User(deskUser); err == nil {
 		t.Fatal("user still there")
 	}
-	if turns, _, _ := x.db.RecentTurns(deskUser, 1, 1000); len(turns) != 0 {
+	if turns, _, _ := x.db.RecentTurns(deskUser, 1, 1000, 0); len(turns) != 0 {
 		t.Fatalf("%d turns left", len(turns))
 	}
 	if ts, _ := x.db.UserTickets(deskUser); len(ts) != 0 {

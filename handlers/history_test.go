@@ -73,7 +73,7 @@ func TestHistoryResumesAConversationWithItsHistory(t *testing.T) {
 	if got := requestTexts(x.lastRequest()); got != "system:PROMPT-assistant|user:cherries now" {
 		t.Fatalf("after /new: %q", got)
 	}
-	turns, _, err := x.db.RecentTurns(ann.ID, 2, 1<<30)
+	turns, _, err := x.db.RecentTurns(ann.ID, 2, 1<<30, 0)
 	if err != nil || len(turns) != 2 || turns[0].Text != "tell me about bananas" {
 		t.Fatalf("#2 = %+v, %v", turns, err)
 	}

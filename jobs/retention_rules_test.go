@@ -162,7 +162,7 @@ func TestPurgeConversationsAtItsBoundary(t *testing.T) {
 		t.Helper()
 		n := 0
 		for _, conv := range []uint64{1, 2} {
-			turns, _, err := db.RecentTurns(1, conv, 1<<30)
+			turns, _, err := db.RecentTurns(1, conv, 1<<30, 0)
 			must(t, err)
 			n += len(turns)
 		}
@@ -189,7 +189,7 @@ func TestPurgeConversationsAtItsBoundary(t *testing.T) {
 	if s := run(t0.Add(91 * day)); s != "visited 4 expired turns: deleted 4 older than 90d" || count() != 2 {
 		t.Fatalf("a day after: %q, %d turns", s, count())
 	}
-	if turns, _, _ := db.RecentTurns(1, 2, 1<<30); len(turns) != 2 || turns[0].Text != "newer question" {
+	if turns, _, _ := db.RecentTurns(1, 2, 1<<30, 0); len(turns) != 2 || turns[0].Text != "newer question" {
 		t.Fatalf("the newer conversation: %+v", turns)
 	}
 	if s := run(t0.Add(121 * day)); s != "visited 2 expired turns: deleted 2 older than 90d" || count() != 0 {

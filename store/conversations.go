@@ -178,10 +178,11 @@ func getAISettings(tx *bbolt.Tx, userID int64) (valex.AISettings, error) {
 }
 
 // RecentTurns returns the newest turns of a conversation whose token
-// estimates add up to at most budget, oldest first, and whether older turns
-// were left out. It reads backwards from the newest turn and stops at the
-// budget, decoding only the turns it returns.
-func (db *DB) RecentTurns(userID int64, conv uint64, budget int) (turns []valex.Turn, dropped bool, err error) {
+// estimates add up to at most budget, and at most maxTurns of them (0: no
+// count limit), oldest first, and whether older turns were left out. It
+// reads backwards from the newest turn and stops at either limit, decoding
+// only the turns it returns.
+func (db *DB) RecentTurns(userID int64, conv uint64, budget, maxTurns int) (turns []valex.Turn, dropped bool, err error) {
 	err = db.view(func(tx *bbolt.Tx) error {
 		b, err := aiBucket(tx, bucketAITurns)
 		if b == nil || err != nil {
@@ -195,7 +196,7 @@ func (db *DB) RecentTurns(userID int64, conv uint64, budget int) (turns []valex.
 			if err != nil {
 				return fmt.Errorf("turn %x: %w", k, err)
 			}
-			if used+n > budget {
+			if used+n > budget || (maxTurns > 0 && len(turns) == maxTurns) {
 				dropped = true
 				break
 			}

@@ -79,7 +79,7 @@ func TestTurnsAreSealedAndReadBackInOrder(t *testing.T) {
 	if hits := aiValuesContaining(t, db, []byte(secret)); len(hits) != 0 {
 		t.Errorf("plaintext on disk: %v", hits)
 	}
-	got, dropped, err := db.RecentTurns(7, 1, 1000)
+	got, dropped, err := db.RecentTurns(7, 1, 1000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestTurnsAreSealedAndReadBackInOrder(t *testing.T) {
 	}
 }
 
-func TestRecentTurnsStopsAtTheBudget(t *testing.T) {
+func TestRecentTurnsStopsAtTheBudgetOrTheCount(t *testing.T) {
 	db := openTest(t, nil)
 	mustAccount(t, db, 1)
 	var turns []valex.Turn
@@ -104,18 +104,23 @@ func TestRecentTurnsStopsAtTheBudget(t *testing.T) {
 	tests := []struct {
 		name        string
 		budget      int
+		maxTurns    int
 		want        string
 		wantDropped bool
 	}{
-		{"all fit", 100, "u:0|u:1|u:2|u:3|u:4|u:5|u:6|u:7|u:8|u:9", false},
-		{"newest three", 35, "u:7|u:8|u:9", true},
-		{"exact", 30, "u:7|u:8|u:9", true},
-		{"none", 9, "", true},
-		{"zero", 0, "", true},
+		{"all fit", 100, 0, "u:0|u:1|u:2|u:3|u:4|u:5|u:6|u:7|u:8|u:9", false},
+		{"newest three", 35, 0, "u:7|u:8|u:9", true},
+		{"exact", 30, 0, "u:7|u:8|u:9", true},
+		{"none", 9, 0, "", true},
+		{"zero", 0, 0, "", true},
+		{"newest four by count", 100, 4, "u:6|u:7|u:8|u:9", true},
+		{"count before budget", 35, 2, "u:8|u:9", true},
+		{"budget before count", 35, 5, "u:7|u:8|u:9", true},
+		{"count of all", 100, 10, "u:0|u:1|u:2|u:3|u:4|u:5|u:6|u:7|u:8|u:9", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, dropped, err := db.RecentTurns(1, 1, tt.budget)
+			got, dropped, err := db.RecentTurns(1, 1, tt.budget, tt.maxTurns)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +163,7 @@ func TestRecentTurnsStaysInsideItsConversation(t *testing.T) {
 		{-1, math.MaxUint64 - 1, ""},
 	}
 	for _, tt := range tests {
-		got, _, err := db.RecentTurns(tt.user, tt.conv, 100)
+		got, _, err := db.RecentTurns(tt.user, tt.conv, 100, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +274,7 @@ func BenchmarkRecentTurns(b *testing.B) {
 			b.Run(fmt.Sprintf("turns=%d/budget=%d", n, budget), func(b *testing.B) {
 				want := min(n, budget/54)
 				for b.Loop() {
-					turns, _, err := db.RecentTurns(1, 1, budget)
+					turns, _, err := db.RecentTurns(1, 1, budget, 0)
 					if err != nil || len(turns) != want {
 						b.Fatalf("%d turns, want %d: %v", len(turns), want, err)
 					}

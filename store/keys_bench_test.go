@@ -48,7 +48,7 @@ func BenchmarkChatTurnStorePath(b *testing.B) {
 			b.ResetTimer()
 			cpu0 := cpuTime()
 			for i := 0; i < b.N; i++ {
-				if _, _, err := db.RecentTurns(uid, 1, 1000); err != nil {
+				if _, _, err := db.RecentTurns(uid, 1, 1000, 0); err != nil {
 					b.Fatal(err)
 				}
 				err := db.SaveExchange(uid, 1,

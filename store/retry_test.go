@@ -38,7 +38,7 @@ func TestReplaceExchange(t *testing.T) {
 	if err := db.ReplaceExchangeCharged(7, 1, []valex.Turn{turn(valex.TurnUser, "q2", 2), turn(valex.TurnAssistant, "a2 again", 2)}, []valex.AIUsage{u}, valex.Charge{}); err != nil {
 		t.Fatal(err)
 	}
-	turns, _, err := db.RecentTurns(7, 1, 1000)
+	turns, _, err := db.RecentTurns(7, 1, 1000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestReplaceExchange(t *testing.T) {
 	if !errors.Is(err, valex.ErrNotFound) {
 		t.Fatalf("replace in a deleted conversation: %v", err)
 	}
-	if turns, _, _ := db.RecentTurns(7, 1, 1000); len(turns) != 0 {
+	if turns, _, _ := db.RecentTurns(7, 1, 1000, 0); len(turns) != 0 {
 		t.Errorf("the deleted conversation came back: %+v", turns)
 	}
 	if l, _ := db.UsageSince(7, time.Time{}); len(l) != 1 {

@@ -234,7 +234,7 @@ func TestChargedOncePerUpdate(t *testing.T) {
 	if calls != 3 {
 		t.Fatalf("usage totals %+v: %d calls, want 3", day, calls)
 	}
-	turns, _, err := db.RecentTurns(6, 1, 1000)
+	turns, _, err := db.RecentTurns(6, 1, 1000, 0)
 	if err != nil || len(turns) != 6 {
 		t.Fatalf("%d turns (%v), want 3 exchanges' 6", len(turns), err)
 	}
@@ -267,7 +267,7 @@ func TestConcurrentExchangesShareCommits(t *testing.T) {
 		t.Fatalf("%d exchanges saved at once took %d commits, want at most %d", n, commits, n/4)
 	}
 	for u := int64(1); u <= n; u++ {
-		if turns, _, err := db.RecentTurns(u, 1, 1000); err != nil || len(turns) != 2 {
+		if turns, _, err := db.RecentTurns(u, 1, 1000, 0); err != nil || len(turns) != 2 {
 			t.Fatalf("user %d: %d turns (%v)", u, len(turns), err)
 		}
 	}

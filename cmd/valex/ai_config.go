@@ -28,6 +28,7 @@ type AIConfig struct {
 	MaxMessages       int                   `toml:"max_messages"`        // most Telegram messages of one answer, default 8
 	ImageConfirmAbove *float64              `toml:"image_confirm_above"` // credits; pricier images ask first; default 3
 	HistoryTokens     int                   `toml:"history_tokens"`      // most history tokens sent with a turn, default 8000
+	HistoryTurns      int                   `toml:"history_turns"`       // most earlier messages sent with a turn, default 40
 	AnswerTokens      int                   `toml:"answer_tokens"`       // context kept free for the answer, default 1024
 	EditInterval      Duration              `toml:"edit_interval"`       // least time between edits of a streamed answer, default 1s
 	DraftInterval     Duration              `toml:"draft_interval"`      // least time between drafts of an answer in a private chat, default 300ms
@@ -107,6 +108,7 @@ func DefaultAIConfig() AIConfig {
 		MaxMessages:       8,
 		ImageConfirmAbove: &confirm,
 		HistoryTokens:     8000,
+		HistoryTurns:      40,
 		AnswerTokens:      1024,
 		EditInterval:      Duration{time.Second},
 		DocumentMaxMB:     10,
@@ -179,6 +181,9 @@ func (c AIConfig) withDefaults() AIConfig {
 	}
 	if c.HistoryTokens == 0 {
 		c.HistoryTokens = d.HistoryTokens
+	}
+	if c.HistoryTurns == 0 {
+		c.HistoryTurns = d.HistoryTurns
 	}
 	if c.AnswerTokens == 0 {
 		c.AnswerTokens = d.AnswerTokens
@@ -275,6 +280,7 @@ func (c AIConfig) validate() []error {
 		p = append(p, fmt.Errorf("ai answer_timeout %s: must be between 10s and 30m", c.AnswerTimeout))
 	}
 	intRange(&p, "ai max_messages", c.MaxMessages, 1, 50)
+	intRange(&p, "ai history_turns", c.HistoryTurns, 2, 10_000)
 	intRange(&p, "ai document_max_mb", c.DocumentMaxMB, 1, 20) // 20 MB: the most a bot may download
 	intRange(&p, "ai document_max_pages", c.DocumentMaxPages, 1, 2000)
 	if d := c.DocumentKeep.Duration; d < time.Minute || d > 24*time.Hour {
@@ -410,6 +416,7 @@ func wireAI(m *Main, h *handlers.Handlers, cfg AIConfig, policyVersion string) (
 			Modes:             modes,
 			ImageConfirmAbove: microCredits(*c.ImageConfirmAbove),
 			HistoryTokens:     c.HistoryTokens,
+			HistoryTurns:      c.HistoryTurns,
 			AnswerTokens:      c.AnswerTokens,
 			EditInterval:      c.EditInterval.Duration,
 			DraftInterval:     c.DraftInterval.Duration,

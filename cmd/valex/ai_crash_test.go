@@ -259,7 +259,7 @@ func (r *aiRig) storeState() (pending int, history map[string]int) {
 	}
 	history = map[string]int{}
 	for _, u := range r.users {
-		turns, _, err := db.RecentTurns(u.ID, 1, 1<<30)
+		turns, _, err := db.RecentTurns(u.ID, 1, 1<<30, 0)
 		if err != nil {
 			r.t.Fatal(err)
 		}

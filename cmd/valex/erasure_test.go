@@ -172,7 +172,7 @@ func TestErasureReachesEveryByte(t *testing.T) {
 	if _, err := a.m.DB.User(gone.ID); !errors.Is(err, valex.ErrNotFound) {
 		t.Fatalf("the erased user is still there: %v", err)
 	}
-	if turns, _, err := a.m.DB.RecentTurns(gone.ID, 1, 100000); err != nil || len(turns) != 0 {
+	if turns, _, err := a.m.DB.RecentTurns(gone.ID, 1, 100000, 0); err != nil || len(turns) != 0 {
 		t.Fatalf("the running answer wrote %d turns after the erasure (%v)", len(turns), err)
 	}
 	if a.m.Keys.Has(gone.ID) {

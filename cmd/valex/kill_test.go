@@ -186,7 +186,7 @@ func TestKillDuringErasureConverges(t *testing.T) {
 		erased := 0
 		for id := int64(1); id <= killUsers; id++ {
 			u, uerr := db.User(id)
-			turns, _, terr := db.RecentTurns(id, 1, 1<<30)
+			turns, _, terr := db.RecentTurns(id, 1, 1<<30, 0)
 			hasKey := db.keys.Has(id)
 			switch {
 			case errors.Is(uerr, valex.ErrNotFound) && !hasKey && len(turns) == 0:
@@ -253,7 +253,7 @@ func TestKillDuringCompactionConverges(t *testing.T) {
 	defer db.Close()
 	for id := int64(1); id <= killUsers; id++ {
 		u, err := db.User(id)
-		turns, _, terr := db.RecentTurns(id, 1, 1<<30)
+		turns, _, terr := db.RecentTurns(id, 1, 1<<30, 0)
 		if err != nil || u.Nickname != fmt.Sprint("kill-", id) || terr != nil || len(turns) != killTurns {
 			t.Fatalf("account %d after the kill: %+v %v, %d turns %v", id, u, err, len(turns), terr)
 		}
