@@ -69,6 +69,12 @@ type Charge struct {
 	// exchange is saved and charged once per update and capability: a
 	// replay after a crash (the call made again) is not charged again.
 	Update int64
+	// EndsUpdate: this write is the last of Update's work (the answer was
+	// shown in full), so the update's handled mark is written in the same
+	// transaction — one commit instead of two, and a crash leaves both or
+	// neither. Never set on a write the turn follows with more work (a voice
+	// message's transcript).
+	EndsUpdate bool
 }
 
 // Plans are what users can have and buy: the free tier's daily allowance,

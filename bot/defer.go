@@ -24,6 +24,7 @@ type inflight struct {
 	open     int  // the handler, plus deferred work not yet ended
 	keep     bool // some part was interrupted: the update stays pending
 	deferred bool // Defer was called: the update ends when its work is shown
+	recorded bool // its work wrote the handled mark itself (MarkedHandled)
 }
 
 // Defer tells the bot that the update's work goes on after the handler
@@ -56,6 +57,19 @@ func (r *Request) Defer() (end func(ended bool)) {
 	return func(ended bool) { once.Do(func() { f.end(ended) }) }
 }
 
+// MarkedHandled tells the bot that the update's work wrote its handled mark
+// in the transaction of its own last write (an AI turn's exchange, see
+// valex.Charge.EndsUpdate): when the work ends, there is nothing left to
+// commit, and end(true) does not wait for a commit. Call it only after that
+// write committed.
+func (r *Request) MarkedHandled() {
+	if f := r.flight; f != nil {
+		f.mu.Lock()
+		f.recorded = true
+		f.mu.Unlock()
+	}
+}
+
 // add counts one more piece of work, unless the update is finished already
 // (Defer called after the handler returned and everything ended: a bug, and
 // counting it would mark the update twice).
@@ -77,10 +91,10 @@ func (f *inflight) end(ended bool) {
 	if !ended {
 		f.keep = true
 	}
-	last, keep, deferred := f.open == 0, f.keep, f.deferred
+	last, keep, deferred, recorded := f.open == 0, f.keep, f.deferred, f.recorded
 	f.mu.Unlock()
 	if last {
-		f.b.finish(f.id, !keep, deferred)
+		f.b.finish(f.id, !keep && !recorded, deferred)
 	}
 }
 

@@ -227,3 +227,41 @@ func TestDeferOutsideTheBotIsANoOp(t *testing.T) {
 	end(true)
 	end(false)
 }
+
+// Work that wrote its update's handled mark in its own transaction
+// (MarkedHandled) ends without a commit of the bot's: the update is handled
+// and the store sees no further commit for it.
+func TestWorkThatMarkedItsUpdateEndsWithoutACommit(t *testing.T) {
+	emu := newEmulator(t)
+	type work struct {
+		id  int
+		r   *bot.Request
+		end func(bool)
+	}
+	works := make(chan work, 1)
+	d := startDeferBot(t, emu, filepath.Join(t.TempDir(), "valex.db"), 10*time.Second, func(ctx context.Context, r *bot.Request) error {
+		works <- work{r.ID, r, r.Defer()}
+		return nil
+	})
+	u := bottest.User{ID: 32, FirstName: "u"}
+	ask := emu.SendText(bottest.PrivateChat(u), u, "ask")
+	w := <-works
+	waitPending(t, d.db, []int{ask})
+	time.Sleep(50 * time.Millisecond) // the handler's return settles (DoneFlush is 5 ms)
+
+	// The work's last write: here the mark alone, as SaveExchangeCharged
+	// writes it with an exchange (valex.Charge.EndsUpdate).
+	if err := d.db.InboxDone([]int{w.id}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	before := d.db.Commits()
+	w.r.MarkedHandled()
+	w.end(true)
+	time.Sleep(50 * time.Millisecond) // a flush of the id would have come by now
+	if got := d.db.Commits() - before; got != 0 {
+		t.Errorf("%d commits after the work ended; its mark was written already", got)
+	}
+	if got := pendingIDs(t, d.db); len(got) != 0 {
+		t.Errorf("pending after the work ended: %v", got)
+	}
+}

@@ -517,12 +517,24 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 				usage = append(usage, usageOf(uid, u))
 			}
 		}
-		return a.save(ctx, r, conv, in, answer, usage, charge)
+		_, err := a.save(ctx, r, conv, in, answer, usage, charge)
+		return err
 	case err != nil:
 		return a.providerError(r, err)
 	}
-	settle(ctx) // shown in full: a shutdown from now on does not repeat it
-	if err := a.save(ctx, r, conv, in, a.storedAnswer(answer, res.Reasoning), []valex.AIUsage{usageOf(uid, res.Usage)}, charge); err != nil {
+	// Shown in full: the exchange, its charge and the update's handled mark
+	// go in one commit where the turn is metered (a crash before it answers
+	// again, once; after it, nothing repeats), else the mark first.
+	charge.EndsUpdate = true
+	if charge.Update == 0 || charge.Reservation == 0 {
+		settle(ctx)
+	}
+	recorded, err := a.save(ctx, r, conv, in, a.storedAnswer(answer, res.Reasoning), []valex.AIUsage{usageOf(uid, res.Usage)}, charge)
+	if recorded {
+		r.MarkedHandled()
+	}
+	settle(ctx) // a shutdown from now on does not repeat it (a second settle does nothing)
+	if err != nil {
 		return err
 	}
 	if s.Voice {
@@ -532,8 +544,9 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 }
 
 // save stores an exchange (history only in private chats) and its usage,
-// unless StopUser stopped the job.
-func (a *AI) save(ctx context.Context, r *bot.Request, conv uint64, in turnInput, answer string, usage []valex.AIUsage, charge valex.Charge) error {
+// unless StopUser stopped the job. recorded: the update's handled mark was
+// committed with it (charge.EndsUpdate on a metered turn).
+func (a *AI) save(ctx context.Context, r *bot.Request, conv uint64, in turnInput, answer string, usage []valex.AIUsage, charge valex.Charge) (recorded bool, err error) {
 	var turns []valex.Turn
 	if r.Private() {
 		now := a.h.Clock.Now()
@@ -542,12 +555,17 @@ func (a *AI) save(ctx context.Context, r *bot.Request, conv uint64, in turnInput
 			{Role: valex.TurnAssistant, Text: answer, Tokens: turnTokens(answer), At: now},
 		}
 	}
-	return a.write(ctx, r.From.ID, func() error {
+	err = a.write(ctx, r.From.ID, func() error {
 		if in.retry && len(turns) > 0 {
-			return a.saveRetried(r.From.ID, conv, turns, usage, charge)
+			err := a.saveRetried(r.From.ID, conv, turns, usage, charge)
+			recorded = err == nil && charge.EndsUpdate && charge.Update > 0
+			return err
 		}
-		return a.saveCharged(r.From.ID, conv, turns, usage, charge)
+		var err error
+		recorded, err = a.saveCharged(r.From.ID, conv, turns, usage, charge)
+		return err
 	})
+	return recorded, err
 }
 
 // turnTokens is a turn's estimate, with the framing a chat message adds.

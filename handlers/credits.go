@@ -119,9 +119,10 @@ func (a *AI) release(c valex.Charge) {
 
 // saveCharged records an exchange and its usage, charging it when the
 // call held credits.
-func (a *AI) saveCharged(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage, c valex.Charge) error {
+func (a *AI) saveCharged(userID int64, conv uint64, turns []valex.Turn, usage []valex.AIUsage, c valex.Charge) (recorded bool, err error) {
 	if c.Reservation == 0 || a.wallets == nil {
-		return a.store.SaveExchange(userID, conv, turns, usage)
+		return false, a.store.SaveExchange(userID, conv, turns, usage)
 	}
-	return a.wallets.SaveExchangeCharged(userID, conv, turns, usage, c)
+	err = a.wallets.SaveExchangeCharged(userID, conv, turns, usage, c)
+	return err == nil && c.EndsUpdate && c.Update > 0, err
 }

@@ -357,6 +357,7 @@ func (a *AI) callFailed(ctx context.Context, r *bot.Request, err error) error {
 // recorded nor its result delivered.
 func (a *AI) charge(ctx context.Context, r *bot.Request, u ai.Usage, c valex.Charge) error {
 	return a.write(ctx, r.From.ID, func() error {
-		return a.saveCharged(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, u)}, c)
+		_, err := a.saveCharged(r.From.ID, 0, nil, []valex.AIUsage{usageOf(r.From.ID, u)}, c)
+		return err
 	})
 }

@@ -265,6 +265,9 @@ func (db *DB) SaveExchangeCharged(userID int64, conv uint64, turns []valex.Turn,
 		defer db.Release(charge.Reservation) // committed or not, the call is over
 	}
 	err := db.batch(func(tx *bbolt.Tx) error {
+		if err := endUpdateTx(tx, charge); err != nil {
+			return err
+		}
 		if done, err := chargedBefore(tx, usage, charge); done || err != nil {
 			return err
 		}
@@ -274,6 +277,17 @@ func (db *DB) SaveExchangeCharged(userID int64, conv uint64, turns []valex.Turn,
 		return fmt.Errorf("save exchange of user %d: %w", userID, err)
 	}
 	return nil
+}
+
+// endUpdateTx marks the update a charge ends as handled (Charge.EndsUpdate)
+// in tx, the transaction of its last write, at the charge's time. The bot
+// then ends the update without a commit of its own (bot.Request.MarkedHandled).
+func endUpdateTx(tx *bbolt.Tx, charge valex.Charge) error {
+	if !charge.EndsUpdate || charge.Update <= 0 {
+		return nil
+	}
+	_, err := doneTx(tx, []int{int(charge.Update)}, charge.Now, make([]byte, 32))
+	return err
 }
 
 // chargedBefore reports whether this update's call was saved and charged

@@ -54,6 +54,9 @@ func (db *DB) ReplaceExchangeCharged(userID int64, conv uint64, turns []valex.Tu
 		if err := requireAccount(tx, userID); err != nil {
 			return err
 		}
+		if err := endUpdateTx(tx, charge); err != nil {
+			return err
+		}
 		if done, err := chargedBefore(tx, usage, charge); done || err != nil {
 			return err // the replay of a retry that replaced it already
 		}

@@ -273,3 +273,59 @@ func TestConcurrentExchangesShareCommits(t *testing.T) {
 	}
 	t.Logf("%d exchanges, %d commits", n, commits)
 }
+
+// A turn's last write carries its update's handled mark (Charge.EndsUpdate):
+// one commit for the exchange, the charge and the mark. A write that does
+// not end the update (a voice transcript) leaves it pending.
+func TestExchangeThatEndsItsUpdateMarksItHandled(t *testing.T) {
+	_, db := openKeyed(t, t.TempDir())
+	mustAccount(t, db, 6)
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	if _, err := db.AddCredits(6, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.InboxAddDone([]InboxEntry{{ID: 701, Payload: []byte(`{"update_id":701}`), UserID: 6}, {ID: 702, Payload: []byte(`{"update_id":702}`), UserID: 6}}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	save := func(update int64, capability string, ends bool) {
+		t.Helper()
+		id, err := db.Reserve(6, 1000, 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := usageCost(6, 1000, now)
+		u[0].Capability = capability
+		c := valex.Charge{Reservation: id, Now: now, Update: update, EndsUpdate: ends}
+		if err := db.SaveExchangeCharged(6, 1, nil, u, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := func() []int {
+		t.Helper()
+		es, err := db.InboxPending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int
+		for _, e := range es {
+			ids = append(ids, e.ID)
+		}
+		return ids
+	}
+	save(701, "transcribe", false)
+	if got := pending(); len(got) != 2 {
+		t.Fatalf("pending %v after a write that does not end the update", got)
+	}
+	save(701, "chat", true)
+	if got := pending(); len(got) != 1 || got[0] != 702 {
+		t.Fatalf("pending %v, want [702]", got)
+	}
+	save(702, "chat", true)
+	save(702, "chat", true) // a replay: charged once, still handled
+	if got := pending(); len(got) != 0 {
+		t.Fatalf("pending %v, want none", got)
+	}
+	if w, _ := db.Wallet(6); w.Balance != 7000 {
+		t.Errorf("balance %d, want 7000 (three calls)", w.Balance)
+	}
+}

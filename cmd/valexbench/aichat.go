@@ -37,6 +37,7 @@ type aiResult struct {
 	// The most RssAnon (heap, stacks) and RssFile (mapped files: the
 	// bbolt file, the binary) seen, kB: what the peak is made of.
 	anon, file int64
+	commits    float64 // store commits per answer (valex only)
 }
 
 // aiChatBench runs the throughput comparison count times, alternated (none
@@ -67,8 +68,8 @@ func aiChatRuns(valexBin string, users, each, count int) error {
 			return fmt.Errorf("ai valex: %w", err)
 		}
 		floor, valex = append(floor, f), append(valex, v)
-		fmt.Printf("  run %d: floor %.1f msgs/s %.0f µs/msg p99 %s; valex %.1f msgs/s %.0f µs/msg p99 %s\n", i+1,
-			f.rate, f.cpuPerMsg, f.p99.Round(time.Millisecond), v.rate, v.cpuPerMsg, v.p99.Round(time.Millisecond))
+		fmt.Printf("  run %d: floor %.1f msgs/s %.0f µs/msg p99 %s; valex %.1f msgs/s %.0f µs/msg p99 %s, %.2f store commits/msg\n", i+1,
+			f.rate, f.cpuPerMsg, f.p99.Round(time.Millisecond), v.rate, v.cpuPerMsg, v.p99.Round(time.Millisecond), v.commits)
 	}
 	rate := func(r aiResult) float64 { return r.rate }
 	cpu := func(r aiResult) float64 { return r.cpuPerMsg }
@@ -221,6 +222,14 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 	}()
 
 	n := users * each
+	storeCommits := func() float64 { // the floor stores nothing
+		v, _ := metric(c.metrics, "valex_store_commits_total")
+		return v
+	}
+	var commits0 float64
+	if c.metrics != "" {
+		commits0 = storeCommits()
+	}
 	cpu0, t0 := procCPU(c.cmd.Process.Pid), time.Now()
 	for i := 0; i < each; i++ {
 		for _, u := range us {
@@ -241,6 +250,9 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 		rate: float64(n) / elapsed.Seconds(), cpuPerMsg: float64((cpu1 - cpu0).Microseconds()) / float64(n),
 		p50: pct(0.50), p99: pct(0.99), peakRSS: peakRSS(c.cmd.Process.Pid), goroutines: int(most.Load()),
 		anon: anon.Load(), file: file.Load(),
+	}
+	if c.metrics != "" {
+		r.commits = (storeCommits() - commits0) / float64(n)
 	}
 	mu.Unlock()
 	return r, nil
