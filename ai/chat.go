@@ -225,6 +225,7 @@ func chatRequest(m Model, req ChatRequest) openai.ChatCompletionRequest {
 		//lint:ignore SA1019 compatible servers (Ollama, vLLM, OpenRouter) only know max_tokens
 		out.MaxTokens = limit
 	}
+	out.Messages = make([]openai.ChatCompletionMessage, 0, len(req.Messages)) // a large struct: grown once
 	for _, msg := range req.Messages {
 		om := openai.ChatCompletionMessage{Role: msg.Role}
 		if len(msg.ImageJPEG) == 0 {
