@@ -57,6 +57,8 @@ func (db *DB) appendEvent(bucket []byte, userID int64, rec consentRecord) error 
 	if err != nil {
 		return err
 	}
+	db.consentsChanging()
+	defer db.consentsChanging()
 	return db.update(func(tx *bbolt.Tx) error {
 		if err := requireAccount(tx, userID); err != nil {
 			return err

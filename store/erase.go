@@ -120,6 +120,8 @@ func (db *DB) sweepKeyless(owner KeyOwner, at time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	db.consentsChanging()
+	defer db.consentsChanging()
 	for _, id := range gone {
 		err := db.update(func(tx *bbolt.Tx) error {
 			ticket, _ := journalEntry(tx, id)
@@ -204,6 +206,8 @@ func journalEntry(tx *bbolt.Tx, userID int64) (ticket uint64, ok bool) {
 // Erasing twice is not an error.
 func (db *DB) EraseUser(userID int64, erasureTicket uint64, at time.Time, extra map[string]int) (map[string]int, error) {
 	var counts map[string]int
+	db.consentsChanging() // the user's consents go with the account
+	defer db.consentsChanging()
 	err := db.update(func(tx *bbolt.Tx) error {
 		var err error
 		counts, err = db.eraseUserTx(tx, userID, erasureTicket, at, extra)

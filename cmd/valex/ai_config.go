@@ -371,11 +371,7 @@ func (c AIConfig) routerConfig() ai.Config {
 type aiConsent struct{ db *store.DB }
 
 func (c aiConsent) CanUseAI(userID int64) (bool, error) {
-	s, err := c.db.ConsentState(userID)
-	if err != nil {
-		return false, err
-	}
-	return valex.CanUseAI(s), nil
+	return c.db.AIAllowed(userID) // cached until a consent changes (store/ai_allowed.go)
 }
 
 func (c aiConsent) GrantAI(userID int64, at time.Time, policyVersion string) error {
