@@ -73,8 +73,8 @@ func (a *AI) questionTag(userID int64, conv uint64, question string) string {
 // retryKeyboard is the keyboard under the answer to in, nil when the
 // question cannot be asked again as it was (a photo, or anything whose
 // stored form is not what the model read). In a group it keeps the
-// question for the buttons (askedStore).
-func (a *AI) retryKeyboard(r *bot.Request, conv uint64, in turnInput) [][]bot.Button {
+// question for the buttons (askedStore). plan is the user's.
+func (a *AI) retryKeyboard(r *bot.Request, conv uint64, in turnInput, plan string) [][]bot.Button {
 	if len(in.image) > 0 || in.text != in.stored || strings.TrimSpace(in.text) == "" {
 		return nil
 	}
@@ -87,14 +87,14 @@ func (a *AI) retryKeyboard(r *bot.Request, conv uint64, in turnInput) [][]bot.Bu
 		}
 		a.asked.put(r.ChatID, r.MessageID, askedQuestion{userID: r.From.ID, text: in.text, context: context}, a.h.Clock.Now())
 	}
-	return a.answerButtons(r, ref)
+	return a.answerButtons(r, ref, plan)
 }
 
 // answerButtons are "Retry" and, when the plan has another chat model,
-// "Model".
-func (a *AI) answerButtons(r *bot.Request, ref retryRef) [][]bot.Button {
+// "Model" (plan is the user's).
+func (a *AI) answerButtons(r *bot.Request, ref retryRef, plan string) [][]bot.Button {
 	row := []bot.Button{{Text: a.h.t(r, "ai.retry.btn_again", nil), Data: cbRetry.Data(a.h.CB, append([]string{"r"}, ref.args()...)...)}}
-	if len(a.models.Models(ai.CapChat, a.opt.Plan(r.From.ID))) > 1 {
+	if len(a.models.Models(ai.CapChat, plan)) > 1 {
 		row = append(row, bot.Button{Text: a.h.t(r, "ai.retry.btn_model", nil), Data: cbRetry.Data(a.h.CB, append([]string{"m"}, ref.args()...)...)})
 	}
 	return [][]bot.Button{row}

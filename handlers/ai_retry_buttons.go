@@ -48,7 +48,7 @@ func (a *AI) RetryButton(ctx context.Context, r *bot.Request) error {
 	case "m":
 		return a.out.EditKeyboard(ctx, r.ChatID, r.MessageID, a.modelMenu(r, ref))
 	case "b":
-		return a.out.EditKeyboard(ctx, r.ChatID, r.MessageID, a.answerButtons(r, ref))
+		return a.out.EditKeyboard(ctx, r.ChatID, r.MessageID, a.answerButtons(r, ref, a.opt.Plan(r.From.ID)))
 	case "u":
 		var picked *ai.Model
 		for _, m := range a.models.Models(ai.CapChat, a.opt.Plan(r.From.ID)) {
@@ -63,7 +63,7 @@ func (a *AI) RetryButton(ctx context.Context, r *bot.Request) error {
 		if _, err := a.store.UpdateAISettings(r.From.ID, func(s *valex.AISettings) { s.Model = picked.ID }); err != nil {
 			return err
 		}
-		if err := a.out.EditKeyboard(ctx, r.ChatID, r.MessageID, a.answerButtons(r, ref)); err != nil {
+		if err := a.out.EditKeyboard(ctx, r.ChatID, r.MessageID, a.answerButtons(r, ref, a.opt.Plan(r.From.ID))); err != nil {
 			return err
 		}
 		r.Toast = tghtml.Strip(a.h.t(r, "ai.retry.again_with", map[string]any{"Model": tghtml.Escape(picked.ID)}))

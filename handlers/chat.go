@@ -483,13 +483,13 @@ func (a *AI) turn(ctx context.Context, r *bot.Request, in turnInput) error {
 	if ok, err := a.allowed(ctx, uid); err != nil || !ok {
 		return err // stopped or withdrawn while the history was read
 	}
-	m, limit, charge, ok, err := a.reserveAnswer(ctx, r, m, capability, estimateMessages(msgs))
+	m, limit, charge, ok, err := a.reserveAnswer(ctx, r, m, capability, estimateMessages(msgs), plan)
 	if err != nil || !ok {
 		settleRefused(ctx, err)
 		return err // the wallet cannot pay: told, nothing sent to a provider
 	}
 	defer a.release(charge) // a failed or stopped call is not charged
-	answer, res, err := a.stream(ctx, r, ai.ChatRequest{Model: m.ID, Messages: msgs, MaxTokens: limit}, a.retryKeyboard(r, conv, in))
+	answer, res, err := a.stream(ctx, r, ai.ChatRequest{Model: m.ID, Messages: msgs, MaxTokens: limit}, a.retryKeyboard(r, conv, in, plan))
 	switch {
 	case errors.Is(err, errCutOff):
 		settle(ctx)

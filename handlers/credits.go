@@ -28,20 +28,20 @@ type Wallets interface {
 // the returned charge's reservation when the call is over (a no-op once
 // the charge committed).
 func (a *AI) reserve(ctx context.Context, r *bot.Request, m ai.Model, expect ai.Usage) (valex.Charge, bool, error) {
-	charge, err := a.tryReserve(r, m, expect)
+	charge, err := a.tryReserve(r, m, expect, a.opt.Plan(r.From.ID))
 	if err != nil {
 		return charge, false, a.refuse(ctx, r, err)
 	}
 	return charge, true, nil
 }
 
-// tryReserve holds the expected cost, telling nobody.
-func (a *AI) tryReserve(r *bot.Request, m ai.Model, expect ai.Usage) (valex.Charge, error) {
+// tryReserve holds the expected cost, telling nobody; plan is the user's.
+func (a *AI) tryReserve(r *bot.Request, m ai.Model, expect ai.Usage, plan string) (valex.Charge, error) {
 	if a.opt.Plans == nil || a.wallets == nil {
 		return valex.Charge{}, nil // no plans configured: calls are not metered
 	}
 	now := a.h.Clock.Now()
-	allowance := a.opt.Plans.Allowance(a.opt.Plan(r.From.ID))
+	allowance := a.opt.Plans.Allowance(plan)
 	expect.Model = m.ID
 	id, err := a.wallets.Reserve(r.From.ID, a.models.Cost(m, expect), allowance, now)
 	if err != nil {
@@ -69,12 +69,12 @@ func (a *AI) refuse(ctx context.Context, r *bot.Request, err error) error {
 // for m and the configuration names a cheaper model (AIOptions.CheaperModel)
 // the user's plan allows, the turn runs on that one instead and the user is
 // told.
-func (a *AI) reserveOrCheaper(ctx context.Context, r *bot.Request, m ai.Model, capability ai.Capability, expect ai.Usage) (ai.Model, valex.Charge, bool, error) {
-	charge, err := a.tryReserve(r, m, expect)
+func (a *AI) reserveOrCheaper(ctx context.Context, r *bot.Request, m ai.Model, capability ai.Capability, expect ai.Usage, plan string) (ai.Model, valex.Charge, bool, error) {
+	charge, err := a.tryReserve(r, m, expect, plan)
 	if errors.Is(err, valex.ErrNoCredits) && a.opt.CheaperModel != "" {
-		alt, ok := a.modelFor(a.opt.CheaperModel, capability, a.opt.Plan(r.From.ID))
+		alt, ok := a.modelFor(a.opt.CheaperModel, capability, plan)
 		if ok && alt.ID != m.ID && a.models.Cost(alt, expect) < a.models.Cost(m, expect) {
-			if charge, err = a.tryReserve(r, alt, expect); err == nil {
+			if charge, err = a.tryReserve(r, alt, expect, plan); err == nil {
 				_, _ = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "credits.cheaper_model", map[string]any{
 					"Model": alt.ID, "Was": m.ID})})
 				return alt, charge, true, nil
@@ -92,10 +92,10 @@ func (a *AI) reserveOrCheaper(ctx context.Context, r *bot.Request, m ai.Model, c
 // wallet that cannot pay that much gets a shorter answer instead: the hold
 // and max_tokens (limit) are answer_tokens, and when even that is too much,
 // reserveOrCheaper's cheaper model or refusal. limit 0 leaves the model's
-// own max_tokens.
-func (a *AI) reserveAnswer(ctx context.Context, r *bot.Request, m ai.Model, capability ai.Capability, inputTokens int) (ai.Model, int, valex.Charge, bool, error) {
+// own max_tokens. plan is the user's.
+func (a *AI) reserveAnswer(ctx context.Context, r *bot.Request, m ai.Model, capability ai.Capability, inputTokens int, plan string) (ai.Model, int, valex.Charge, bool, error) {
 	expect := ai.Usage{Capability: capability, InputTokens: inputTokens, OutputTokens: max(m.MaxTokens, a.opt.AnswerTokens)}
-	charge, err := a.tryReserve(r, m, expect)
+	charge, err := a.tryReserve(r, m, expect, plan)
 	if err == nil {
 		return m, 0, charge, true, nil
 	}
@@ -103,7 +103,7 @@ func (a *AI) reserveAnswer(ctx context.Context, r *bot.Request, m ai.Model, capa
 		return m, 0, charge, false, err
 	}
 	expect.OutputTokens = a.opt.AnswerTokens
-	m, charge, ok, err := a.reserveOrCheaper(ctx, r, m, capability, expect)
+	m, charge, ok, err := a.reserveOrCheaper(ctx, r, m, capability, expect, plan)
 	if ok {
 		_, _ = a.out.Send(ctx, bot.Message{ChatID: r.ChatID, ThreadID: r.ThreadID, Text: a.h.t(r, "credits.short_answer", map[string]any{"Tokens": a.opt.AnswerTokens})})
 	}
