@@ -206,16 +206,14 @@ func (b *Bot) poll(ctx, work context.Context) error {
 		}
 		batch := make([]InboxEntry, 0, len(raws))
 		for _, raw := range raws {
-			var head struct {
-				UpdateID int `json:"update_id"`
-			}
-			if err := json.Unmarshal(raw, &head); err != nil {
+			id, sender, err := headOf(raw)
+			if err != nil {
 				b.log.Error().Err(err).Msg("update without update_id skipped")
 				continue
 			}
-			batch = append(batch, InboxEntry{ID: head.UpdateID, Payload: raw, UserID: senderOf(raw)})
-			if head.UpdateID >= offset {
-				offset = head.UpdateID + 1
+			batch = append(batch, InboxEntry{ID: id, Payload: raw, UserID: sender})
+			if id >= offset {
+				offset = id + 1
 			}
 		}
 		added, err := b.addWithRetry(ctx, batch)
@@ -443,6 +441,39 @@ func (b *Bot) takeQueued(ids []int, waiting []chan struct{}) ([]int, []chan stru
 
 // Busy returns how many chats have updates queued or being handled.
 func (b *Bot) Busy() int { return b.disp.Busy() }
+
+// updateHead is what the poller reads of an update: its id and the sender
+// of the kinds Valex receives, in one decoding pass.
+type updateHead struct {
+	UpdateID         int        `json:"update_id"`
+	Message          *fromField `json:"message"`
+	EditedMessage    *fromField `json:"edited_message"`
+	CallbackQuery    *fromField `json:"callback_query"`
+	PreCheckoutQuery *fromField `json:"pre_checkout_query"`
+	MyChatMember     *fromField `json:"my_chat_member"`
+}
+
+type fromField struct {
+	From struct {
+		ID int64 `json:"id"`
+	} `json:"from"`
+}
+
+// headOf returns an update's id and the id in the "from" of its one object
+// (message, callback_query, …), 0 when it has none. The sender's key seals
+// the stored update, so erasing the sender makes it unreadable.
+func headOf(raw []byte) (id int, sender int64, err error) {
+	var h updateHead
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return 0, 0, err
+	}
+	for _, f := range []*fromField{h.Message, h.EditedMessage, h.CallbackQuery, h.PreCheckoutQuery, h.MyChatMember} {
+		if f != nil && f.From.ID != 0 {
+			return h.UpdateID, f.From.ID, nil
+		}
+	}
+	return h.UpdateID, senderOf(raw), nil // a kind not listed above
+}
 
 // senderOf returns the id in the "from" of an update's one object (message,
 // callback_query, …), or 0. It reads the raw JSON because the inbox stores
