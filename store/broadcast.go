@@ -244,8 +244,15 @@ func (db *DB) MarkIncidentNotified(noticeID uint64, which string, by int64, at t
 // because they had blocked the bot (or delivery failed): when they come
 // back, they get them.
 func (db *DB) UndeliveredBreaches(userID int64) ([]valex.Notice, error) {
+	if db.breaches.Load() == breachesNone {
+		return nil, nil // asked on every update: no read while no breach was ever notified
+	}
 	var out []valex.Notice
 	err := db.view(func(tx *bbolt.Tx) error {
+		if db.breaches.Load() == breachesUnknown && !anyBreachNotice(tx) {
+			db.breaches.CompareAndSwap(breachesUnknown, breachesNone) // unless one was created meanwhile
+			return nil
+		}
 		ds, err := userDeliveries(tx, userID)
 		if err != nil {
 			return err
@@ -278,6 +285,9 @@ func (db *DB) CreateNotice(n valex.Notice) (valex.Notice, error) {
 		Breach: breachOf(n.Breach)}
 	source := n.SourceUpdate
 	var started uint64 // the notice this update started before, if any
+	if n.Kind == valex.NoticeBreach {
+		db.breaches.Store(breachesSome) // before the commit: UndeliveredBreaches reads from now on
+	}
 	err := db.update(func(tx *bbolt.Tx) error {
 		byUpdate := tx.Bucket(bucketNoticesByUpdate)
 		if source > 0 {
@@ -354,6 +364,30 @@ func (db *DB) Notice(id uint64) (valex.Notice, error) {
 	}
 	return n, nil
 }
+
+// Whether a breach notice was ever created, so UndeliveredBreaches, asked
+// on every update, can skip its read while none was (DB.breaches).
+const (
+	breachesUnknown int32 = iota // not looked yet
+	breachesNone
+	breachesSome
+)
+
+// anyBreachNotice reports whether the notices hold a breach notice.
+func anyBreachNotice(tx *bbolt.Tx) bool {
+	found := false
+	_ = tx.Bucket(bucketNotices).ForEach(func(_, v []byte) error {
+		var rec noticeRecord
+		if json.Unmarshal(v, &rec) != nil || rec.Kind == string(valex.NoticeBreach) {
+			found = true // unreadable: assume the worst
+			return errStopScan
+		}
+		return nil
+	})
+	return found
+}
+
+var errStopScan = errors.New("stop scan")
 
 func getNotice(tx *bbolt.Tx, id uint64) (noticeRecord, error) {
 	var rec noticeRecord

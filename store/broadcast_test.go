@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -238,5 +239,43 @@ func BenchmarkRecordDeliveries(b *testing.B) {
 				b.ReportMetric(float64(users)/time.Since(start).Seconds(), "deliveries/s")
 			}
 		})
+	}
+}
+
+// UndeliveredBreaches skips its read while no breach notice exists, and
+// still finds a blocked delivery as soon as one does — in this run and
+// after a restart.
+func TestUndeliveredBreachesAfterTheFirstBreach(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "valex.db")
+	db := openAt(t, path, nil)
+	mustAccount(t, db, 1)
+	undelivered := func(db *DB) int {
+		t.Helper()
+		ns, err := db.UndeliveredBreaches(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ns)
+	}
+	if n := undelivered(db); n != 0 {
+		t.Fatalf("%d undelivered breach notices before any", n)
+	}
+	if _, err := db.CreateNotice(valex.Notice{Kind: valex.NoticeMarketing, Text: "m", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.CreateNotice(valex.Notice{Kind: valex.NoticeBreach, Text: "b", CreatedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordDelivery(valex.Delivery{NoticeID: n.ID, Kind: n.Kind, UserID: 1, Status: valex.DeliveryBlocked, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if got := undelivered(db); got != 1 {
+		t.Fatalf("%d undelivered breach notices, want 1", got)
+	}
+	db.Close()
+	db = openAt(t, path, nil)
+	if got := undelivered(db); got != 1 {
+		t.Fatalf("after a restart: %d undelivered breach notices, want 1", got)
 	}
 }

@@ -110,6 +110,7 @@ type DB struct {
 	holds holds // credits held by AI calls in flight (wallet.go)
 
 	aiAllowed aiAllowedCache // whether users may use the AI (ai_allowed.go)
+	breaches  atomic.Int32   // breachesUnknown, None or Some (broadcast.go)
 
 	commits atomic.Int64 // write transactions committed: each is an fsync
 	// The last batch transaction counted (countBatch).
