@@ -254,6 +254,11 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 	if c.metrics != "" {
 		r.commits = (storeCommits() - commits0) / float64(n)
 	}
+	if os.Getenv("VALEX_BENCH_CALLS") != "" { // which Bot API calls the run made
+		for _, m := range []string{"getUpdates", "sendMessage", "sendMessageDraft", "editMessageText", "sendChatAction", "deleteMessage", "editMessageReplyMarkup"} {
+			fmt.Fprintf(os.Stderr, "  %s %s: %d\n", kind, m, emu.Count(m))
+		}
+	}
 	mu.Unlock()
 	return r, nil
 }
