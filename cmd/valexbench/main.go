@@ -124,13 +124,19 @@ func bench(valexBin string, n, chats, count int, paced time.Duration, slow int) 
 		floor, pipe = append(floor, f), append(pipe, p)
 		fmt.Printf("  run %d: floor %.0f/s %.1f µs, valex %.0f/s %.1f µs\n", i+1, f.rate, f.cpuPerUpdate, p.rate, p.cpuPerUpdate)
 	}
-	pf, err := pacedRun("floor", valexBin, paced)
-	if err != nil {
-		return fmt.Errorf("paced floor: %w", err)
-	}
-	pr, err := pacedRun("valex", valexBin, paced)
-	if err != nil {
-		return fmt.Errorf("paced: %w", err)
+	var pfs, prs []pacedResult
+	for i := 0; i < max(count, 1); i++ { // alternated like the throughput runs
+		pf, err := pacedRun("floor", valexBin, paced)
+		if err != nil {
+			return fmt.Errorf("paced floor: %w", err)
+		}
+		pr, err := pacedRun("valex", valexBin, paced)
+		if err != nil {
+			return fmt.Errorf("paced: %w", err)
+		}
+		pfs, prs = append(pfs, pf), append(prs, pr)
+		fmt.Printf("  paced run %d: floor %.0f µs/update (kernel %.0f), valex %.0f µs/update (kernel %.0f), %.1f commits/s\n",
+			i+1, pf.cpuPerUpdate, pf.sysPerUpdate, pr.cpuPerUpdate, pr.sysPerUpdate, pr.commitsPerSec)
 	}
 	p50, p99, worst, err := slowChats(slow)
 	if err != nil {
@@ -149,9 +155,12 @@ func bench(valexBin string, n, chats, count int, paced time.Duration, slow int) 
 	if len(ratios) > 0 {
 		fmt.Printf("valex / floor, same run: CPU %s (target ≤ 1.2×), rate %s (target ≥ 0.8×)\n", statX(ratios, cpu), statX(ratios, rate))
 	}
-	fmt.Printf("paced 30 updates/s for %s: %.0f updates, CPU %.0f µs/update (target ≤ 600; kernel %.0f), %.1f store commits/s (target ≤ 40), %.2f commits/update\n",
-		paced, pr.updates, pr.cpuPerUpdate, pr.sysPerUpdate, pr.commitsPerSec, pr.commitsPerSec*paced.Seconds()/pr.updates)
-	fmt.Printf("  the floor at the same pace (bare tgbotapi echo, nothing stored): CPU %.0f µs/update (kernel %.0f)\n", pf.cpuPerUpdate, pf.sysPerUpdate)
+	pcpu := func(r pacedResult) float64 { return r.cpuPerUpdate }
+	psys := func(r pacedResult) float64 { return r.sysPerUpdate }
+	pcommits := func(r pacedResult) float64 { return r.commitsPerSec }
+	fmt.Printf("paced 30 updates/s for %s, %d runs: valex CPU %s µs/update (target ≤ 600; kernel %s), %s store commits/s (target ≤ 40)\n",
+		paced, len(prs), pacedStat(prs, pcpu), pacedStat(prs, psys), pacedStat(prs, pcommits))
+	fmt.Printf("  the floor at the same pace (bare tgbotapi echo, nothing stored): CPU %s µs/update (kernel %s)\n", pacedStat(pfs, pcpu), pacedStat(pfs, psys))
 	fmt.Printf("%d chats, handler sleeps 1s (bot core in-process): reply p50 %s, p99 %s, max %s (target p99 < 1.5s)\n",
 		slow, p50.Round(time.Millisecond), p99.Round(time.Millisecond), worst.Round(time.Millisecond))
 	return nil
@@ -327,6 +336,16 @@ func throughput(kind, valexBin string, n, chats int) (result, error) {
 		return result{}, fmt.Errorf("%d messages for %d updates: not one answer each", got, n)
 	}
 	return result{rate: float64(n) / elapsed.Seconds(), cpuPerUpdate: float64((cpu1 - cpu0).Microseconds()) / float64(n)}, nil
+}
+
+// pacedStat is the median and min–max of f over rs.
+func pacedStat(rs []pacedResult, f func(pacedResult) float64) string {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	sort.Float64s(v)
+	return fmt.Sprintf("%.0f (%.0f–%.0f)", v[len(v)/2], v[0], v[len(v)-1])
 }
 
 type pacedResult struct {
