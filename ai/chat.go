@@ -3,7 +3,9 @@ package ai
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -140,12 +142,16 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 		var usage openai.Usage
 		delivered := false
 		for {
-			chunk, err := stream.Recv()
+			raw, err := stream.RecvRaw()
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
 				return delivered, streamErr(ctx, err)
+			}
+			var chunk streamChunk
+			if err := json.Unmarshal(raw, &chunk); err != nil {
+				return delivered, fmt.Errorf("decode stream chunk: %w", err)
 			}
 			if chunk.Usage != nil {
 				usage = *chunk.Usage
@@ -154,16 +160,17 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 				continue
 			}
 			d := chunk.Choices[0].Delta
-			if d.Content == "" && d.ReasoningContent == "" {
+			thought := d.ReasoningContent + d.Reasoning // one of them, whichever the provider names
+			if d.Content == "" && thought == "" {
 				continue // a keep-alive: the idle clock keeps running
 			}
 			// Reasoning is the model working on the answer: progress, kept
 			// apart from the answer.
 			idle.Reset(timeout)
-			if d.ReasoningContent != "" {
-				reasoning.WriteString(d.ReasoningContent)
+			if thought != "" {
+				reasoning.WriteString(thought)
 				if req.OnReasoning != nil {
-					req.OnReasoning(d.ReasoningContent)
+					req.OnReasoning(thought)
 				}
 			}
 			if d.Content == "" {
@@ -190,6 +197,21 @@ func (r *Router) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 		return res, err
 	}
 	return res, nil
+}
+
+// streamChunk is what ChatStream reads of a streamed chunk: the first
+// choice's delta and the usage. Reasoning arrives as "reasoning_content"
+// (DeepSeek, vLLM) or "reasoning" (OpenRouter); go-openai's own chunk type
+// knows only the first, and decodes a dozen fields per chunk we never read.
+type streamChunk struct {
+	Choices []struct {
+		Delta struct {
+			Content          string `json:"content"`
+			ReasoningContent string `json:"reasoning_content"`
+			Reasoning        string `json:"reasoning"`
+		} `json:"delta"`
+	} `json:"choices"`
+	Usage *openai.Usage `json:"usage"`
 }
 
 // streamErr prefers our own timeout causes over the bare "context

@@ -17,14 +17,16 @@ func TestReasoningIsKeptApartFromTheAnswer(t *testing.T) {
 	tests := []struct {
 		name    string
 		noUsage bool
+		field   string
 	}{
-		{"provider usage", false},
-		{"estimated usage", true},
+		{"provider usage", false, ""},
+		{"estimated usage", true, ""},
+		{"OpenRouter's reasoning field", false, "reasoning"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, srv := newRouter(t, chatModel("thinker"))
-			srv.Script("thinker-name", aitest.Step{Reasoning: thinking, NoUsage: tt.noUsage})
+			srv.Script("thinker-name", aitest.Step{Reasoning: thinking, NoUsage: tt.noUsage, ReasoningField: tt.field})
 			var deltas, thoughts strings.Builder
 			req := userSays("hello")
 			req.Model = "thinker"

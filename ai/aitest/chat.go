@@ -110,7 +110,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	message := map[string]any{"role": "assistant", "content": answer, "refusal": nil}
 	if st.Reasoning != "" {
-		message["reasoning_content"] = st.Reasoning
+		message[reasoningField(st)] = st.Reasoning
 	}
 	resp := map[string]any{
 		"id":      id,
@@ -175,7 +175,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, st Step, id, mod
 	// A reasoning model thinks first: its reasoning arrives in deltas of
 	// their own, with no content, before the answer.
 	for _, piece := range chunks(st.Reasoning, size) {
-		send(delta(map[string]any{"reasoning_content": piece}, nil), nil)
+		send(delta(map[string]any{reasoningField(st): piece}, nil), nil)
 		if !s.sleep(r.Context(), st.TokenDelay) {
 			return
 		}
@@ -297,4 +297,12 @@ func promptTokens(msgs []Message) int {
 		}
 	}
 	return n
+}
+
+// reasoningField is the JSON field a step's reasoning goes in.
+func reasoningField(st Step) string {
+	if st.ReasoningField != "" {
+		return st.ReasoningField
+	}
+	return "reasoning_content"
 }

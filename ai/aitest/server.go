@@ -33,13 +33,16 @@ type Step struct {
 	// streamed as "reasoning_content" deltas (DeepSeek's field, also
 	// vLLM's), or as message.reasoning_content without streaming. Its
 	// tokens count in completion_tokens, as providers bill them.
-	Reasoning  string
-	TokenDelay time.Duration // streaming: pause between chunks
-	ChunkSize  int           // streaming: runes per chunk; DefaultChunkSize when 0
-	Hang       bool          // never answer; give up only when the client goes away or the server closes
-	FailAfter  int           // streaming: drop the connection after this many content chunks (0: never)
-	NoUsage    bool          // chat: report no usage, like some compatible servers
-	Fault      Fault         // chat: a 200 answer that is wrong all the same
+	Reasoning string
+	// ReasoningField names the field the reasoning goes in: "" for
+	// "reasoning_content", or "reasoning" (OpenRouter's).
+	ReasoningField string
+	TokenDelay     time.Duration // streaming: pause between chunks
+	ChunkSize      int           // streaming: runes per chunk; DefaultChunkSize when 0
+	Hang           bool          // never answer; give up only when the client goes away or the server closes
+	FailAfter      int           // streaming: drop the connection after this many content chunks (0: never)
+	NoUsage        bool          // chat: report no usage, like some compatible servers
+	Fault          Fault         // chat: a 200 answer that is wrong all the same
 }
 
 // Fault is a way a chat endpoint answers 200 and still fails: what broken
