@@ -191,6 +191,9 @@ func (db *DB) RecentTurns(userID int64, conv uint64, budget, maxTurns int) (turn
 		prefix := turnPrefix(userID, conv)
 		c := b.Cursor()
 		used := 0
+		if maxTurns > 0 {
+			turns = make([]valex.Turn, 0, min(maxTurns, 256))
+		}
 		for k, v := lastWithPrefix(c, prefix); k != nil; k, v = prevWithPrefix(c, prefix) {
 			n, err := turnTokens(v)
 			if err != nil {
