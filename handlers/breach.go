@@ -202,7 +202,9 @@ func (d *Desk) IncidentButton(ctx context.Context, r *bot.Request) error {
 func (d *Desk) RetryBreaches(next bot.HandlerFunc) bot.HandlerFunc {
 	return func(ctx context.Context, r *bot.Request) error {
 		if r.Private() && r.From.ID != 0 {
-			d.Service.RetryBreaches(ctx, valex.User{ID: r.From.ID, Language: d.langOf(r.From.ID)})
+			// r.Lang is the account's language (the Identity middleware ran
+			// first): no second read of the account on every update.
+			d.Service.RetryBreaches(ctx, valex.User{ID: r.From.ID, Language: r.Lang})
 		}
 		return next(ctx, r)
 	}
