@@ -204,16 +204,8 @@ func TestChargedOncePerUpdate(t *testing.T) {
 	}
 	save := func(update int64, capability string) {
 		t.Helper()
-		id, err := db.Reserve(6, 1000, 0, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := usageCost(6, 1000, now)
-		u[0].Capability = capability
 		turns := []valex.Turn{{Role: valex.TurnUser, Text: "q", At: now}, {Role: valex.TurnAssistant, Text: "a", At: now}}
-		if err := db.SaveExchangeCharged(6, 1, turns, u, valex.Charge{Reservation: id, Now: now, Update: update}); err != nil {
-			t.Fatal(err)
-		}
+		saveCall(t, db, 6, capability, turns, valex.Charge{Now: now, Update: update})
 	}
 	save(501, "chat")
 	save(501, "chat") // the replay
@@ -289,16 +281,7 @@ func TestExchangeThatEndsItsUpdateMarksItHandled(t *testing.T) {
 	}
 	save := func(update int64, capability string, ends bool) {
 		t.Helper()
-		id, err := db.Reserve(6, 1000, 0, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := usageCost(6, 1000, now)
-		u[0].Capability = capability
-		c := valex.Charge{Reservation: id, Now: now, Update: update, EndsUpdate: ends}
-		if err := db.SaveExchangeCharged(6, 1, nil, u, c); err != nil {
-			t.Fatal(err)
-		}
+		saveCall(t, db, 6, capability, nil, valex.Charge{Now: now, Update: update, EndsUpdate: ends})
 	}
 	pending := func() []int {
 		t.Helper()
@@ -327,5 +310,21 @@ func TestExchangeThatEndsItsUpdateMarksItHandled(t *testing.T) {
 	}
 	if w, _ := db.Wallet(6); w.Balance != 7000 {
 		t.Errorf("balance %d, want 7000 (three calls)", w.Balance)
+	}
+}
+
+// saveCall holds 1,000 micro-credits for a call of capability by user and
+// saves it (with turns, in conversation 1) charged as c says.
+func saveCall(t *testing.T, db *DB, user int64, capability string, turns []valex.Turn, c valex.Charge) {
+	t.Helper()
+	id, err := db.Reserve(user, 1000, 0, c.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := usageCost(user, 1000, c.Now)
+	u[0].Capability = capability
+	c.Reservation = id
+	if err := db.SaveExchangeCharged(user, 1, turns, u, c); err != nil {
+		t.Fatal(err)
 	}
 }
