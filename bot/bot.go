@@ -146,6 +146,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	b.seal()
 	committer.Wait()
+	b.disp.Close() // nothing is dispatched any more: the idle workers exit
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -21,6 +21,7 @@ type Dispatcher struct {
 	mu    sync.Mutex
 	chats map[int64]*chatQueue
 	idle  int // workers waiting on next
+	alive int // workers running or waiting
 	wg    sync.WaitGroup
 }
 
@@ -67,6 +68,9 @@ func (d *Dispatcher) Dispatch(chatID int64, job func()) {
 	select {
 	case d.next <- run: // an idle worker takes it
 	default:
+		d.mu.Lock()
+		d.alive++
+		d.mu.Unlock()
 		go d.worker(run)
 	}
 }
@@ -74,6 +78,11 @@ func (d *Dispatcher) Dispatch(chatID int64, job func()) {
 // worker drains run's chat, then waits for another while fewer than
 // maxIdleWorkers wait.
 func (d *Dispatcher) worker(run chatRun) {
+	defer func() {
+		d.mu.Lock()
+		d.alive--
+		d.mu.Unlock()
+	}()
 	for {
 		d.run(run)
 		d.mu.Lock()
@@ -83,7 +92,10 @@ func (d *Dispatcher) worker(run chatRun) {
 		}
 		d.idle++
 		d.mu.Unlock()
-		run = <-d.next
+		var open bool
+		if run, open = <-d.next; !open {
+			return // Close
+		}
 		d.mu.Lock()
 		d.idle--
 		d.mu.Unlock()
@@ -111,8 +123,19 @@ func (d *Dispatcher) run(r chatRun) {
 	}
 }
 
+// Close lets the idle workers exit. Call it when nothing more will be
+// dispatched (the bot has stopped).
+func (d *Dispatcher) Close() { close(d.next) }
+
 // Wait blocks until every queued job has run.
 func (d *Dispatcher) Wait() { d.wg.Wait() }
+
+// workers returns how many worker goroutines exist, running or idle.
+func (d *Dispatcher) workers() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.alive
+}
 
 // Busy returns how many chats have jobs queued or running.
 func (d *Dispatcher) Busy() int {

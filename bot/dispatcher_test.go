@@ -85,3 +85,48 @@ func TestDispatcherSlowChatDoesNotDelayOthers(t *testing.T) {
 		t.Fatalf("busy chats after Wait = %d", d.Busy())
 	}
 }
+
+// Workers outlive their chat to take the next one, but no more than
+// maxIdleWorkers of them stay once a burst of chats is over, and Close lets
+// those go.
+func TestIdleWorkersAreBounded(t *testing.T) {
+	d := NewDispatcher(1024)
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	const chats = 300
+	started.Add(chats)
+	for c := range chats {
+		d.Dispatch(int64(c), func() { started.Done(); <-release })
+	}
+	started.Wait() // every chat has a worker of its own now
+	if n := d.workers(); n != chats {
+		t.Fatalf("%d workers for %d chats running at once", n, chats)
+	}
+	close(release)
+	d.Wait()
+	waitWorkers := func(most int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for d.workers() > most && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if n := d.workers(); n > most {
+			t.Fatalf("%d workers left, want at most %d", n, most)
+		}
+	}
+	waitWorkers(maxIdleWorkers)
+	// An idle worker takes the next chat: no new goroutine.
+	done := make(chan struct{})
+	d.Dispatch(1, func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a chat dispatched after the burst never ran")
+	}
+	if n := d.workers(); n > maxIdleWorkers {
+		t.Fatalf("%d workers after one more chat, want at most %d", n, maxIdleWorkers)
+	}
+	d.Wait()
+	d.Close()
+	waitWorkers(0)
+}
