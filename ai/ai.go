@@ -423,6 +423,28 @@ func (r *Router) Models(c Capability, plan string) []Model {
 	return out
 }
 
+// FirstModel is Models(c, plan)[0] without copying the others: the model a
+// user who chose none gets, looked up on every turn.
+func (r *Router) FirstModel(c Capability, plan string) (Model, bool) {
+	for _, id := range r.order {
+		if m := r.models[id]; m.Can(c) && m.AllowedOn(plan) {
+			return cloneModel(m), true
+		}
+	}
+	return Model{}, false
+}
+
+// CountModels is len(Models(c, plan)) without copying them.
+func (r *Router) CountModels(c Capability, plan string) int {
+	n := 0
+	for _, id := range r.order {
+		if m := r.models[id]; m.Can(c) && m.AllowedOn(plan) {
+			n++
+		}
+	}
+	return n
+}
+
 // Model returns the model with id.
 func (r *Router) Model(id string) (Model, bool) {
 	m, ok := r.models[id]

@@ -121,6 +121,13 @@ func TestModels(t *testing.T) {
 		if got := ids(r.Models(tc.cap, tc.plan)); !slices.Equal(got, tc.want) {
 			t.Errorf("Models(%s, %s) = %v, want %v", tc.cap, tc.plan, got, tc.want)
 		}
+		if n := r.CountModels(tc.cap, tc.plan); n != len(tc.want) {
+			t.Errorf("CountModels(%s, %s) = %d, want %d", tc.cap, tc.plan, n, len(tc.want))
+		}
+		first, ok := r.FirstModel(tc.cap, tc.plan)
+		if ok != (len(tc.want) > 0) || (ok && first.ID != tc.want[0]) {
+			t.Errorf("FirstModel(%s, %s) = %s, %v; want the first of %v", tc.cap, tc.plan, first.ID, ok, tc.want)
+		}
 	}
 
 	m, ok := r.Model("pro")

@@ -56,6 +56,12 @@ func (m *instantModels) Speech(context.Context, string, string) ([]byte, string,
 func (m *instantModels) Models(c ai.Capability, plan string) []ai.Model {
 	return m.pricing.Models(c, plan)
 }
+func (m *instantModels) FirstModel(c ai.Capability, plan string) (ai.Model, bool) {
+	return m.pricing.FirstModel(c, plan)
+}
+func (m *instantModels) CountModels(c ai.Capability, plan string) int {
+	return m.pricing.CountModels(c, plan)
+}
 func (m *instantModels) Model(id string) (ai.Model, bool)   { return m.pricing.Model(id) }
 func (m *instantModels) Cost(md ai.Model, u ai.Usage) int64 { return m.pricing.Cost(md, u) }
 

@@ -94,7 +94,7 @@ func (a *AI) retryKeyboard(r *bot.Request, conv uint64, in turnInput, plan strin
 // "Model" (plan is the user's).
 func (a *AI) answerButtons(r *bot.Request, ref retryRef, plan string) [][]bot.Button {
 	row := []bot.Button{{Text: a.h.t(r, "ai.retry.btn_again", nil), Data: cbRetry.Data(a.h.CB, append([]string{"r"}, ref.args()...)...)}}
-	if len(a.models.Models(ai.CapChat, plan)) > 1 {
+	if a.models.CountModels(ai.CapChat, plan) > 1 {
 		row = append(row, bot.Button{Text: a.h.t(r, "ai.retry.btn_model", nil), Data: cbRetry.Data(a.h.CB, append([]string{"m"}, ref.args()...)...)})
 	}
 	return [][]bot.Button{row}

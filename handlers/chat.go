@@ -21,6 +21,8 @@ type AIModels interface {
 	Transcribe(ctx context.Context, model string, audio []byte, filename string) (string, ai.Usage, error)
 	Speech(ctx context.Context, model, text string) ([]byte, string, ai.Usage, error)
 	Models(c ai.Capability, plan string) []ai.Model
+	FirstModel(c ai.Capability, plan string) (ai.Model, bool) // Models(c, plan)[0]
+	CountModels(c ai.Capability, plan string) int             // len(Models(c, plan))
 	Model(id string) (ai.Model, bool)
 	Cost(m ai.Model, u ai.Usage) int64
 }
@@ -590,11 +592,7 @@ func (a *AI) modelFor(chosen string, c ai.Capability, plan string) (ai.Model, bo
 			return m, true
 		}
 	}
-	ms := a.models.Models(c, plan)
-	if len(ms) == 0 {
-		return ai.Model{}, false
-	}
-	return ms[0], true
+	return a.models.FirstModel(c, plan)
 }
 
 func (a *AI) mode(id string) Mode {
