@@ -4,14 +4,19 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
 	"strings"
+	"sync"
 )
 
 // Signer signs callback data so that a tampered button (any client can send
 // arbitrary callback data) is recognised before a handler sees it.
 // Format: prefix:arg1:arg2.SIG where SIG is 8 bytes of HMAC-SHA256, base64url.
 // Telegram allows 64 bytes of callback data; keep prefixes and args short.
-type Signer struct{ key []byte }
+type Signer struct {
+	key  []byte
+	macs sync.Pool // HMAC-SHA256 states with the key: an answer signs several buttons
+}
 
 // MaxCallbackData is Telegram's limit on callback_data.
 const MaxCallbackData = 64
@@ -19,13 +24,19 @@ const MaxCallbackData = 64
 // NewSigner returns a signer with the given secret.
 func NewSigner(secret []byte) *Signer {
 	k := sha256.Sum256(append([]byte("valex-callback:"), secret...))
-	return &Signer{key: k[:]}
+	s := &Signer{key: k[:]}
+	s.macs.New = func() any { return hmac.New(sha256.New, s.key) }
+	return s
 }
 
 func (s *Signer) sig(body string) string {
-	m := hmac.New(sha256.New, s.key)
+	m := s.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(body))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:8])
+	var sum [sha256.Size]byte
+	out := base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:8])
+	s.macs.Put(m)
+	return out
 }
 
 // Data builds signed callback data. Arguments must not contain ':' or '.'.
