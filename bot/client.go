@@ -93,16 +93,7 @@ func (c *Client) withCtx(ctx context.Context) *tgbotapi.BotAPI {
 // request sends one Chattable and returns the raw result.
 func (c *Client) request(ctx context.Context, method string, ch tgbotapi.Chattable) (json.RawMessage, error) {
 	resp, err := c.withCtx(ctx).Request(ch)
-	if err != nil {
-		err = c.wrap(method, err)
-		// tgbotapi drops error_code on multipart uploads; the response still has it.
-		var ae *APIError
-		if errors.As(err, &ae) && ae.Code == 0 && resp != nil {
-			ae.Code = resp.ErrorCode
-		}
-		return nil, err
-	}
-	return resp.Result, nil
+	return c.result(method, resp, err)
 }
 
 // do calls a method with raw params (for methods the SDK has no config for).
@@ -118,6 +109,11 @@ func (c *Client) do(ctx context.Context, method string, params tgbotapi.Params) 
 // (for uploads whose parameters the SDK's configs lack).
 func (c *Client) upload(ctx context.Context, method string, params tgbotapi.Params, file tgbotapi.RequestFile) (json.RawMessage, error) {
 	resp, err := c.withCtx(ctx).UploadFiles(method, params, []tgbotapi.RequestFile{file})
+	return c.result(method, resp, err)
+}
+
+// result is an upload's or a request's result, or its error as an APIError.
+func (c *Client) result(method string, resp *tgbotapi.APIResponse, err error) (json.RawMessage, error) {
 	if err != nil {
 		err = c.wrap(method, err)
 		// tgbotapi drops error_code on multipart uploads; the response still has it.

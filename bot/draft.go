@@ -91,10 +91,7 @@ func (o *Outbox) SendDraft(ctx context.Context, d Draft) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ae) && ae.Code == 429:
-		wait := ae.RetryAfter
-		if wait <= 0 {
-			wait = time.Second
-		}
+		wait := floodWait(ae)
 		t.hold(wait)
 		o.stats.flood.Add(1)
 		o.log.Warn().Str("method", "sendMessageDraft").Str("chat", o.cfg.Pseudonyms.Chat(d.ChatID)).Int64("retry_after_ms", wait.Milliseconds()).Msg("flood limit on a draft, holding the chat")

@@ -469,10 +469,7 @@ func (o *Outbox) retryIn(ctx context.Context, ln lane, chatID int64, method stri
 		}
 		switch {
 		case errors.As(err, &ae) && ae.Code == 429:
-			wait := ae.RetryAfter
-			if wait <= 0 {
-				wait = time.Second
-			}
+			wait := floodWait(ae)
 			// Held before counted: tests watch Flood to know the hold is in place.
 			t.hold(wait)
 			o.stats.flood.Add(1)
@@ -594,4 +591,13 @@ func isNotModified(err error) bool {
 func IsBlocked(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && ae.Code == 403
+}
+
+// floodWait is how long a 429 asks to wait: its retry_after, or a second
+// when it gives none.
+func floodWait(ae *APIError) time.Duration {
+	if ae.RetryAfter > 0 {
+		return ae.RetryAfter
+	}
+	return time.Second
 }

@@ -50,8 +50,9 @@ func (a *AI) RetryButton(ctx context.Context, r *bot.Request) error {
 	case "b":
 		return a.out.EditKeyboard(ctx, r.ChatID, r.MessageID, a.answerButtons(r, ref, a.opt.Plan(r.From.ID)))
 	case "u":
+		plan := a.opt.Plan(r.From.ID)
 		var picked *ai.Model
-		for _, m := range a.models.Models(ai.CapChat, a.opt.Plan(r.From.ID)) {
+		for _, m := range a.models.Models(ai.CapChat, plan) {
 			if shortKey(m.ID) == rest[0] {
 				picked = &m
 				break
@@ -63,7 +64,7 @@ func (a *AI) RetryButton(ctx context.Context, r *bot.Request) error {
 		if _, err := a.store.UpdateAISettings(r.From.ID, func(s *valex.AISettings) { s.Model = picked.ID }); err != nil {
 			return err
 		}
-		if err := a.out.EditKeyboard(ctx, r.ChatID, r.MessageID, a.answerButtons(r, ref, a.opt.Plan(r.From.ID))); err != nil {
+		if err := a.out.EditKeyboard(ctx, r.ChatID, r.MessageID, a.answerButtons(r, ref, plan)); err != nil {
 			return err
 		}
 		r.Toast = tghtml.Strip(a.h.t(r, "ai.retry.again_with", map[string]any{"Model": tghtml.Escape(picked.ID)}))

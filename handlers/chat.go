@@ -234,6 +234,7 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 	if len(o.Modes) == 0 {
 		o.Modes = []Mode{{ID: "assistant", Prompt: "You are a helpful assistant."}}
 	}
+	o.Documents = o.Documents.withDefaults()
 	a := &AI{
 		h: h, models: d.Models, store: d.Store, consent: d.Consent, out: d.Out, files: d.Files, wallets: d.Wallets, opt: o,
 		jobs:      make(map[int64][]*aiJob),

@@ -48,8 +48,8 @@ type DocumentOptions struct {
 // document cannot usefully read one.
 const minDocumentTokens = 256
 
-func (a *AI) docOptions() DocumentOptions {
-	o := a.opt.Documents
+// withDefaults fills what the configuration left out; NewAI applies it once.
+func (o DocumentOptions) withDefaults() DocumentOptions {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 10 << 20
 	}
@@ -65,6 +65,8 @@ func (a *AI) docOptions() DocumentOptions {
 	}
 	return o
 }
+
+func (a *AI) docOptions() DocumentOptions { return a.opt.Documents }
 
 // Document is a file sent to the bot: read and answered with its caption,
 // or kept for the next message.

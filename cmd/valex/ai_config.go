@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -167,48 +168,20 @@ func demoAIConfig(url string) AIConfig {
 // file that lists models or modes replaces the default ones.
 func (c AIConfig) withDefaults() AIConfig {
 	d := DefaultAIConfig()
-	if c.Timeout.Duration == 0 {
-		c.Timeout = d.Timeout
-	}
-	if c.AnswerTimeout.Duration == 0 {
-		c.AnswerTimeout = d.AnswerTimeout
-	}
-	if c.MaxMessages == 0 {
-		c.MaxMessages = d.MaxMessages
-	}
-	if c.ImageConfirmAbove == nil {
-		c.ImageConfirmAbove = d.ImageConfirmAbove
-	}
-	if c.HistoryTokens == 0 {
-		c.HistoryTokens = d.HistoryTokens
-	}
-	if c.HistoryTurns == 0 {
-		c.HistoryTurns = d.HistoryTurns
-	}
-	if c.AnswerTokens == 0 {
-		c.AnswerTokens = d.AnswerTokens
-	}
-	if c.EditInterval.Duration == 0 {
-		c.EditInterval = d.EditInterval
-	}
-	if c.DocumentMaxMB == 0 {
-		c.DocumentMaxMB = d.DocumentMaxMB
-	}
-	if c.DocumentMaxPages == 0 {
-		c.DocumentMaxPages = d.DocumentMaxPages
-	}
-	if c.DocumentKeep.Duration == 0 {
-		c.DocumentKeep = d.DocumentKeep
-	}
-	if c.ConsentHold.Duration == 0 {
-		c.ConsentHold = d.ConsentHold
-	}
-	if c.DraftInterval.Duration == 0 {
-		c.DraftInterval = d.DraftInterval
-	}
-	if c.MaxConcurrent == 0 {
-		c.MaxConcurrent = d.MaxConcurrent
-	}
+	c.Timeout = cmp.Or(c.Timeout, d.Timeout)
+	c.AnswerTimeout = cmp.Or(c.AnswerTimeout, d.AnswerTimeout)
+	c.MaxMessages = cmp.Or(c.MaxMessages, d.MaxMessages)
+	c.ImageConfirmAbove = cmp.Or(c.ImageConfirmAbove, d.ImageConfirmAbove)
+	c.HistoryTokens = cmp.Or(c.HistoryTokens, d.HistoryTokens)
+	c.HistoryTurns = cmp.Or(c.HistoryTurns, d.HistoryTurns)
+	c.AnswerTokens = cmp.Or(c.AnswerTokens, d.AnswerTokens)
+	c.EditInterval = cmp.Or(c.EditInterval, d.EditInterval)
+	c.DocumentMaxMB = cmp.Or(c.DocumentMaxMB, d.DocumentMaxMB)
+	c.DocumentMaxPages = cmp.Or(c.DocumentMaxPages, d.DocumentMaxPages)
+	c.DocumentKeep = cmp.Or(c.DocumentKeep, d.DocumentKeep)
+	c.ConsentHold = cmp.Or(c.ConsentHold, d.ConsentHold)
+	c.DraftInterval = cmp.Or(c.DraftInterval, d.DraftInterval)
+	c.MaxConcurrent = cmp.Or(c.MaxConcurrent, d.MaxConcurrent)
 	if len(c.Models) == 0 {
 		c.Models = d.Models
 		providers := d.Providers
