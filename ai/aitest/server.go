@@ -111,6 +111,7 @@ type Server struct {
 	reqs    []Request
 	noLog   bool          // SetRecord(false): requests are counted, not kept
 	count   int           // requests that arrived
+	msgs    int           // chat messages in those requests, all together
 	held    chan struct{} // Hold: chat requests wait until it is closed
 	// inFlight is the chat requests being answered, maxInFlight the most
 	// there ever were at once.
@@ -244,11 +245,20 @@ func (s *Server) Count() int {
 	return s.count
 }
 
+// Messages is the number of chat messages (history included) in all the
+// requests that arrived: divided by Count, what each request carried.
+func (s *Server) Messages() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.msgs
+}
+
 // record stores req and pops the next step for its model.
 func (s *Server) record(req Request) Step {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.count++
+	s.msgs += len(req.Messages)
 	if !s.noLog {
 		s.reqs = append(s.reqs, req)
 	}

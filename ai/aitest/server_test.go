@@ -200,6 +200,9 @@ func TestScriptIsAQueuePerModel(t *testing.T) {
 	if s.Count() != 5 {
 		t.Errorf("Count = %d", s.Count())
 	}
+	if want := 5 * len(hello["messages"].([]any)); s.Messages() != want {
+		t.Errorf("Messages = %d, want %d", s.Messages(), want)
+	}
 }
 
 func TestCloseReleasesHangingRequests(t *testing.T) {

@@ -38,6 +38,9 @@ type aiResult struct {
 	// bbolt file, the binary) seen, kB: what the peak is made of.
 	anon, file int64
 	commits    float64 // store commits per answer (valex only)
+	// perRequest is the chat messages (history and question) each request
+	// to the provider carried: both sides send the same conversation.
+	perRequest float64
 }
 
 // aiChatBench runs the throughput comparison count times, alternated (none
@@ -68,8 +71,8 @@ func aiChatRuns(valexBin string, users, each, count int) error {
 			return fmt.Errorf("ai valex: %w", err)
 		}
 		floor, valex = append(floor, f), append(valex, v)
-		fmt.Printf("  run %d: floor %.1f msgs/s %.0f µs/msg p99 %s; valex %.1f msgs/s %.0f µs/msg p99 %s, %.2f store commits/msg\n", i+1,
-			f.rate, f.cpuPerMsg, f.p99.Round(time.Millisecond), v.rate, v.cpuPerMsg, v.p99.Round(time.Millisecond), v.commits)
+		fmt.Printf("  run %d: floor %.1f msgs/s %.0f µs/msg p99 %s; valex %.1f msgs/s %.0f µs/msg p99 %s, %.2f store commits/msg; messages per provider request: floor %.1f, valex %.1f\n", i+1,
+			f.rate, f.cpuPerMsg, f.p99.Round(time.Millisecond), v.rate, v.cpuPerMsg, v.p99.Round(time.Millisecond), v.commits, f.perRequest, v.perRequest)
 	}
 	rate := func(r aiResult) float64 { return r.rate }
 	cpu := func(r aiResult) float64 { return r.cpuPerMsg }
@@ -230,6 +233,7 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 	if c.metrics != "" {
 		commits0 = storeCommits()
 	}
+	reqs0, msgs0 := aisv.Count(), aisv.Messages()
 	cpu0, t0 := procCPU(c.cmd.Process.Pid), time.Now()
 	for i := 0; i < each; i++ {
 		for _, u := range us {
@@ -250,6 +254,9 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 		rate: float64(n) / elapsed.Seconds(), cpuPerMsg: float64((cpu1 - cpu0).Microseconds()) / float64(n),
 		p50: pct(0.50), p99: pct(0.99), peakRSS: peakRSS(c.cmd.Process.Pid), goroutines: int(most.Load()),
 		anon: anon.Load(), file: file.Load(),
+	}
+	if reqs := aisv.Count() - reqs0; reqs > 0 {
+		r.perRequest = float64(aisv.Messages()-msgs0) / float64(reqs)
 	}
 	if c.metrics != "" {
 		r.commits = (storeCommits() - commits0) / float64(n)

@@ -3,8 +3,10 @@ package main
 // The floor of the AI chat load run: a bare streaming bot, the fastest
 // simple way — tgbotapi long polling getUpdates, one goroutine per chat
 // answering that chat's messages in order, go-openai streaming each answer
-// and sending it as one message. No storage, consent, metering, history,
-// pacing or retries. It is written here, in the benchmark, and is the one
+// and sending it as one message. Like valex it sends the chat's earlier
+// messages with each question (the last floorHistory, held in memory): the
+// provider gets the same conversation from both. No storage, consent,
+// metering, pacing or retries. It is written here, in the benchmark, and is the one
 // place besides bot/ and ai/ that imports these two SDKs: it is the bare
 // loop Valex is measured against, not part of Valex.
 
@@ -42,6 +44,14 @@ func aiFloorChild(args []string) error {
 	return err
 }
 
+// floorHistory is how many earlier messages the floor sends with each
+// question: valex's default ai.history_turns. Like valex's default mode, a
+// system prompt goes first.
+const (
+	floorHistory = 40
+	floorPrompt  = "You are a helpful, concise assistant. Answer in the language the user writes in. Use Markdown for structure and code."
+)
+
 func aiFloor(ctx context.Context, botURL, token, aiURL string, n int) error {
 	api, err := tgbotapi.NewBotAPIWithClient(token, botURL+"/bot%s/%s", &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}})
 	if err != nil {
@@ -56,10 +66,16 @@ func aiFloor(ctx context.Context, botURL, token, aiURL string, n int) error {
 	defer cancel(nil)
 	var answered atomic.Int64
 	var wg sync.WaitGroup
-	answer := func(chatID int64, text string) error {
+	// answer is called by one chat's goroutine at a time, with that chat's
+	// history.
+	answer := func(chatID int64, history *[]openai.ChatCompletionMessage, text string) error {
+		h := *history
+		msgs := make([]openai.ChatCompletionMessage, 0, floorHistory+2)
+		msgs = append(msgs, openai.ChatCompletionMessage{Role: "system", Content: floorPrompt})
+		msgs = append(msgs, h[max(len(h)-floorHistory, 0):]...)
+		msgs = append(msgs, openai.ChatCompletionMessage{Role: "user", Content: text})
 		stream, err := llm.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{
-			Model: "gpt-4o-mini", Stream: true, MaxCompletionTokens: 4096,
-			Messages: []openai.ChatCompletionMessage{{Role: "user", Content: text}},
+			Model: "gpt-4o-mini", Stream: true, MaxCompletionTokens: 4096, Messages: msgs,
 		})
 		if err != nil {
 			return err
@@ -78,27 +94,36 @@ func aiFloor(ctx context.Context, botURL, token, aiURL string, n int) error {
 				out = append(out, r.Choices[0].Delta.Content...)
 			}
 		}
-		_, err = api.Send(tgbotapi.NewMessage(chatID, string(out)))
-		return err
+		if _, err := api.Send(tgbotapi.NewMessage(chatID, string(out))); err != nil {
+			return err
+		}
+		*history = append(h[max(len(h)-floorHistory, 0):], openai.ChatCompletionMessage{Role: "user", Content: text},
+			openai.ChatCompletionMessage{Role: "assistant", Content: string(out)})
+		return nil
 	}
 	// Each chat's questions wait in a slice; a goroutine per chat drains
 	// it while it has any (like a per-chat dispatcher, without the cap).
 	var mu sync.Mutex
 	queues := map[int64][]string{}
+	histories := map[int64][]openai.ChatCompletionMessage{}
 	drain := func(chatID int64) {
 		defer wg.Done()
+		mu.Lock()
+		history := histories[chatID]
+		mu.Unlock()
 		for {
 			mu.Lock()
 			q := queues[chatID]
 			if len(q) == 0 || ctx.Err() != nil {
 				delete(queues, chatID)
+				histories[chatID] = history
 				mu.Unlock()
 				return
 			}
 			text := q[0]
 			queues[chatID] = q[1:]
 			mu.Unlock()
-			if err := answer(chatID, text); err != nil {
+			if err := answer(chatID, &history, text); err != nil {
 				cancel(fmt.Errorf("chat %d: %w", chatID, err))
 				return
 			}
