@@ -270,3 +270,36 @@ func TestWaitingJobsCostNoGoroutines(t *testing.T) {
 		t.Errorf("provider got %d calls, want %d", x.aisv.Count(), jobs)
 	}
 }
+
+// Jobs run on workers that outlive them (a fresh goroutine regrows its
+// stack on every answer): after many jobs at most MaxConcurrent workers
+// stay, one takes the next job, and Shutdown lets them all go.
+func TestWorkersAreReusedAndBounded(t *testing.T) {
+	const slots, users, each = 3, 8, 5
+	x := slotHarness(t, slots, -1)
+	var us []bottest.User
+	for i := range users {
+		u := bottest.User{ID: int64(9300 + i), FirstName: "u", LanguageCode: "en"}
+		x.register(u, true)
+		us = append(us, u)
+	}
+	for i := range each {
+		for _, u := range us {
+			x.emu.SendText(bottest.PrivateChat(u), u, fmt.Sprintf("q%d-%d", u.ID, i))
+		}
+	}
+	x.waitFor("every answer", func() bool { return x.aisv.Count() == users*each && x.ai.Busy() == 0 })
+	x.idle()
+	if n := x.ai.Workers(); n < 1 || n > slots {
+		t.Fatalf("%d workers after %d jobs with %d slots: want 1 to %d kept", n, users*each, slots, slots)
+	}
+	kept := x.ai.Workers()
+	x.emu.SendText(bottest.PrivateChat(us[0]), us[0], "one more")
+	x.waitFor("the next answer", func() bool { return x.lastText(us[0].ID) == "echo: one more" })
+	x.idle()
+	if n := x.ai.Workers(); n != kept {
+		t.Errorf("%d workers after one more job, %d before: an idle one should have taken it", n, kept)
+	}
+	x.ai.Shutdown(time.Second)
+	x.waitFor("the workers to go", func() bool { return x.ai.Workers() == 0 })
+}

@@ -41,6 +41,9 @@ type aiResult struct {
 	// perRequest is the chat messages (history and question) each request
 	// to the provider carried: both sides send the same conversation.
 	perRequest float64
+	// emulators is this process's CPU per answer (both emulators, the
+	// load generator): the machine's other cost, which bounds the rate.
+	emulators float64
 }
 
 // aiChatBench runs the throughput comparison count times, alternated (none
@@ -71,8 +74,8 @@ func aiChatRuns(valexBin string, users, each, count int) error {
 			return fmt.Errorf("ai valex: %w", err)
 		}
 		floor, valex = append(floor, f), append(valex, v)
-		fmt.Printf("  run %d: floor %.1f msgs/s %.0f µs/msg p99 %s; valex %.1f msgs/s %.0f µs/msg p99 %s, %.2f store commits/msg; messages per provider request: floor %.1f, valex %.1f\n", i+1,
-			f.rate, f.cpuPerMsg, f.p99.Round(time.Millisecond), v.rate, v.cpuPerMsg, v.p99.Round(time.Millisecond), v.commits, f.perRequest, v.perRequest)
+		fmt.Printf("  run %d: floor %.1f msgs/s %.0f µs/msg p99 %s; valex %.1f msgs/s %.0f µs/msg p99 %s, %.2f store commits/msg; messages per provider request: floor %.1f, valex %.1f; emulators µs/msg: floor %.0f, valex %.0f\n", i+1,
+			f.rate, f.cpuPerMsg, f.p99.Round(time.Millisecond), v.rate, v.cpuPerMsg, v.p99.Round(time.Millisecond), v.commits, f.perRequest, v.perRequest, f.emulators, v.emulators)
 	}
 	rate := func(r aiResult) float64 { return r.rate }
 	cpu := func(r aiResult) float64 { return r.cpuPerMsg }
@@ -234,14 +237,14 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 		commits0 = storeCommits()
 	}
 	reqs0, msgs0 := aisv.Count(), aisv.Messages()
-	cpu0, t0 := procCPU(c.cmd.Process.Pid), time.Now()
+	cpu0, self0, t0 := procCPU(c.cmd.Process.Pid), procCPU(os.Getpid()), time.Now()
 	for i := 0; i < each; i++ {
 		for _, u := range us {
 			ask(u, fmt.Sprintf("u%d m%d how are you", u.ID, i))
 		}
 	}
 	err = waitAnswers(int64(n), 60*time.Minute)
-	elapsed, cpu1 := time.Since(t0), procCPU(c.cmd.Process.Pid)
+	elapsed, cpu1, self1 := time.Since(t0), procCPU(c.cmd.Process.Pid), procCPU(os.Getpid())
 	close(stopSampling)
 	<-sampled
 	if err != nil {
@@ -253,7 +256,7 @@ func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
 	r := aiResult{
 		rate: float64(n) / elapsed.Seconds(), cpuPerMsg: float64((cpu1 - cpu0).Microseconds()) / float64(n),
 		p50: pct(0.50), p99: pct(0.99), peakRSS: peakRSS(c.cmd.Process.Pid), goroutines: int(most.Load()),
-		anon: anon.Load(), file: file.Load(),
+		anon: anon.Load(), file: file.Load(), emulators: float64((self1 - self0).Microseconds()) / float64(n),
 	}
 	if reqs := aisv.Count() - reqs0; reqs > 0 {
 		r.perRequest = float64(aisv.Messages()-msgs0) / float64(reqs)
