@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,7 +74,19 @@ func main() {
 	aiEach := flag.Int("ai-messages", envInt("VALEX_BENCH_AI_MESSAGES", 2000), "AI chat run: messages per user")
 	aiBurst := flag.Int("ai-burst", envInt("VALEX_BENCH_AI_BURST", 10000), "AI burst: chats sending one message each at once (0: skip)")
 	aiOnly := flag.Bool("ai-only", false, "run only the AI chat runs")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the emulators, the load) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "valexbench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if !*aiOnly {
 		if err := bench(*valexBin, *n, *chats, *count, *paced, *slow); err != nil {
 			fmt.Fprintln(os.Stderr, "valexbench:", err)
