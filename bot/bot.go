@@ -41,9 +41,15 @@ type Translator interface {
 
 // Config tunes the bot core; zero values take the defaults.
 type Config struct {
-	PollTimeout     time.Duration // long-polling timeout, default 30s
-	AllowedUpdates  []string      // default: DefaultAllowedUpdates
-	Concurrency     int           // chats handled at once, default 1024
+	PollTimeout    time.Duration // long-polling timeout, default 30s
+	AllowedUpdates []string      // default: DefaultAllowedUpdates
+	Concurrency    int           // chats handled at once, default 1024
+	// MaxPending is the most updates taken from Telegram and not yet
+	// finished (handlers and their deferred work, such as queued AI
+	// answers), default DefaultMaxPending. At the limit the poller waits:
+	// the rest of a flood stays at Telegram, which keeps updates for a
+	// day, instead of in memory.
+	MaxPending      int
 	ShutdownTimeout time.Duration // in-flight handlers get this long after a stop, default 10s
 	// DoneFlush is how long a handled id may wait for the poller's next
 	// commit to take it along before it is committed on its own, default
@@ -53,6 +59,10 @@ type Config struct {
 	// Pseudonyms stand for users in log lines (never the Telegram id).
 	Pseudonyms valex.Pseudonymizer
 }
+
+// DefaultMaxPending is Config.MaxPending's default: about 5 MB of parsed
+// updates and queued work.
+const DefaultMaxPending = 4096
 
 // DefaultAllowedUpdates are the update types Valex handles.
 // stopped_message_generation is the stop button of a streamed answer.
@@ -72,12 +82,17 @@ type Bot struct {
 	done   chan handled // updates to record as handled, for commitDone
 	adds   chan addReq  // the poller's batches, committed by commitDone
 
-	mu     sync.Mutex    // guards the in-flight count (defer.go)
-	open   int           // updates dispatched and not finished
-	idle   chan struct{} // closed when open drops to 0 while a stop waits
-	sealed bool          // done is closed: updates finishing now stay pending
+	mu   sync.Mutex    // guards the in-flight count (defer.go)
+	open int           // updates dispatched and not finished
+	idle chan struct{} // closed when open drops to 0 while a stop waits
+	room chan struct{} // closed when there is room again while the poller waits (roomLocked)
+	// waitingOnUser counts the open updates whose work waits on the user
+	// (Request.WaitsOnUser): MaxPending leaves them out.
+	waitingOnUser int
+	sealed        bool // done is closed: updates finishing now stay pending
 
 	lastPoll     atomic.Int64 // unix nanoseconds of the last successful getUpdates
+	waiting      atomic.Bool  // the poller waits for room (MaxPending)
 	received     atomic.Int64
 	pollFailures atomic.Int64
 }
@@ -95,6 +110,9 @@ func New(client *Client, out *Outbox, inbox Inbox, router *Router, tr Translator
 	}
 	if cfg.DoneFlush <= 0 {
 		cfg.DoneFlush = 50 * time.Millisecond
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
 	}
 	return &Bot{
 		client: client, out: out, inbox: inbox, router: router, tr: tr, clock: clock, log: log, cfg: cfg,
@@ -179,7 +197,11 @@ func (b *Bot) poll(ctx, work context.Context) error {
 	backoff := time.Duration(0)
 	timeout := int(b.cfg.PollTimeout / time.Second)
 	for ctx.Err() == nil {
-		raws, err := b.client.GetUpdates(ctx, offset, timeout, b.cfg.AllowedUpdates)
+		room, err := b.waitForRoom(ctx)
+		if err != nil {
+			break
+		}
+		raws, err := b.client.GetUpdates(ctx, offset, timeout, min(room, 100), b.cfg.AllowedUpdates)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -499,6 +521,37 @@ func senderOf(raw []byte) int64 {
 	}
 	return 0
 }
+
+// waitForRoom returns how many more updates may be taken (MaxPending less
+// those in flight), waiting while there is no room: the updates wait at
+// Telegram meanwhile.
+func (b *Bot) waitForRoom(ctx context.Context) (int, error) {
+	for {
+		b.mu.Lock()
+		room := b.cfg.MaxPending - (b.open - b.waitingOnUser)
+		if room > 0 {
+			b.mu.Unlock()
+			return room, nil
+		}
+		if b.room == nil {
+			b.room = make(chan struct{})
+		}
+		wake := b.room
+		b.mu.Unlock()
+		b.waiting.Store(true)
+		select {
+		case <-wake:
+			b.waiting.Store(false)
+		case <-ctx.Done():
+			b.waiting.Store(false)
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// WaitingForRoom reports whether the poller is holding off because
+// MaxPending updates are in flight: it is healthy, only busy.
+func (b *Bot) WaitingForRoom() bool { return b.waiting.Load() }
 
 // LastPoll is when getUpdates last succeeded (zero before the first
 // success): readiness fails when it is older than twice the poll timeout.

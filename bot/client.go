@@ -155,10 +155,10 @@ type NetError struct {
 
 func (e *NetError) Error() string { return fmt.Sprintf("telegram %s: %s", e.Method, e.Msg) }
 
-// GetUpdates long-polls for updates and returns each one's raw JSON, so the
-// inbox can store exactly what Telegram sent.
-func (c *Client) GetUpdates(ctx context.Context, offset, timeoutSec int, allowed []string) ([]json.RawMessage, error) {
-	cfg := tgbotapi.UpdateConfig{Offset: offset, Limit: 100, Timeout: timeoutSec, AllowedUpdates: allowed}
+// GetUpdates long-polls for at most limit (1–100) updates and returns each
+// one's raw JSON, so the inbox can store exactly what Telegram sent.
+func (c *Client) GetUpdates(ctx context.Context, offset, timeoutSec, limit int, allowed []string) ([]json.RawMessage, error) {
+	cfg := tgbotapi.UpdateConfig{Offset: offset, Limit: limit, Timeout: timeoutSec, AllowedUpdates: allowed}
 	res, err := c.request(ctx, "getUpdates", cfg)
 	if err != nil {
 		return nil, err

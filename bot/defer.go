@@ -25,6 +25,7 @@ type inflight struct {
 	keep     bool // some part was interrupted: the update stays pending
 	deferred bool // Defer was called: the update ends when its work is shown
 	recorded bool // its work wrote the handled mark itself (MarkedHandled)
+	waiting  bool // its work waits on the user (WaitsOnUser)
 }
 
 // Defer tells the bot that the update's work goes on after the handler
@@ -70,6 +71,33 @@ func (r *Request) MarkedHandled() {
 	}
 }
 
+// WaitsOnUser tells the bot that the update's deferred work now waits on
+// the user (true: a message held until they agree to the AI transfer) or
+// runs again (false). Work that waits on the user does not count against
+// Config.MaxPending — the update that ends the wait has to get through —
+// but its update stays pending all the same.
+func (r *Request) WaitsOnUser(waiting bool) {
+	f := r.flight
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.open == 0 || f.waiting == waiting {
+		return
+	}
+	f.waiting = waiting
+	b := f.b
+	b.mu.Lock()
+	if waiting {
+		b.waitingOnUser++
+	} else {
+		b.waitingOnUser--
+	}
+	b.roomLocked()
+	b.mu.Unlock()
+}
+
 // add counts one more piece of work, unless the update is finished already
 // (Defer called after the handler returned and everything ended: a bug, and
 // counting it would mark the update twice).
@@ -91,10 +119,20 @@ func (f *inflight) end(ended bool) {
 	if !ended {
 		f.keep = true
 	}
-	last, keep, deferred, recorded := f.open == 0, f.keep, f.deferred, f.recorded
+	last, keep, deferred, recorded, waiting := f.open == 0, f.keep, f.deferred, f.recorded, f.waiting
 	f.mu.Unlock()
 	if last {
-		f.b.finish(f.id, !keep && !recorded, deferred)
+		f.b.finish(f.id, !keep && !recorded, deferred, waiting)
+	}
+}
+
+// roomLocked wakes the poller waiting for room when there is some: fewer
+// than MaxPending updates in flight, not counting those waiting on their
+// user. b.mu is held.
+func (b *Bot) roomLocked() {
+	if b.room != nil && b.open-b.waitingOnUser < b.cfg.MaxPending {
+		close(b.room)
+		b.room = nil
 	}
 }
 
@@ -110,7 +148,7 @@ func (b *Bot) begin(id int) *inflight {
 // handled log, unless the log is sealed (after a stop: it stays pending).
 // The end of deferred work is committed at once, and finish returns after
 // the commit (see handled).
-func (b *Bot) finish(id int, ok, deferred bool) {
+func (b *Bot) finish(id int, ok, deferred, waiting bool) {
 	var committed chan struct{}
 	b.mu.Lock()
 	if ok && !b.sealed {
@@ -120,6 +158,10 @@ func (b *Bot) finish(id int, ok, deferred bool) {
 		b.done <- handled{id: id, committed: committed}
 	}
 	b.open--
+	if waiting {
+		b.waitingOnUser--
+	}
+	b.roomLocked()
 	if b.open == 0 && b.idle != nil {
 		close(b.idle)
 		b.idle = nil

@@ -128,6 +128,7 @@ func (a *AI) hold(r *bot.Request, ad admission, end func(ended bool)) {
 		dropped = a.unholdLocked(uid) // a newer message takes its place
 		m.timer = time.AfterFunc(left, func() { a.expire(uid, m) })
 		a.awaiting[uid] = m
+		r.WaitsOnUser(true) // telegram.max_pending must let the consent button through
 	}
 	a.mu.Unlock()
 	if dropped != nil {
@@ -146,6 +147,7 @@ func (a *AI) unholdLocked(userID int64) *awaitingMsg {
 	if m.timer != nil {
 		m.timer.Stop()
 	}
+	m.r.WaitsOnUser(false)
 	return m
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/valex-ai/valex/bot"
 	"github.com/valex-ai/valex/jobs"
 )
 
@@ -48,7 +49,10 @@ type Telegram struct {
 	APIURL      string   `toml:"api_url"`
 	PollTimeout Duration `toml:"poll_timeout"`
 	Concurrency int      `toml:"concurrency"`
-	Shutdown    Duration `toml:"shutdown_timeout"`
+	// MaxPending is the most updates taken from Telegram and not yet
+	// finished; a flood beyond it waits at Telegram (bot.Config.MaxPending).
+	MaxPending int      `toml:"max_pending"`
+	Shutdown   Duration `toml:"shutdown_timeout"`
 	// FloodDeadline is how long a reply keeps waiting out Telegram's 429s
 	// before it is given up (logged and counted).
 	FloodDeadline Duration `toml:"flood_deadline"`
@@ -135,6 +139,7 @@ func Defaults() Config {
 			APIURL:           "https://api.telegram.org",
 			PollTimeout:      Duration{30 * time.Second},
 			Concurrency:      1024,
+			MaxPending:       bot.DefaultMaxPending,
 			Shutdown:         Duration{8 * time.Second},
 			FloodDeadline:    Duration{10 * time.Minute},
 			UserPerMin:       30,
@@ -252,6 +257,7 @@ func (c Config) validate() []error {
 	// send (a limiter with a burst of 0 refuses every call).
 	t := c.Telegram
 	intRange(&p, "telegram concurrency", t.Concurrency, 1, 100_000)
+	intRange(&p, "telegram max_pending", t.MaxPending, 1, 1_000_000)
 	intRange(&p, "telegram user_messages_per_minute", t.UserPerMin, 0, 10_000) // 0: off
 	intRange(&p, "telegram broadcast_workers", t.BroadcastWorkers, 1, 256)
 	if d := t.Shutdown.Duration; d < time.Second || d > 5*time.Minute {

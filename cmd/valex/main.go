@@ -429,6 +429,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Bot = bot.New(client, m.Outbox, db, m.Router, tr, m.Clock, m.Log, bot.Config{
 		PollTimeout:     c.Telegram.PollTimeout.Duration,
 		Concurrency:     c.Telegram.Concurrency,
+		MaxPending:      c.Telegram.MaxPending,
 		ShutdownTimeout: c.Telegram.Shutdown.Duration,
 		Pseudonyms:      m.IDs,
 	})

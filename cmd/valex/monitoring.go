@@ -91,6 +91,9 @@ func (m *Main) openMonitor() error {
 	started := time.Now()
 	mon.Ready("store", func() error { _, err := m.DB.Stats(); return err })
 	mon.Ready("telegram", func() error {
+		if m.Bot.WaitingForRoom() {
+			return nil // busy, not stuck: MaxPending updates are being handled
+		}
 		last := m.Bot.LastPoll()
 		if last.IsZero() && time.Since(started) < 2*poll {
 			return nil // starting: the first long poll is under way
