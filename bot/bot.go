@@ -523,13 +523,14 @@ func senderOf(raw []byte) int64 {
 }
 
 // waitForRoom returns how many more updates may be taken (MaxPending less
-// those in flight), waiting while there is no room: the updates wait at
-// Telegram meanwhile.
+// those in flight). At the limit it waits until half of them have ended
+// (batchRoom): the updates wait at Telegram meanwhile, and a poll for every
+// few that end would cost a round trip and a commit each.
 func (b *Bot) waitForRoom(ctx context.Context) (int, error) {
 	for {
 		b.mu.Lock()
-		room := b.cfg.MaxPending - (b.open - b.waitingOnUser)
-		if room > 0 {
+		room := b.roomLeftLocked()
+		if room >= b.batchRoom() {
 			b.mu.Unlock()
 			return room, nil
 		}
@@ -548,6 +549,16 @@ func (b *Bot) waitForRoom(ctx context.Context) (int, error) {
 		}
 	}
 }
+
+// roomLeftLocked is how many more updates may be in flight: MaxPending less
+// those open, not counting those waiting on their user. b.mu is held.
+func (b *Bot) roomLeftLocked() int {
+	return b.cfg.MaxPending - (b.open - b.waitingOnUser)
+}
+
+// batchRoom is the room the poller waits for: half of MaxPending, and at
+// least a full getUpdates batch.
+func (b *Bot) batchRoom() int { return max(min(100, b.cfg.MaxPending), b.cfg.MaxPending/2) }
 
 // WaitingForRoom reports whether the poller is holding off because
 // MaxPending updates are in flight: it is healthy, only busy.

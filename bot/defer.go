@@ -126,11 +126,10 @@ func (f *inflight) end(ended bool) {
 	}
 }
 
-// roomLocked wakes the poller waiting for room when there is some: fewer
-// than MaxPending updates in flight, not counting those waiting on their
-// user. b.mu is held.
+// roomLocked wakes the poller waiting for room when there is room for a
+// batch (waitForRoom). b.mu is held.
 func (b *Bot) roomLocked() {
-	if b.room != nil && b.open-b.waitingOnUser < b.cfg.MaxPending {
+	if b.room != nil && b.roomLeftLocked() >= b.batchRoom() {
 		close(b.room)
 		b.room = nil
 	}
