@@ -60,9 +60,12 @@ type Config struct {
 	Pseudonyms valex.Pseudonymizer
 }
 
-// DefaultMaxPending is Config.MaxPending's default: about 5 MB of parsed
-// updates and queued work.
-const DefaultMaxPending = 4096
+// DefaultMaxPending is Config.MaxPending's default: about 18 MB of parsed
+// updates and queued work. It is a bound for floods and outage backlogs,
+// not for ordinary peaks: at the limit nothing more is taken, a payment's
+// pre-checkout query, /cancel and the stop button included, so it sits
+// well above what the AI slots can work off in a few minutes.
+const DefaultMaxPending = 16384
 
 // DefaultAllowedUpdates are the update types Valex handles.
 // stopped_message_generation is the stop button of a streamed answer.
