@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/valex-ai/valex/ai/aitest"
+	"github.com/valex-ai/valex/bot/bottest"
 )
 
 func httpGet(t *testing.T, a *app, path string) (int, string) {
@@ -141,4 +142,36 @@ func TestUnknownCommandsShareOneRouteLabel(t *testing.T) {
 			t.Errorf("/%s: route %q, want %q", c.cmd, got, c.want)
 		}
 	}
+}
+
+// A poller holding off at telegram.max_pending is busy, not stuck: /readyz
+// stays 200 well past the two poll timeouts after which a poller that
+// stopped polling for any other reason is reported.
+func TestReadyWhileWaitingForRoom(t *testing.T) {
+	aisv := aitest.New()
+	t.Cleanup(aisv.Close)
+	a := startApp(t, func(c *Config) {
+		c.AI = demoAIConfig(aisv.URL())
+		c.Telegram.MaxPending = 1
+	})
+	a.say(alice, "/start")
+	a.say(alice, "hello")
+	a.press(alice, "I agree")
+	a.idle()
+	release := aisv.Hold()
+	defer release()
+	a.emu.SendText(bottest.PrivateChat(alice), alice, "a question held at the provider")
+	deadline := time.Now().Add(10 * time.Second)
+	for !a.m.Bot.WaitingForRoom() {
+		if time.Now().After(deadline) {
+			t.Fatal("the poller never waited for room with max_pending = 1 and an answer in flight")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(3500 * time.Millisecond) // past 2 × poll_timeout (1 s) + 1 s without a getUpdates
+	if code, body := httpGet(t, a, "/readyz"); code != 200 {
+		t.Fatalf("/readyz while waiting for room = %d %s", code, body)
+	}
+	release()
+	a.idle()
 }
