@@ -545,10 +545,11 @@ func (b *Bot) waitForRoom(ctx context.Context) (int, error) {
 		b.waiting.Store(true)
 		select {
 		case <-wake:
-			b.waiting.Store(false)
 		case <-ctx.Done():
-			b.waiting.Store(false)
-			return 0, ctx.Err()
+		}
+		b.waiting.Store(false)
+		if err := ctx.Err(); err != nil {
+			return 0, err
 		}
 	}
 }

@@ -9,19 +9,14 @@ import (
 // job holds up only its own chat: nothing queues behind it but that chat's
 // later updates.
 //
-// A chat's jobs run on a worker goroutine. A worker that has drained its
-// chat waits for the next chat instead of exiting (up to maxIdleWorkers of
-// them): a fresh goroutine starts with a small stack and grows it, copying,
-// on every update's deep handler chain — 8 % of the pipeline's CPU when
-// each chat had a goroutine of its own.
+// A chat's jobs run on a worker (Workers): one that has drained its chat
+// waits for the next chat instead of exiting, up to maxIdleWorkers of them.
 type Dispatcher struct {
 	sem  chan struct{} // bounds the chats running at once
-	next chan chatRun  // hands a chat to an idle worker (unbuffered)
+	pool *Workers[chatRun]
 
 	mu    sync.Mutex
 	chats map[int64]*chatQueue
-	idle  int // workers waiting on next
-	alive int // workers running or waiting
 	wg    sync.WaitGroup
 }
 
@@ -48,7 +43,9 @@ func NewDispatcher(limit int) *Dispatcher {
 	if limit <= 0 {
 		limit = DefaultConcurrency
 	}
-	return &Dispatcher{sem: make(chan struct{}, limit), next: make(chan chatRun), chats: make(map[int64]*chatQueue)}
+	d := &Dispatcher{sem: make(chan struct{}, limit), chats: make(map[int64]*chatQueue)}
+	d.pool = NewWorkers(maxIdleWorkers, d.run)
+	return d
 }
 
 // Dispatch queues job behind the earlier jobs of chatID. It never blocks.
@@ -64,42 +61,7 @@ func (d *Dispatcher) Dispatch(chatID int64, job func()) {
 	d.chats[chatID] = q
 	d.wg.Add(1)
 	d.mu.Unlock()
-	run := chatRun{chatID: chatID, q: q, job: job}
-	select {
-	case d.next <- run: // an idle worker takes it
-	default:
-		d.mu.Lock()
-		d.alive++
-		d.mu.Unlock()
-		go d.worker(run)
-	}
-}
-
-// worker drains run's chat, then waits for another while fewer than
-// maxIdleWorkers wait.
-func (d *Dispatcher) worker(run chatRun) {
-	defer func() {
-		d.mu.Lock()
-		d.alive--
-		d.mu.Unlock()
-	}()
-	for {
-		d.run(run)
-		d.mu.Lock()
-		if d.idle >= maxIdleWorkers {
-			d.mu.Unlock()
-			return
-		}
-		d.idle++
-		d.mu.Unlock()
-		var open bool
-		if run, open = <-d.next; !open {
-			return // Close
-		}
-		d.mu.Lock()
-		d.idle--
-		d.mu.Unlock()
-	}
+	d.pool.Go(chatRun{chatID: chatID, q: q, job: job})
 }
 
 // run drains one chat's queue, then forgets the chat.
@@ -125,17 +87,13 @@ func (d *Dispatcher) run(r chatRun) {
 
 // Close lets the idle workers exit. Call it when nothing more will be
 // dispatched (the bot has stopped).
-func (d *Dispatcher) Close() { close(d.next) }
+func (d *Dispatcher) Close() { d.pool.Close() }
 
 // Wait blocks until every queued job has run.
 func (d *Dispatcher) Wait() { d.wg.Wait() }
 
 // workers returns how many worker goroutines exist, running or idle.
-func (d *Dispatcher) workers() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.alive
-}
+func (d *Dispatcher) workers() int { return d.pool.Alive() }
 
 // Busy returns how many chats have jobs queued or running.
 func (d *Dispatcher) Busy() int {

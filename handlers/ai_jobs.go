@@ -353,6 +353,7 @@ func (a *AI) Shutdown(grace time.Duration) {
 		a.h.Log.Warn().Int("jobs", a.Busy()).Msg("ai shutdown deadline passed, cancelling generations")
 	}
 	a.stop(errShutdown)
+	a.pool.Close() // nothing more starts: the idle workers go
 	a.mu.Lock()
 	var dropped []*aiJob
 	for uid := range a.jobs {

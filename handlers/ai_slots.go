@@ -53,61 +53,16 @@ func (a *AI) dispatchLocked() []slotted {
 	return start
 }
 
-// start runs the jobs dispatchLocked picked: each on a worker waiting for
-// one, else on a new worker. A worker outlives its job to take the next
-// (at most MaxConcurrent wait): a fresh goroutine would grow its stack
-// again through JSON, HTTP and the store on every answer.
+// start runs the jobs dispatchLocked picked, each on a worker that
+// outlives it (bot.Workers, at most MaxConcurrent of them idle).
 func (a *AI) start(jobs []slotted) {
 	for _, s := range jobs {
-		select {
-		case a.next <- s:
-		default:
-			a.mu.Lock()
-			a.workers++
-			a.mu.Unlock()
-			go a.worker(s)
-		}
-	}
-}
-
-// worker runs jobs until there are MaxConcurrent idle workers already, or
-// Shutdown has cancelled the jobs' root.
-func (a *AI) worker(s slotted) {
-	defer func() {
-		a.mu.Lock()
-		a.workers--
-		a.mu.Unlock()
-	}()
-	for {
-		a.run(s.userID, s.job)
-		a.mu.Lock()
-		if a.idle >= a.opt.MaxConcurrent {
-			a.mu.Unlock()
-			return
-		}
-		a.idle++
-		a.mu.Unlock()
-		var ok bool
-		select {
-		case s = <-a.next:
-			ok = true
-		case <-a.root.Done():
-		}
-		a.mu.Lock()
-		a.idle--
-		a.mu.Unlock()
-		if !ok {
-			return
-		}
+		a.pool.Go(s)
 	}
 }
 
 // Workers is how many job goroutines exist, running a job or waiting for one.
-func (a *AI) Workers() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.workers
-}
+func (a *AI) Workers() int { return a.pool.Alive() }
 
 // queuedText is the "queued" notice for a job at position pos in the line.
 func (a *AI) queuedText(r *bot.Request, pos int) string {

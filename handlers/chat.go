@@ -160,13 +160,11 @@ type AI struct {
 	jobs map[int64][]*aiJob // per user: the running job, then those waiting
 	// line is the users whose next job waits for a slot, in the order
 	// they will get one; running counts the jobs holding a slot.
-	line    []int64
-	running int
-	// workers run the jobs (ai_slots.go): idle ones wait on next.
-	next          chan slotted
-	workers, idle int
-	noticing      bool // the queued-notice goroutine runs (ai_queue_notice.go)
-	pending       map[int64]pendingImage
+	line     []int64
+	running  int
+	pool     *bot.Workers[slotted] // runs the jobs (ai_slots.go)
+	noticing bool                  // the queued-notice goroutine runs (ai_queue_notice.go)
+	pending  map[int64]pendingImage
 	// awaiting holds, per user, the message that made the bot ask for
 	// consent, so that it is answered as soon as the user agrees instead of
 	// being lost. In memory, its update pending: a restart replays it.
@@ -244,8 +242,8 @@ func NewAI(h *Handlers, d AIDeps) *AI {
 		pending:   make(map[int64]pendingImage),
 		awaiting:  make(map[int64]*awaitingMsg),
 		stoppedAt: make(map[int64]uint64),
-		next:      make(chan slotted),
 	}
+	a.pool = bot.NewWorkers(o.MaxConcurrent, func(s slotted) { a.run(s.userID, s.job) })
 	a.root, a.stop = context.WithCancelCause(context.Background())
 	a.tg, a.stopTG = context.WithCancelCause(context.Background())
 	h.Generations = a // /cancel stops a running answer
