@@ -14,9 +14,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -118,7 +120,16 @@ func aiStat(rs []aiResult, f func(aiResult) float64, prec int) string {
 
 // aiLoad is one measured run. slots is valex's ai.max_concurrent (0: its
 // default); the floor answers every chat at once.
-func aiLoad(kind, valexBin string, users, each, slots int) (aiResult, error) {
+func aiLoad(kind, valexBin string, users, each, slots int) (res aiResult, err error) {
+	// The emulators' goroutines inherit the label, so -cpuprofile tells
+	// the cost of serving each side apart (pprof -tagfocus side=valex).
+	pprof.Do(context.Background(), pprof.Labels("side", kind), func(context.Context) {
+		res, err = aiLoadLabelled(kind, valexBin, users, each, slots)
+	})
+	return res, err
+}
+
+func aiLoadLabelled(kind, valexBin string, users, each, slots int) (aiResult, error) {
 	emu, err := bottest.New(bottest.Options{Token: benchToken})
 	if err != nil {
 		return aiResult{}, err
