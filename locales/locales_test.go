@@ -329,7 +329,7 @@ func TestT(t *testing.T) {
 		{"region code", "ru-RU", "error.bad_callback", nil, "Эта кнопка больше не действует."},
 		{"argument", "en", "error.too_long", map[string]any{"Max": 4096}, "Your message is too long. The limit is 4096 characters."},
 		{"html argument is not escaped here", "en", "error.unknown_command", map[string]any{"Command": "/a&amp;b"},
-			"I don't know the command <code>/a&amp;b</code>."},
+			"I don't know the command <code>/a&amp;b</code>. /help lists the ones I do."},
 		{"missing key", "en", "no.such.key", nil, "no.such.key"},
 		{"missing argument falls back to the key", "en", "error.too_long", nil, "error.too_long"},
 	}
