@@ -39,7 +39,10 @@ type aiResult struct {
 	// The most RssAnon (heap, stacks) and RssFile (mapped files: the
 	// bbolt file, the binary) seen, kB: what the peak is made of.
 	anon, file int64
-	commits    float64 // store commits per answer (valex only)
+	// files is what RssFile was made of when it was highest: each mapped
+	// file's resident share (from /proc/PID/smaps), largest first.
+	files   string
+	commits float64 // store commits per answer (valex only)
 	// perRequest is the chat messages (history and question) each request
 	// to the provider carried: both sides send the same conversation.
 	perRequest float64
@@ -106,6 +109,7 @@ func aiBurst(valexBin string, burst int) error {
 	}
 	fmt.Printf("%d chats × 1 message at once: valex peak RSS %.1f MB (target ≤ 64; sampled every 250 ms: RssAnon up to %.1f MB, RssFile up to %.1f MB), at most %d goroutines, %.0f msgs/s, p99 %s; floor peak RSS %.1f MB, %.0f msgs/s\n",
 		burst, float64(v.peakRSS)/1024, float64(v.anon)/1024, float64(v.file)/1024, v.goroutines, v.rate, v.p99.Round(time.Millisecond), float64(f.peakRSS)/1024, f.rate)
+	fmt.Printf("  valex's RssFile at its highest, by mapped file: %s\n", v.files)
 	return nil
 }
 
@@ -213,6 +217,8 @@ func aiLoadLabelled(kind, valexBin string, users, each, slots int) (aiResult, er
 	resetPeakRSS(c.cmd.Process.Pid)
 
 	var most, anon, file atomic.Int64
+	var files atomic.Value // string: the breakdown at the highest RssFile
+	files.Store("")
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() { // the valex child's goroutines, from its /metrics
@@ -229,6 +235,7 @@ func aiLoadLabelled(kind, valexBin string, users, each, slots int) (aiResult, er
 			}
 			if f > file.Load() {
 				file.Store(f)
+				files.Store(mappedFiles(c.cmd.Process.Pid))
 			}
 			select {
 			case <-stopSampling:
@@ -267,7 +274,7 @@ func aiLoadLabelled(kind, valexBin string, users, each, slots int) (aiResult, er
 	r := aiResult{
 		rate: float64(n) / elapsed.Seconds(), cpuPerMsg: float64((cpu1 - cpu0).Microseconds()) / float64(n),
 		p50: pct(0.50), p99: pct(0.99), peakRSS: peakRSS(c.cmd.Process.Pid), goroutines: int(most.Load()),
-		anon: anon.Load(), file: file.Load(), emulators: float64((self1 - self0).Microseconds()) / float64(n),
+		anon: anon.Load(), file: file.Load(), files: files.Load().(string), emulators: float64((self1 - self0).Microseconds()) / float64(n),
 	}
 	if reqs := aisv.Count() - reqs0; reqs > 0 {
 		r.perRequest = float64(aisv.Messages()-msgs0) / float64(reqs)
@@ -368,6 +375,46 @@ func statusKB(pid int, name string) int64 {
 		}
 	}
 	return 0
+}
+
+// mappedFiles sums the resident kB of each file the process maps, from
+// /proc/PID/smaps, as "valex.db 20.1 MB, valex 14.5 MB, …" (largest first;
+// the binary and the bbolt files are most of a bot's RssFile).
+func mappedFiles(pid int) string {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	kb := map[string]int64{}
+	var path string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if fields := strings.Fields(line); len(fields) >= 5 && strings.Contains(fields[0], "-") {
+			path = "" // a mapping's header: address range, perms, offset, device, inode [path]
+			if len(fields) >= 6 && strings.HasPrefix(fields[5], "/") {
+				path = filepath.Base(fields[5])
+			}
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, "Rss:"); ok && path != "" {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			kb[path] += n
+		}
+	}
+	names := make([]string, 0, len(kb))
+	for name := range kb {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool { return kb[names[i]] > kb[names[j]] })
+	parts := make([]string, 0, len(names))
+	for _, name := range names {
+		if kb[name] >= 100 {
+			parts = append(parts, fmt.Sprintf("%s %.1f MB", name, float64(kb[name])/1024))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // peakRSS is VmHWM in kB.
