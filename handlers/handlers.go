@@ -34,9 +34,6 @@ type Sender interface {
 // Users is the part of the store that keeps accounts and dialog state.
 type Users interface {
 	User(id int64) (valex.User, error)
-	// UserActivity is the language and last activity of User, without
-	// opening the sealed personal fields.
-	UserActivity(id int64) (language string, lastActive time.Time, err error)
 	EnsureUser(u valex.User) (valex.User, bool, error)
 	UpdateUser(id int64, fn func(*valex.User) error) (valex.User, error)
 	TouchUser(id int64, at time.Time) error
@@ -122,22 +119,22 @@ const touchEvery = time.Hour
 // Telegram's language_code. It also records activity (for the inactivity
 // rule of the retention policy).
 func (h *Handlers) Lang(ctx context.Context, f bot.From) string {
-	language, lastActive, err := h.Users.UserActivity(f.ID)
+	u, err := h.Users.User(f.ID)
 	if err != nil {
 		if !errors.Is(err, valex.ErrNotFound) {
 			h.Log.Error().Str("error", h.IDs.Redact(err.Error(), f.ID)).Str("user", h.IDs.User(f.ID)).Msg("load user")
 		}
 		return h.Tr.Match(f.LanguageCode)
 	}
-	if now := h.Clock.Now(); now.Sub(lastActive) >= touchEvery {
+	if now := h.Clock.Now(); now.Sub(u.LastActiveAt) >= touchEvery {
 		if err := h.Users.TouchUser(f.ID, now); err != nil {
 			h.Log.Error().Str("error", h.IDs.Redact(err.Error(), f.ID)).Str("user", h.IDs.User(f.ID)).Msg("touch user")
 		}
 	}
-	if language == "" {
+	if u.Language == "" {
 		return h.Tr.Match(f.LanguageCode)
 	}
-	return language
+	return u.Language
 }
 
 // registered returns the request's user, or a UserError asking to /start.
