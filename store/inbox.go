@@ -31,20 +31,8 @@ var ErrAlreadyHandled = errors.New("update already handled")
 // importing each other.
 type InboxEntry = valex.InboxEntry
 
-// handledFill is the page fill of the handled log: keyed by update id but
-// written as updates finish, commands at once and AI questions after their
-// answer, hundreds of updates later on a busy bot. bbolt splits a page by
-// size, not where the keys arrive, so appendFill leaves slivers behind the
-// late ones (48 % full with two in five late) and the even split wastes half
-// of every page in order (50 %); 0.8 keeps both near or above two thirds
-// (79 % and 66 %; TestHandledLogPagesStayUsedInEitherOrder).
-const handledFill = 0.8
-
-// appendFill is the page fill for buckets whose keys grow at the end of
-// their range (update ids, times, a user's or a conversation's sequence):
-// bbolt splits a full page at this fill, and the older half of a split
-// gets no more keys, so bbolt's default (half-full pages) would stay half
-// empty for good.
+// appendFill is the page fill for buckets keyed by growing update ids:
+// keys are appended, so half-empty pages (bbolt's default) would be waste.
 const appendFill = 0.9
 
 // InboxAdd stores, in one transaction, the entries of batch whose ids are
@@ -219,7 +207,7 @@ func doneTx(tx *bbolt.Tx, ids []int, at time.Time, buf []byte) (again []int, err
 	}
 	nanos := uint64(unixNano(at))
 	handled := tx.Bucket(bucketInboxHandled)
-	handled.FillPercent = handledFill
+	handled.FillPercent = appendFill
 	byTime := tx.Bucket(bucketInboxHandledByTime)
 	byTime.FillPercent = appendFill
 	// One cursor per bucket, reused for every id: Bucket.Get and
