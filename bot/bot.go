@@ -89,6 +89,9 @@ type Bot struct {
 	open int           // updates dispatched and not finished
 	idle chan struct{} // closed when open drops to 0 while a stop waits
 	room chan struct{} // closed when there is room again while the poller waits (roomLocked)
+	// full is set when the poller found no room at all: it then waits
+	// until batchRoom is free, not just one place.
+	full bool
 	// waitingOnUser counts the open updates whose work waits on the user
 	// (Request.WaitsOnUser): MaxPending leaves them out.
 	waitingOnUser int
@@ -554,17 +557,20 @@ func senderOf(raw []byte) int64 {
 }
 
 // waitForRoom returns how many more updates may be taken (MaxPending less
-// those in flight). At the limit it waits until half of them have ended
-// (batchRoom): the updates wait at Telegram meanwhile, and a poll for every
-// few that end would cost a round trip and a commit each.
+// those in flight): below the limit, at once. At the limit it waits until
+// half of them have ended (batchRoom): the updates wait at Telegram
+// meanwhile, and a poll for every few that end would cost a round trip and
+// a commit each.
 func (b *Bot) waitForRoom(ctx context.Context) (int, error) {
 	for {
 		b.mu.Lock()
 		room := b.roomLeftLocked()
-		if room >= b.batchRoom() {
+		if room > 0 && (!b.full || room >= b.batchRoom()) {
+			b.full = false
 			b.mu.Unlock()
 			return room, nil
 		}
+		b.full = true
 		if b.room == nil {
 			b.room = make(chan struct{})
 		}
