@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -36,6 +35,7 @@ type providerProxy struct {
 
 	mu   sync.Mutex
 	ends []proxyEnd
+	errs syncBuffer
 }
 
 type proxyEnd struct {
@@ -51,7 +51,7 @@ func newProviderProxy(tb testing.TB) *providerProxy {
 		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(p.target.Load()) },
 		Transport:     &http.Transport{DisableKeepAlives: true}, // nothing pooled across emulators
 		FlushInterval: -1,                                       // pass every streamed chunk on at once
-		ErrorLog:      log.New(io.Discard, "", 0),
+		ErrorLog:      log.New(&p.errs, "", log.Lmicroseconds),
 	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() { // ReverseProxy aborts a broken stream with a panic
@@ -59,6 +59,13 @@ func newProviderProxy(tb testing.TB) *providerProxy {
 			p.ends = append(p.ends, proxyEnd{path: r.URL.Path, at: time.Now(), closed: r.Context().Err() != nil})
 			p.mu.Unlock()
 		}()
+		// Without full duplex the server drains and closes the request
+		// body when the proxy starts its answer, racing the transport
+		// still reading that body upstream: the transport then closes
+		// the stream mid-answer ("use of closed network connection").
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			panic(err)
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	tb.Cleanup(p.srv.Close)
@@ -151,18 +158,27 @@ func (x *stopHarness) lastAlert() string {
 	return ""
 }
 
+// dump logs what the bot sent, the provider requests, the proxy's errors
+// and the bot's log: what a failure needs to be understood.
+func (x *stopHarness) dump() {
+	x.t.Helper()
+	for _, e := range x.emu.Events() {
+		if e.Method != "getUpdates" {
+			x.t.Logf("%s", e)
+		}
+	}
+	x.t.Logf("%d AI jobs; provider requests ended: %+v; proxy errors: %q\nlog:\n%s",
+		x.ai.Busy(), x.proxy.ended(0), x.proxy.errs.String(), x.log.String())
+}
+
 // waitBusy waits until n AI jobs run or wait.
 func (x *stopHarness) waitBusy(n int) {
 	x.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for x.ai.Busy() != n {
 		if time.Now().After(deadline) {
-			for _, e := range x.emu.Events() {
-				if e.Method != "getUpdates" {
-					x.t.Logf("%s", e)
-				}
-			}
-			x.t.Fatalf("%d AI jobs, want %d; provider requests ended: %+v", x.ai.Busy(), n, x.proxy.ended(0))
+			x.dump()
+			x.t.Fatalf("%d AI jobs, want %d", x.ai.Busy(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -200,6 +216,7 @@ func TestConsentChangeStopsTheAnswerInFlight(t *testing.T) {
 			if _, err := x.emu.WaitFor(ctx, func(e bottest.Event) bool {
 				return e.Seq > seq && e.ChatID == ann.ID && e.Method == "sendMessageDraft" && e.Text != "" && e.OK()
 			}); err != nil {
+				x.dump()
 				t.Fatal(err)
 			}
 			x.waitBusy(2) // the answer streams, the second message waits
@@ -210,6 +227,7 @@ func TestConsentChangeStopsTheAnswerInFlight(t *testing.T) {
 				return e.ChatID == ann.ID && e.Method == "sendMessage" && strings.Contains(e.Text, "were stopped")
 			})
 			if err != nil {
+				x.dump()
 				t.Fatal(err)
 			}
 			x.idle()
@@ -310,6 +328,7 @@ func TestStopUserKeepsNothingEvenIfTheProviderFinishes(t *testing.T) {
 	if _, err := x.emu.WaitFor(ctx, func(e bottest.Event) bool {
 		return e.Seq > seq && e.ChatID == ann.ID && e.Method == "sendMessageDraft" && e.Text != "" && e.OK()
 	}); err != nil {
+		x.dump()
 		t.Fatal(err)
 	}
 
