@@ -234,15 +234,19 @@ func (b *Bot) poll(ctx, work context.Context) error {
 			continue
 		}
 		batch := make([]InboxEntry, 0, len(raws))
+		parsed := make(map[int]*Update, len(raws)) // parsed once, here
 		for _, raw := range raws {
-			id, sender, err := headOf(raw)
+			e, u, err := entryOf(raw, b.client.Self().Username)
 			if err != nil {
 				b.log.Error().Err(err).Msg("update without update_id skipped")
 				continue
 			}
-			batch = append(batch, InboxEntry{ID: id, Payload: raw, UserID: sender})
-			if id >= offset {
-				offset = id + 1
+			batch = append(batch, e)
+			if u != nil {
+				parsed[e.ID] = u
+			}
+			if e.ID >= offset {
+				offset = e.ID + 1
 			}
 		}
 		added, err := b.addWithRetry(ctx, batch)
@@ -250,7 +254,7 @@ func (b *Bot) poll(ctx, work context.Context) error {
 			break // only a stop interrupts the retries; the batch comes again next run
 		}
 		for _, e := range added {
-			b.dispatch(work, e)
+			b.dispatchParsed(work, e, parsed[e.ID])
 		}
 	}
 	return ctx.Err()
@@ -286,14 +290,38 @@ func nextBackoff(d time.Duration) time.Duration {
 	return d
 }
 
-// dispatch parses an update and queues it behind its chat's earlier updates.
-func (b *Bot) dispatch(ctx context.Context, e InboxEntry) {
-	f := b.begin(e.ID)
-	u, err := parseUpdate(e.Payload, b.client.Self().Username)
+// entryOf reads a polled update: its inbox entry (id, and the sender whose
+// key seals it) and, when it parses, the update itself, so that it is
+// decoded once. One that does not parse is still stored by its head and
+// reported unreadable when dispatched, like before.
+func entryOf(raw []byte, botUsername string) (InboxEntry, *Update, error) {
+	u, err := parseUpdate(raw, botUsername)
 	if err != nil {
-		b.log.Error().Err(err).Int("update_id", e.ID).Msg("unreadable update skipped")
-		f.end(true)
-		return
+		id, sender, err := headOf(raw)
+		return InboxEntry{ID: id, Payload: raw, UserID: sender}, nil, err
+	}
+	sender := u.From.ID
+	if sender == 0 {
+		sender = senderOf(raw) // a kind whose sender the parse does not read
+	}
+	return InboxEntry{ID: u.ID, Payload: raw, UserID: sender}, u, nil
+}
+
+// dispatch parses an update and queues it behind its chat's earlier updates.
+func (b *Bot) dispatch(ctx context.Context, e InboxEntry) { b.dispatchParsed(ctx, e, nil) }
+
+// dispatchParsed queues an update whose payload the poller has parsed
+// already (u), or parses it when u is nil (an update replayed from the
+// inbox).
+func (b *Bot) dispatchParsed(ctx context.Context, e InboxEntry, u *Update) {
+	f := b.begin(e.ID)
+	if u == nil {
+		var err error
+		if u, err = parseUpdate(e.Payload, b.client.Self().Username); err != nil {
+			b.log.Error().Err(err).Int("update_id", e.ID).Msg("unreadable update skipped")
+			f.end(true)
+			return
+		}
 	}
 	key := u.ChatID
 	if key == 0 {

@@ -28,5 +28,34 @@ func TestHeadOfFindsTheSender(t *testing.T) {
 		if err == nil && sender != senderOf([]byte(c.raw)) {
 			t.Errorf("headOf(%s): sender %d, senderOf says %d", c.raw, sender, senderOf([]byte(c.raw)))
 		}
+		// The poller reads the head from the parsed update: the same.
+		e, u, err := entryOf([]byte(c.raw), "valex_bot")
+		if (err != nil) != c.unreadable || e.ID != c.id || e.UserID != c.sender || string(e.Payload) != c.raw {
+			t.Errorf("entryOf(%s) = %+v, %v; want %d, %d (error %v)", c.raw, e, err, c.id, c.sender, c.unreadable)
+		}
+		if err == nil && (u == nil || u.ID != c.id) {
+			t.Errorf("entryOf(%s): parsed %+v", c.raw, u)
+		}
+	}
+}
+
+// A stop tap in a private chat names no "from": the parsed update takes
+// the chat's user as its sender, so the stored update is sealed with that
+// user's key (erasing the user makes it unreadable) like their messages.
+func TestEntryOfSealsAStopWithItsUser(t *testing.T) {
+	raw := `{"update_id":16,"stopped_message_generation":{"chat":{"id":50,"type":"private","first_name":"a"},"draft_id":5}}`
+	e, u, err := entryOf([]byte(raw), "valex_bot")
+	if err != nil || e.ID != 16 || e.UserID != 50 || u == nil || u.Kind != KindStop {
+		t.Fatalf("entryOf = %+v, %+v, %v; want id 16, sender 50, a stop", e, u, err)
+	}
+}
+
+// A payload that does not parse as an update but has an update_id is still
+// stored by its head (and reported unreadable when dispatched).
+func TestEntryOfKeepsAnUnparsableUpdate(t *testing.T) {
+	raw := `{"update_id":17,"message":{"message_id":"not a number","from":{"id":51}}}`
+	e, u, err := entryOf([]byte(raw), "valex_bot")
+	if err != nil || e.ID != 17 || e.UserID != 51 || u != nil {
+		t.Fatalf("entryOf = %+v, %+v, %v; want id 17, sender 51, not parsed", e, u, err)
 	}
 }
