@@ -34,6 +34,9 @@ type Sender interface {
 // Users is the part of the store that keeps accounts and dialog state.
 type Users interface {
 	User(id int64) (valex.User, error)
+	// UserActivity is the language and last activity of User, without
+	// opening the sealed personal fields.
+	UserActivity(id int64) (language string, lastActive time.Time, err error)
 	EnsureUser(u valex.User) (valex.User, bool, error)
 	UpdateUser(id int64, fn func(*valex.User) error) (valex.User, error)
 	TouchUser(id int64, at time.Time) error
@@ -119,22 +122,22 @@ const touchEvery = time.Hour
 // Telegram's language_code. It also records activity (for the inactivity
 // rule of the retention policy).
 func (h *Handlers) Lang(ctx context.Context, f bot.From) string {
-	u, err := h.Users.User(f.ID)
+	language, lastActive, err := h.Users.UserActivity(f.ID)
 	if err != nil {
 		if !errors.Is(err, valex.ErrNotFound) {
 			h.Log.Error().Str("error", h.IDs.Redact(err.Error(), f.ID)).Str("user", h.IDs.User(f.ID)).Msg("load user")
 		}
 		return h.Tr.Match(f.LanguageCode)
 	}
-	if now := h.Clock.Now(); now.Sub(u.LastActiveAt) >= touchEvery {
+	if now := h.Clock.Now(); now.Sub(lastActive) >= touchEvery {
 		if err := h.Users.TouchUser(f.ID, now); err != nil {
 			h.Log.Error().Str("error", h.IDs.Redact(err.Error(), f.ID)).Str("user", h.IDs.User(f.ID)).Msg("touch user")
 		}
 	}
-	if u.Language == "" {
+	if language == "" {
 		return h.Tr.Match(f.LanguageCode)
 	}
-	return u.Language
+	return language
 }
 
 // registered returns the request's user, or a UserError asking to /start.

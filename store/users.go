@@ -130,6 +130,29 @@ func (db *DB) User(id int64) (valex.User, error) {
 	return u, nil
 }
 
+// UserActivity returns the user's chosen language and when they were last
+// active, or an error wrapping valex.ErrNotFound. Both are in the record's
+// clear header: every update needs them, so they are read without opening
+// the sealed personal fields (a decryption and a JSON decode).
+func (db *DB) UserActivity(id int64) (language string, lastActive time.Time, err error) {
+	err = db.view(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketUsers).Get(idKey(id))
+		if v == nil {
+			return valex.ErrNotFound
+		}
+		rec, err := decodeUserRecord(v)
+		if err != nil {
+			return err
+		}
+		language, lastActive = rec.language, fromUnixNano(rec.lastActiveAt)
+		return nil
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("load user %d: %w", id, err)
+	}
+	return language, lastActive, nil
+}
+
 // PutUser creates or replaces a user.
 func (db *DB) PutUser(u valex.User) error {
 	if err := db.createKey(u.ID); err != nil {

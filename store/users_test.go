@@ -111,6 +111,35 @@ func TestUserNotFound(t *testing.T) {
 	}
 }
 
+// UserActivity reads the language and last activity User returns, without
+// the codec: a codec that refuses to open proves it is not asked.
+func TestUserActivityReadsTheClearHeader(t *testing.T) {
+	db := openTest(t, testCodec{})
+	u := fullUser(7)
+	if err := db.PutUser(u); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.TouchUser(7, t0.Add(5*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	db.codec = refusingCodec{testCodec{}}
+	lang, active, err := db.UserActivity(7)
+	if err != nil || lang != "ru" || !active.Equal(t0.Add(5*time.Hour)) {
+		t.Fatalf("UserActivity(7) = %q, %v, %v; want ru, %v", lang, active, err, t0.Add(5*time.Hour))
+	}
+	if _, err := db.User(7); err == nil {
+		t.Fatal("User(7) with a refusing codec: want an error (the control)")
+	}
+	if _, _, err := db.UserActivity(404); !errors.Is(err, valex.ErrNotFound) {
+		t.Fatalf("UserActivity(404) error = %v, want ErrNotFound", err)
+	}
+}
+
+// refusingCodec seals like its inner codec and opens nothing.
+type refusingCodec struct{ Codec }
+
+func (refusingCodec) Open(int64, []byte) ([]byte, error) { return nil, errors.New("refused") }
+
 // The raw file must not hold personal fields in the clear when the codec
 // hides them. The plain codec is the control: it shows the scan finds them.
 func TestPersonalFieldsGoThroughCodec(t *testing.T) {
