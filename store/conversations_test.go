@@ -297,3 +297,43 @@ func BenchmarkSaveExchange(b *testing.B) {
 		}
 	}
 }
+
+// Users' conversations grow side by side, each at the end of its own key
+// range, and the time index at its end: the pages they leave behind stay
+// mostly full (appendFill). With bbolt's default split they were about
+// half full (53 % and 51 % in this test).
+func TestConversationPagesStayDense(t *testing.T) {
+	db := openTest(t, nil)
+	const users, exchanges = 10, 30
+	for u := int64(1); u <= users; u++ {
+		mustAccount(t, db, u)
+	}
+	for i := range exchanges {
+		for u := int64(1); u <= users; u++ {
+			text := fmt.Sprintf("question %d of user %d, long enough to fill pages: %s", i, u, strings.Repeat("x", 80))
+			q, a := turn(valex.TurnUser, text, 10), turn(valex.TurnAssistant, text, 10)
+			q.At = convT0.Add(time.Duration(i*users+int(u)) * time.Second) // time goes on
+			a.At = q.At
+			if err := db.SaveExchange(u, 1, []valex.Turn{q, a}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err := db.view(func(tx *bbolt.Tx) error {
+		for _, c := range []struct {
+			name []byte
+			min  float64
+		}{{bucketAITurns, 0.65}, {bucketAITurnsByTime, 0.8}} {
+			s := tx.Bucket(c.name).Stats()
+			fill := float64(s.LeafInuse) / float64(s.LeafAlloc)
+			t.Logf("%s: %d leaf pages %.0f %% full", c.name, s.LeafPageN, 100*fill)
+			if s.LeafPageN < 5 || fill < c.min {
+				t.Errorf("%s: %d leaf pages %.0f %% full, want at least %.0f %%", c.name, s.LeafPageN, 100*fill, 100*c.min)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

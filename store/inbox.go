@@ -31,8 +31,11 @@ var ErrAlreadyHandled = errors.New("update already handled")
 // importing each other.
 type InboxEntry = valex.InboxEntry
 
-// appendFill is the page fill for buckets keyed by growing update ids:
-// keys are appended, so half-empty pages (bbolt's default) would be waste.
+// appendFill is the page fill for buckets whose keys grow at the end of
+// their range (update ids, times, a user's or a conversation's sequence):
+// bbolt splits a full page at this fill, and the older half of a split
+// gets no more keys, so bbolt's default (half-full pages) would stay half
+// empty for good.
 const appendFill = 0.9
 
 // InboxAdd stores, in one transaction, the entries of batch whose ids are

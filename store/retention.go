@@ -337,6 +337,7 @@ func indexTurn(tx *bbolt.Tx, k, v []byte) error {
 	if err != nil {
 		return err
 	}
+	idx.FillPercent = appendFill // keyed by time first: appended
 	return idx.Put(turnTimeKey(at, k), nil)
 }
 

@@ -257,6 +257,7 @@ func (db *DB) TouchUser(id int64, at time.Time) error {
 			return err
 		}
 		idx := tx.Bucket(bucketUsersByActive)
+		idx.FillPercent = appendFill // keyed by time: a touch moves the user to the end
 		if err := idx.Delete(activeKey(rec.lastActiveAt, id)); err != nil {
 			return err
 		}
@@ -459,6 +460,7 @@ func (db *DB) putUser(tx *bbolt.Tx, u valex.User) error {
 	}
 	users := tx.Bucket(bucketUsers)
 	idx := tx.Bucket(bucketUsersByActive)
+	idx.FillPercent = appendFill // keyed by time: new and touched users go to the end
 	key := idKey(u.ID)
 	if old := users.Get(key); old != nil {
 		oldRec, err := decodeUserRecord(old)
