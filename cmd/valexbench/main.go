@@ -68,8 +68,8 @@ func main() {
 	n := flag.Int("n", 10000, "updates per throughput run")
 	chats := flag.Int("chats", 200, "chats the updates are spread over (and the floor's senders)")
 	count := flag.Int("count", 5, "runs of each throughput measurement")
-	paced := flag.Duration("paced", 20*time.Second, "length of the paced run (30 updates/s)")
-	slow := flag.Int("slow", 500, "chats in the slow-handler run (handler sleeps 1s)")
+	paced := flag.Duration("paced", 20*time.Second, "length of the paced run (30 updates/s; 0: skip)")
+	slow := flag.Int("slow", 500, "chats in the slow-handler run (handler sleeps 1s; 0: skip)")
 	aiUsers := flag.Int("ai-users", envInt("VALEX_BENCH_AI_USERS", 50), "AI chat run: users, each sending -ai-messages at once")
 	aiEach := flag.Int("ai-messages", envInt("VALEX_BENCH_AI_MESSAGES", 2000), "AI chat run: messages per user")
 	aiBurst := flag.Int("ai-burst", envInt("VALEX_BENCH_AI_BURST", 10000), "AI burst: chats sending one message each at once (0: skip)")
@@ -138,7 +138,7 @@ func bench(valexBin string, n, chats, count int, paced time.Duration, slow int) 
 		fmt.Printf("  run %d: floor %.0f/s %.1f µs, valex %.0f/s %.1f µs\n", i+1, f.rate, f.cpuPerUpdate, p.rate, p.cpuPerUpdate)
 	}
 	var pfs, prs []pacedResult
-	for i := 0; i < max(count, 1); i++ { // alternated like the throughput runs
+	for i := 0; paced > 0 && i < max(count, 1); i++ { // alternated like the throughput runs
 		pf, err := pacedRun("floor", valexBin, paced)
 		if err != nil {
 			return fmt.Errorf("paced floor: %w", err)
@@ -151,9 +151,11 @@ func bench(valexBin string, n, chats, count int, paced time.Duration, slow int) 
 		fmt.Printf("  paced run %d: floor %.0f µs/update (kernel %.0f), valex %.0f µs/update (kernel %.0f), %.1f commits/s\n",
 			i+1, pf.cpuPerUpdate, pf.sysPerUpdate, pr.cpuPerUpdate, pr.sysPerUpdate, pr.commitsPerSec)
 	}
-	p50, p99, worst, err := slowChats(slow)
-	if err != nil {
-		return fmt.Errorf("slow chats: %w", err)
+	var p50, p99, worst time.Duration
+	if slow > 0 {
+		if p50, p99, worst, err = slowChats(slow); err != nil {
+			return fmt.Errorf("slow chats: %w", err)
+		}
 	}
 	fmt.Println()
 	if count > 0 { // -count 0 runs the paced and slow-chat runs alone
@@ -171,11 +173,15 @@ func bench(valexBin string, n, chats, count int, paced time.Duration, slow int) 
 	pcpu := func(r pacedResult) float64 { return r.cpuPerUpdate }
 	psys := func(r pacedResult) float64 { return r.sysPerUpdate }
 	pcommits := func(r pacedResult) float64 { return r.commitsPerSec }
-	fmt.Printf("paced 30 updates/s for %s, %d runs: valex CPU %s µs/update (target ≤ 600; kernel %s), %s store commits/s (target ≤ 40)\n",
-		paced, len(prs), pacedStat(prs, pcpu), pacedStat(prs, psys), pacedStat(prs, pcommits))
-	fmt.Printf("  the floor at the same pace (bare tgbotapi echo, nothing stored): CPU %s µs/update (kernel %s)\n", pacedStat(pfs, pcpu), pacedStat(pfs, psys))
-	fmt.Printf("%d chats, handler sleeps 1s (bot core in-process): reply p50 %s, p99 %s, max %s (target p99 < 1.5s)\n",
-		slow, p50.Round(time.Millisecond), p99.Round(time.Millisecond), worst.Round(time.Millisecond))
+	if len(prs) > 0 {
+		fmt.Printf("paced 30 updates/s for %s, %d runs: valex CPU %s µs/update (target ≤ 600; kernel %s), %s store commits/s (target ≤ 40)\n",
+			paced, len(prs), pacedStat(prs, pcpu), pacedStat(prs, psys), pacedStat(prs, pcommits))
+		fmt.Printf("  the floor at the same pace (bare tgbotapi echo, nothing stored): CPU %s µs/update (kernel %s)\n", pacedStat(pfs, pcpu), pacedStat(pfs, psys))
+	}
+	if slow > 0 {
+		fmt.Printf("%d chats, handler sleeps 1s (bot core in-process): reply p50 %s, p99 %s, max %s (target p99 < 1.5s)\n",
+			slow, p50.Round(time.Millisecond), p99.Round(time.Millisecond), worst.Round(time.Millisecond))
+	}
 	return nil
 }
 
