@@ -33,7 +33,6 @@ func TestWorkersRunEveryJobAndKeepMaxIdle(t *testing.T) {
 	close(release)
 	wg.Wait()
 	waitFor(t, "3 idle workers", func() bool { return w.Alive() == 3 })
-
 }
 
 // Close lets idle workers exit; jobs given afterwards still run.
