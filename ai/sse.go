@@ -53,21 +53,34 @@ type sseBody struct {
 
 func (b *sseBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	for _, c := range p[:n] {
-		if c == '\n' {
-			if !b.long && isTerminator(b.line) {
-				b.done.seen.Store(true)
-			}
-			b.line, b.long = b.line[:0], false
-			continue
+	rest := p[:n]
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			b.keep(rest)
+			break
 		}
-		if len(b.line) < maxTerminatorLine {
-			b.line = append(b.line, c)
-		} else {
-			b.long = true
+		b.keep(rest[:i])
+		if !b.long && isTerminator(b.line) {
+			b.done.seen.Store(true)
 		}
+		b.line, b.long = b.line[:0], false
+		rest = rest[i+1:]
 	}
 	return n, err
+}
+
+// keep adds part to the current line unless the line grows past
+// maxTerminatorLine (then it is no terminator, and nothing more is kept).
+func (b *sseBody) keep(part []byte) {
+	if b.long {
+		return
+	}
+	if len(b.line)+len(part) > maxTerminatorLine {
+		b.long = true
+		return
+	}
+	b.line = append(b.line, part...)
 }
 
 func isTerminator(line []byte) bool {
