@@ -20,9 +20,11 @@ test:
 
 # Go benchmarks (5 runs each), then the load runs of the real binary against the
 # emulators beside bare floors: /help beside a tgbotapi echo loop, and AI chat
-# (VALEX_BENCH_AI_USERS × VALEX_BENCH_AI_MESSAGES, default 50 × 2,000, then a
-# burst of VALEX_BENCH_AI_BURST chats, default 10,000) beside a bare
-# tgbotapi + go-openai streaming bot (figures in docs/BENCHMARKS.md).
+# (VALEX_BENCH_AI_USERS × VALEX_BENCH_AI_MESSAGES, default 50 × 2,000; the same
+# users × VALEX_BENCH_AI_LATENCY_MESSAGES, default 100, with a provider that
+# takes 300 ms to start answering; then a burst of VALEX_BENCH_AI_BURST chats,
+# default 10,000) beside a bare tgbotapi + go-openai streaming bot (figures in
+# docs/BENCHMARKS.md).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./...
 	$(GO) run ./cmd/valexbench -valex $(BIN) -count 5

@@ -106,13 +106,14 @@ type Server struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 
-	mu      sync.Mutex
-	scripts map[string][]Step
-	reqs    []Request
-	noLog   bool          // SetRecord(false): requests are counted, not kept
-	count   int           // requests that arrived
-	msgs    int           // chat messages in those requests, all together
-	held    chan struct{} // Hold: chat requests wait until it is closed
+	mu       sync.Mutex
+	scripts  map[string][]Step
+	fallback Step // SetDefault: what a request with no script queued gets
+	reqs     []Request
+	noLog    bool          // SetRecord(false): requests are counted, not kept
+	count    int           // requests that arrived
+	msgs     int           // chat messages in those requests, all together
+	held     chan struct{} // Hold: chat requests wait until it is closed
 	// inFlight is the chat requests being answered, maxInFlight the most
 	// there ever were at once.
 	inFlight, maxInFlight int
@@ -169,6 +170,15 @@ func (s *Server) Script(model string, steps ...Step) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.scripts[model] = append(s.scripts[model], steps...)
+}
+
+// SetDefault sets the behaviour of every request for which no script is
+// queued (the zero Step, the default answer at once, until it is called): a
+// load run's provider that takes time to answer, say.
+func (s *Server) SetDefault(st Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fallback = st
 }
 
 // SetRecord turns keeping requests on or off (on by default): a load run
@@ -264,7 +274,7 @@ func (s *Server) record(req Request) Step {
 	}
 	q := s.scripts[req.Model]
 	if len(q) == 0 {
-		return Step{}
+		return s.fallback
 	}
 	s.scripts[req.Model] = q[1:]
 	return q[0]

@@ -205,6 +205,33 @@ func TestScriptIsAQueuePerModel(t *testing.T) {
 	}
 }
 
+// SetDefault answers every request no script claims; a script still goes
+// first.
+func TestSetDefaultAnswersWhatNoScriptClaims(t *testing.T) {
+	s := New()
+	defer s.Close()
+	s.SetDefault(Step{Text: "slow", Delay: 50 * time.Millisecond})
+	s.Script("m", Step{Text: "scripted"})
+	content := func() (string, time.Duration) {
+		start := time.Now()
+		v := decode(t, postJSON(t, s, "/v1/chat/completions", hello).Body)
+		return v["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"].(string), time.Since(start)
+	}
+	if got, _ := content(); got != "scripted" {
+		t.Errorf("first = %q, want the script's", got)
+	}
+	for i := range 2 {
+		got, took := content()
+		if got != "slow" || took < 50*time.Millisecond {
+			t.Errorf("request %d after the script = %q in %s, want the default's answer after its delay", i+2, got, took)
+		}
+	}
+	s.SetDefault(Step{})
+	if got, _ := content(); got != "echo: hello there" {
+		t.Errorf("after SetDefault(Step{}) = %q, want the echo", got)
+	}
+}
+
 func TestCloseReleasesHangingRequests(t *testing.T) {
 	s := New()
 	s.Script("m", Step{Hang: true})

@@ -52,10 +52,22 @@ type aiResult struct {
 }
 
 // aiChatBench runs the throughput comparison count times, alternated (none
-// when count is 0), then the burst of one message from each of burst chats.
-func aiChatBench(valexBin string, users, each, count, burst int) error {
+// when count is 0), then the same with a provider that takes latency before
+// its first chunk (latencyEach messages per user; none when latency or
+// latencyEach is 0), then the burst of one message from each of burst chats.
+func aiChatBench(valexBin string, users, each, count, burst int, latency time.Duration, latencyEach int) error {
 	if count > 0 && users > 0 && each > 0 {
-		if err := aiChatRuns(valexBin, users, each, count); err != nil {
+		fmt.Printf("\nAI chat: %d users × %d messages, streamed, pacing off, %d runs each\n", users, each, count)
+		if err := aiChatRuns(valexBin, users, each, count, aitest.Step{}, true); err != nil {
+			return err
+		}
+	}
+	if count > 0 && users > 0 && latency > 0 && latencyEach > 0 {
+		// Both sides now wait on the provider, as with a real one: the
+		// rates tell whether valex adds waits of its own to a turn.
+		fmt.Printf("\nAI chat with a slow provider (%s before the first chunk, then a chunk every %s): %d users × %d messages, %d runs each\n",
+			latency, latencyChunk, users, latencyEach, count)
+		if err := aiChatRuns(valexBin, users, latencyEach, count, aitest.Step{Delay: latency, TokenDelay: latencyChunk}, false); err != nil {
 			return err
 		}
 	}
@@ -65,16 +77,20 @@ func aiChatBench(valexBin string, users, each, count, burst int) error {
 	return aiBurst(valexBin, burst)
 }
 
-// aiChatRuns compares valex with the floor count times, alternated.
-func aiChatRuns(valexBin string, users, each, count int) error {
-	fmt.Printf("\nAI chat: %d users × %d messages, streamed, pacing off, %d runs each\n", users, each, count)
+// latencyChunk is the pause between chunks of the slow provider's stream.
+const latencyChunk = 20 * time.Millisecond
+
+// aiChatRuns compares valex with the floor count times, alternated, the
+// provider answering as provider says; targets: print the targets
+// (set for the run with an instant provider).
+func aiChatRuns(valexBin string, users, each, count int, provider aitest.Step, targets bool) error {
 	var floor, valex []aiResult
 	for i := 0; i < count; i++ {
-		f, err := aiLoad("aifloor", valexBin, users, each, users)
+		f, err := aiLoad("aifloor", valexBin, users, each, users, provider)
 		if err != nil {
 			return fmt.Errorf("ai floor: %w", err)
 		}
-		v, err := aiLoad("valex", valexBin, users, each, users)
+		v, err := aiLoad("valex", valexBin, users, each, users, provider)
 		if err != nil {
 			return fmt.Errorf("ai valex: %w", err)
 		}
@@ -92,18 +108,22 @@ func aiChatRuns(valexBin string, users, each, count int) error {
 	for i := range floor {
 		ratios[i] = aiResult{rate: valex[i].rate / floor[i].rate, cpuPerMsg: valex[i].cpuPerMsg / floor[i].cpuPerMsg}
 	}
-	fmt.Printf("valex / floor, same run: rate %s× (target ≥ 0.8×), CPU %s× (target ≤ 2×)\n", aiStat(ratios, rate, 2), aiStat(ratios, cpu, 2))
+	if targets {
+		fmt.Printf("valex / floor, same run: rate %s× (target ≥ 0.8×), CPU %s× (target ≤ 2×)\n", aiStat(ratios, rate, 2), aiStat(ratios, cpu, 2))
+	} else {
+		fmt.Printf("valex / floor, same run: rate %s×, CPU %s×\n", aiStat(ratios, rate, 2), aiStat(ratios, cpu, 2))
+	}
 	return nil
 }
 
 // aiBurst has burst chats send one message each at the same moment: valex
 // with its default ai.max_concurrent, the floor answering all at once.
 func aiBurst(valexBin string, burst int) error {
-	f, err := aiLoad("aifloor", valexBin, burst, 1, 64)
+	f, err := aiLoad("aifloor", valexBin, burst, 1, 64, aitest.Step{})
 	if err != nil {
 		return fmt.Errorf("ai floor burst: %w", err)
 	}
-	v, err := aiLoad("valex", valexBin, burst, 1, 0)
+	v, err := aiLoad("valex", valexBin, burst, 1, 0, aitest.Step{})
 	if err != nil {
 		return fmt.Errorf("ai valex burst: %w", err)
 	}
@@ -123,17 +143,18 @@ func aiStat(rs []aiResult, f func(aiResult) float64, prec int) string {
 }
 
 // aiLoad is one measured run. slots is valex's ai.max_concurrent (0: its
-// default); the floor answers every chat at once.
-func aiLoad(kind, valexBin string, users, each, slots int) (res aiResult, err error) {
+// default); the floor answers every chat at once. provider is how the AI
+// emulator answers each request.
+func aiLoad(kind, valexBin string, users, each, slots int, provider aitest.Step) (res aiResult, err error) {
 	// The emulators' goroutines inherit the label, so -cpuprofile tells
 	// the cost of serving each side apart (pprof -tagfocus side=valex).
 	pprof.Do(context.Background(), pprof.Labels("side", kind), func(context.Context) {
-		res, err = aiLoadLabelled(kind, valexBin, users, each, slots)
+		res, err = aiLoadLabelled(kind, valexBin, users, each, slots, provider)
 	})
 	return res, err
 }
 
-func aiLoadLabelled(kind, valexBin string, users, each, slots int) (aiResult, error) {
+func aiLoadLabelled(kind, valexBin string, users, each, slots int, provider aitest.Step) (aiResult, error) {
 	emu, err := bottest.New(bottest.Options{Token: benchToken})
 	if err != nil {
 		return aiResult{}, err
@@ -143,6 +164,7 @@ func aiLoadLabelled(kind, valexBin string, users, each, slots int) (aiResult, er
 	aisv := aitest.New()
 	defer aisv.Close()
 	aisv.SetRecord(false)
+	aisv.SetDefault(provider)
 
 	var us []bottest.User
 	for i := 0; i < users; i++ {

@@ -73,6 +73,8 @@ func main() {
 	aiUsers := flag.Int("ai-users", envInt("VALEX_BENCH_AI_USERS", 50), "AI chat run: users, each sending -ai-messages at once")
 	aiEach := flag.Int("ai-messages", envInt("VALEX_BENCH_AI_MESSAGES", 2000), "AI chat run: messages per user")
 	aiBurst := flag.Int("ai-burst", envInt("VALEX_BENCH_AI_BURST", 10000), "AI burst: chats sending one message each at once (0: skip)")
+	aiLatency := flag.Duration("ai-latency", 300*time.Millisecond, "AI chat run with a slow provider: its wait before the first chunk (0: skip)")
+	aiLatencyEach := flag.Int("ai-latency-messages", envInt("VALEX_BENCH_AI_LATENCY_MESSAGES", 100), "AI chat run with a slow provider: messages per user (0: skip)")
 	aiOnly := flag.Bool("ai-only", false, "run only the AI chat runs")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the emulators, the load) to this file")
 	flag.Parse()
@@ -95,7 +97,7 @@ func main() {
 	}
 	bin, err := filepath.Abs(*valexBin)
 	if err == nil {
-		err = aiChatBench(bin, *aiUsers, *aiEach, *count, *aiBurst)
+		err = aiChatBench(bin, *aiUsers, *aiEach, *count, *aiBurst, *aiLatency, *aiLatencyEach)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "valexbench:", err)
