@@ -80,9 +80,9 @@ func aiChatBench(valexBin string, users, each, count, burst int, latency time.Du
 // latencyChunk is the pause between chunks of the slow provider's stream.
 const latencyChunk = 20 * time.Millisecond
 
-// aiChatRuns compares valex with the floor count times, alternated, the
-// provider answering as provider says; targets: print the targets
-// (set for the run with an instant provider).
+// aiChatRuns compares valex with the floor count times, alternated.
+// provider is how the AI emulator answers; targets prints the issue's
+// targets beside the ratios (they are set for an instant provider).
 func aiChatRuns(valexBin string, users, each, count int, provider aitest.Step, targets bool) error {
 	var floor, valex []aiResult
 	for i := 0; i < count; i++ {
