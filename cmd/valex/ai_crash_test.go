@@ -36,6 +36,9 @@ type aiRig struct {
 	users   []bottest.User
 	each    int // questions per user, the first one held for the consent
 	kills   int
+	// killedAt is when each SIGKILL was sent: an answer shown twice must
+	// have a kill between its two showings (duplicates).
+	killedAt []time.Time
 }
 
 // The chat model's provider name in the default catalogue.
@@ -112,11 +115,13 @@ func (r *aiRig) start() {
 // kill is kill -9: nothing in the child gets to run.
 func (r *aiRig) kill() {
 	r.t.Helper()
+	at := time.Now()
 	if err := r.child.Process.Signal(syscall.SIGKILL); err != nil {
 		r.t.Fatal(err)
 	}
 	r.child.Wait()
 	r.kills++
+	r.killedAt = append(r.killedAt, at)
 }
 
 // term is a graceful stop; the child must exit 0.
@@ -244,6 +249,56 @@ func (r *aiRig) check() (lost, twice int) {
 	return lost, twice
 }
 
+// shownToKill bounds how long before a kill an answer shown again after it
+// may have been shown: its commit follows the message by milliseconds (a
+// group commit), so an answer shown long before a kill was committed and
+// must not come again. Generous for a loaded machine under -race.
+const shownToKill = 2 * time.Second
+
+// duplicates checks every answer shown more than once: each showing after
+// the first comes from a later run than the one before it — a kill lies
+// between them, no more than shownToKill after the earlier showing — and a
+// kill repeats at most one answer per chat (a chat's turns run one at a
+// time, so at most one is between its message and its commit). It reports
+// each violation as a test error.
+func (r *aiRig) duplicates() {
+	r.t.Helper()
+	shown := map[string][]time.Time{} // chat and answer → when each message showing it was sent
+	for _, e := range r.emu.Events() {
+		if e.Method == "sendMessage" && e.OK() && strings.HasPrefix(e.Text, "echo: ") {
+			k := fmt.Sprintf("%d %s", e.ChatID, strings.TrimSpace(e.Text))
+			shown[k] = append(shown[k], e.At)
+		}
+	}
+	perKill := map[[2]int64]int{} // kill index, chat → answers it repeated
+	for k, times := range shown {
+		var chat int64
+		fmt.Sscan(k, &chat)
+		for i := 1; i < len(times); i++ {
+			kill := -1
+			for j, at := range r.killedAt {
+				if !at.Before(times[i-1]) && at.Before(times[i]) {
+					kill = j
+					break
+				}
+			}
+			switch {
+			case kill < 0:
+				r.t.Errorf("%s shown twice by the same run (%s, then %s)", k[:min(len(k), 24)], times[i-1].Format("15:04:05.000"), times[i].Format("15:04:05.000"))
+			case r.killedAt[kill].Sub(times[i-1]) > shownToKill:
+				r.t.Errorf("%s shown again after kill %d, %s after it was first shown: it should have been committed", k[:min(len(k), 24)], kill+1, r.killedAt[kill].Sub(times[i-1]).Round(time.Millisecond))
+			default:
+				perKill[[2]int64{int64(kill), chat}]++
+			}
+		}
+	}
+	for kc, n := range perKill {
+		if n > 1 {
+			r.t.Errorf("kill %d repeated %d answers in chat %d: a chat has one turn at a time", kc[0]+1, n, kc[1])
+		}
+	}
+}
+
 // storeState reads, with the child stopped, how many updates are pending
 // and how many times each question is in its user's conversation history.
 func (r *aiRig) storeState() (pending int, history map[string]int) {
@@ -277,8 +332,9 @@ func (r *aiRig) storeState() (pending int, history map[string]int) {
 // the users' consent, five times at random points while answers stream —
 // then stopped with SIGTERM. Every question is answered. A question is
 // answered twice only when a kill came between its answer being shown and
-// the commit of its update (a few milliseconds): the test allows one per
-// kill. The history never holds a question twice: it is written after that
+// the commit of its update (a few milliseconds; several chats can be in
+// that window at one kill): duplicates checks each repeat against the
+// kills. The history never holds a question twice: it is written after that
 // commit (so a kill in between leaves the exchange out of it instead).
 func TestCrashLosesNoAITurn(t *testing.T) {
 	if testing.Short() {
@@ -315,9 +371,7 @@ func TestCrashLosesNoAITurn(t *testing.T) {
 	r.term()
 
 	lost, twice := r.check()
-	if twice > r.kills {
-		t.Errorf("%d questions answered twice after %d kills", twice, r.kills)
-	}
+	r.duplicates()
 	pending, history := r.storeState()
 	if pending != 0 {
 		t.Errorf("%d updates pending after the final stop", pending)
