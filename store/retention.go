@@ -212,11 +212,7 @@ func unlinkChat(tx *bbolt.Tx, chatID int64, ticketID uint64) error {
 // legal hold stands. A missing user is an error wrapping valex.ErrNotFound.
 func (db *DB) InactiveStatus(userID int64) (lastActive, noticeAt time.Time, lang string, held bool, err error) {
 	err = db.view(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketUsers).Get(idKey(userID))
-		if v == nil {
-			return valex.ErrNotFound
-		}
-		rec, err := decodeUserRecord(v)
+		rec, err := userRecordTx(tx, userID)
 		if err != nil {
 			return err
 		}

@@ -52,6 +52,15 @@ func encodeUserRecord(r userRecord) ([]byte, error) {
 	return v, nil
 }
 
+// userRecordTx reads user id's record, or returns valex.ErrNotFound.
+func userRecordTx(tx *bbolt.Tx, id int64) (userRecord, error) {
+	v := tx.Bucket(bucketUsers).Get(idKey(id))
+	if v == nil {
+		return userRecord{}, valex.ErrNotFound
+	}
+	return decodeUserRecord(v)
+}
+
 func decodeUserRecord(v []byte) (userRecord, error) {
 	if len(v) < userHeaderLen || v[0] != userRecordV1 {
 		return userRecord{}, fmt.Errorf("decode user record: bad header")
@@ -131,16 +140,12 @@ func (db *DB) User(id int64) (valex.User, error) {
 }
 
 // UserActivity returns the user's chosen language and when they were last
-// active, or an error wrapping valex.ErrNotFound. Both are in the record's
-// clear header: every update needs them, so they are read without opening
-// the sealed personal fields (a decryption and a JSON decode).
+// active, or valex.ErrNotFound itself. Both are in the record's clear
+// header: every update needs them, so they are read without opening the
+// sealed personal fields (a decryption and a JSON decode).
 func (db *DB) UserActivity(id int64) (language string, lastActive time.Time, err error) {
 	err = db.view(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketUsers).Get(idKey(id))
-		if v == nil {
-			return valex.ErrNotFound
-		}
-		rec, err := decodeUserRecord(v)
+		rec, err := userRecordTx(tx, id)
 		if err != nil {
 			return err
 		}

@@ -263,17 +263,24 @@ const shownToKill = 2 * time.Second
 // each violation as a test error.
 func (r *aiRig) duplicates() {
 	r.t.Helper()
-	shown := map[string][]time.Time{} // chat and answer → when each message showing it was sent
+	type answer struct {
+		chat int64
+		text string
+	}
+	shown := map[answer][]time.Time{} // when each message showing the answer was sent
 	for _, e := range r.emu.Events() {
 		if e.Method == "sendMessage" && e.OK() && strings.HasPrefix(e.Text, "echo: ") {
-			k := fmt.Sprintf("%d %s", e.ChatID, strings.TrimSpace(e.Text))
-			shown[k] = append(shown[k], e.At)
+			a := answer{e.ChatID, strings.TrimSpace(e.Text)}
+			shown[a] = append(shown[a], e.At)
 		}
 	}
-	perKill := map[[2]int64]int{} // kill index, chat → answers it repeated
-	for k, times := range shown {
-		var chat int64
-		fmt.Sscan(k, &chat)
+	type killChat struct {
+		kill int
+		chat int64
+	}
+	perKill := map[killChat]int{} // answers a kill repeated in a chat
+	for a, times := range shown {
+		name := a.text[:min(len(a.text), 16)]
 		for i := 1; i < len(times); i++ {
 			kill := -1
 			for j, at := range r.killedAt {
@@ -284,17 +291,17 @@ func (r *aiRig) duplicates() {
 			}
 			switch {
 			case kill < 0:
-				r.t.Errorf("%s shown twice by the same run (%s, then %s)", k[:min(len(k), 24)], times[i-1].Format("15:04:05.000"), times[i].Format("15:04:05.000"))
+				r.t.Errorf("%s shown twice by the same run (%s, then %s)", name, times[i-1].Format("15:04:05.000"), times[i].Format("15:04:05.000"))
 			case r.killedAt[kill].Sub(times[i-1]) > shownToKill:
-				r.t.Errorf("%s shown again after kill %d, %s after it was first shown: it should have been committed", k[:min(len(k), 24)], kill+1, r.killedAt[kill].Sub(times[i-1]).Round(time.Millisecond))
+				r.t.Errorf("%s shown again after kill %d, %s after it was first shown: it should have been committed", name, kill+1, r.killedAt[kill].Sub(times[i-1]).Round(time.Millisecond))
 			default:
-				perKill[[2]int64{int64(kill), chat}]++
+				perKill[killChat{kill, a.chat}]++
 			}
 		}
 	}
 	for kc, n := range perKill {
 		if n > 1 {
-			r.t.Errorf("kill %d repeated %d answers in chat %d: a chat has one turn at a time", kc[0]+1, n, kc[1])
+			r.t.Errorf("kill %d repeated %d answers in chat %d: a chat has one turn at a time", kc.kill+1, n, kc.chat)
 		}
 	}
 }
